@@ -1,0 +1,40 @@
+# Glowing Fiesta — `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run migrate api-key test lint services clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml
+	@bash scripts/setup.sh "$(PYTHON)" "$(VENV)"
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv with the pinned dependencies
+
+run: setup migrate ## Serve on 127.0.0.1:$$PORT (default 8000) through gunicorn
+	$(BIN)/gunicorn --config gunicorn.conf.py
+
+migrate: setup ## Apply the sql/ migrations to DATABASE_URL (safe to re-run)
+	@$(FLASK) db migrate
+
+api-key: setup migrate ## Create an API key: make api-key NAME="My App" [RATE=1000]
+	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000]' >&2; exit 2; }
+	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)")
+
+services: ## Make sure MariaDB and Redis run on loopback (installs them when absent, as root)
+	@bash scripts/services.sh
+
+test: setup services ## Run the tests against real MariaDB and Redis
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff
+	$(BIN)/ruff check app tests scripts gunicorn.conf.py
+
+clean: ## Remove the virtualenv, the embedded database and caches
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,26 @@
+"""Glowing Fiesta: an internal metrics service. ``create_app`` is only wiring."""
+
+from flask import Flask
+
+from app import auth, cli, config, db, errors, limits, logs
+from app.blueprints import health, ingest
+
+
+def create_app(test_config=None):
+    """Build the app: defaults → environment → test overrides, then each part's init_app."""
+    app = Flask(__name__, static_folder=None)
+    app.json.sort_keys = False
+    app.config.update(config.load())
+    if test_config:
+        app.config.update(test_config)
+        config.validate(app.config)
+    logs.init_app(app)
+    db.init_app(app)
+    auth.init_app(app)  # before the limiter: the per-key limit reads g.api_key
+    limits.init_app(app)
+    ingest.init_app(app)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(health.bp)
+    errors.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP blueprints: ingest, query and health; each module exports ``bp``."""

@@ -1,0 +1,137 @@
+"""POST /api/metrics/counter, /value and /batch."""
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, jsonify
+from marshmallow import ValidationError
+
+from app.body import read_body
+from app.db import get_db, writer
+from app.db.writer import Point
+from app.errors import ApiError
+from app.schemas import BatchItemSchema, BatchSchema, CounterSchema, ValueSchema
+from app.timeutil import utcnow
+
+bp = Blueprint("ingest", __name__, url_prefix="/api/metrics")
+
+METRIC_CACHE = "glowing_fiesta.metric_cache"
+_counter_schema = CounterSchema()
+_value_schema = ValueSchema()
+_batch_item_schema = BatchItemSchema()
+_batch_schema = BatchSchema()
+
+
+def validation_error(exc, what="Invalid request"):
+    """A marshmallow ValidationError → VALIDATION_ERROR naming each field."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
+    summary = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in messages.items())
+    return ApiError("VALIDATION_ERROR", f"{what}: {summary}", details=messages)
+
+
+def _check_time_range(recorded_at, now):
+    config = current_app.config
+    earliest = now - timedelta(days=config["MAX_PAST_DAYS"])
+    latest = now + timedelta(seconds=config["MAX_FUTURE_SECONDS"])
+    if not earliest <= recorded_at <= latest:
+        message = (
+            f"recorded_at must be within the last {config['MAX_PAST_DAYS']} days "
+            f"and at most {config['MAX_FUTURE_SECONDS']} seconds ahead"
+        )
+        raise ApiError("TIMESTAMP_OUT_OF_RANGE", message, details={"recorded_at": [message]})
+
+
+def load_point(schema, data, metric_type, now):
+    """Validate one point's fields and time; raises ApiError with the client-facing code."""
+    if not isinstance(data, dict):
+        raise ApiError(
+            "VALIDATION_ERROR",
+            "Must be a JSON object",
+            details={"item": ["Must be a JSON object."]},
+        )
+    try:
+        fields = schema.load(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    metric_type = metric_type or fields["type"]
+    value = fields["value"]
+    if value is None:
+        if metric_type == "value":
+            raise ApiError(
+                "VALIDATION_ERROR",
+                "value: Missing data for required field.",
+                details={"value": ["Missing data for required field."]},
+            )
+        value = 1.0
+    recorded_at = fields["recorded_at"] or now
+    _check_time_range(recorded_at, now)
+    return Point(fields["name"], metric_type, value, recorded_at)
+
+
+def _store(points):
+    app = current_app._get_current_object()
+    return writer.store(get_db(app), points, app.extensions[METRIC_CACHE])
+
+
+def _record_one(schema, metric_type, message):
+    point = load_point(schema, read_body(), metric_type, utcnow())
+    result = _store([point])
+    if result.mismatched:
+        existing = result.mismatched[0][1]
+        raise ApiError(
+            "METRIC_TYPE_MISMATCH",
+            f"Metric '{existing.name}' is a {existing.type} metric; it cannot take a {metric_type}",
+            status=409,
+        )
+    return jsonify(success=True, message=message), 201
+
+
+@bp.post("/counter")
+def record_counter():
+    """Add to a counter (value defaults to 1)."""
+    return _record_one(_counter_schema, "counter", "Counter metric recorded")
+
+
+@bp.post("/value")
+def record_value():
+    """Record one measurement."""
+    return _record_one(_value_schema, "value", "Value metric recorded")
+
+
+@bp.post("/batch")
+def record_batch():
+    """Validate each item on its own; write the valid ones in one transaction."""
+    try:
+        items = _batch_schema.load(read_body())["metrics"]
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    limit = current_app.config["MAX_BATCH"]
+    if len(items) > limit:
+        raise ApiError(
+            "BATCH_TOO_LARGE",
+            f"A batch holds at most {limit} metrics, got {len(items)}",
+            details={"metrics": [f"At most {limit} items."]},
+        )
+    now = utcnow()
+    points, indexes, errors = [], [], []
+    for index, item in enumerate(items):
+        try:
+            points.append(load_point(_batch_item_schema, item, None, now))
+            indexes.append(index)
+        except ApiError as exc:
+            errors.append({"index": index, "code": exc.code, "message": exc.message})
+    result = _store(points) if points else writer.WriteResult()
+    for position, existing in result.mismatched:
+        message = f"Metric '{existing.name}' is a {existing.type} metric"
+        errors.append(
+            {"index": indexes[position], "code": "METRIC_TYPE_MISMATCH", "message": message}
+        )
+    errors.sort(key=lambda error: error["index"])
+    summary = {"accepted": len(result.written), "rejected": len(errors), "errors": errors}
+    if not result.written:
+        raise ApiError("VALIDATION_ERROR", "No metric in the batch was valid", extra=summary)
+    return jsonify(success=True, **summary), 201
+
+
+def init_app(app):
+    """The per-process cache of metric names → (id, type)."""
+    app.extensions[METRIC_CACHE] = writer.metrics.MetricCache()

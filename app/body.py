@@ -1,0 +1,44 @@
+"""Read a request body as a dict: JSON whatever the Content-Type says, or form fields."""
+
+import json
+from urllib.parse import parse_qsl
+
+from flask import request
+
+from app.errors import ApiError
+from app.schemas import coerce_form_number
+
+
+def _reject_constant(token):
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def _parse_json(text):
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError("INVALID_JSON", f"Request body is not valid JSON: {exc}") from None
+
+
+def read_body():
+    """The body as a dict; form bodies have their ``value`` parsed as a decimal number."""
+    if request.mimetype == "multipart/form-data":
+        return coerce_form_number(request.form.to_dict())
+    raw = request.get_data(cache=True)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError("INVALID_JSON", "Request body is not UTF-8") from None
+    stripped = text.strip()
+    if not stripped:
+        return {}
+    if stripped[0] in '{["' or request.is_json:
+        data = _parse_json(text)
+        if not isinstance(data, dict):
+            raise ApiError(
+                "VALIDATION_ERROR",
+                "Request body must be a JSON object",
+                details={"body": ["Must be a JSON object."]},
+            )
+        return data
+    return coerce_form_number(dict(parse_qsl(text, keep_blank_values=True)))

@@ -1,0 +1,109 @@
+"""Flask CLI: ``flask db migrate`` and ``flask keys create|list|revoke|rotate``."""
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app import auth
+from app.db import get_db, keys, run_in_transaction
+from app.db.migrate import migrate
+from app.timeutil import isoformat_z, utcnow
+
+db_cli = AppGroup("db", help="Database schema.")
+keys_cli = AppGroup("keys", help="API keys.")
+
+
+@db_cli.command("migrate")
+def migrate_command():
+    """Apply pending sql/ migrations and create upcoming partitions (safe to re-run)."""
+    app = current_app
+    done = migrate(
+        get_db(app).write,
+        retention_days=app.config["RETENTION_DAYS"] + app.config["RETENTION_GRACE_DAYS"],
+    )
+    click.echo(f"Schema up to date ({len(done)} migration(s) applied).", err=True)
+
+
+def _engine():
+    return get_db(current_app).write
+
+
+def _announce_key(raw, key_id, name):
+    click.echo(f"API key {key_id} ({auth.display_prefix(raw)}) for {name!r}.", err=True)
+    click.echo("It is shown only now; store it safely:", err=True)
+    click.echo(raw)  # alone, the last line of stdout
+
+
+@keys_cli.command("create")
+@click.option("--name", required=True, help="Who the key is for.")
+@click.option(
+    "--rate",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests per minute (default: METRICS_RATE_LIMIT_DEFAULT).",
+)
+def create_command(name, rate):
+    """Create a key and print it once."""
+    raw, key_id = run_in_transaction(_engine(), auth.create_key, name, rate)
+    _announce_key(raw, key_id, name)
+
+
+@keys_cli.command("list")
+def list_command():
+    """List keys (never the keys themselves)."""
+    rows = run_in_transaction(_engine(), keys.list_keys)
+    default = current_app.config["RATE_LIMIT_DEFAULT"]
+    click.echo("id\tprefix\tname\trate_per_minute\tcreated_at\tlast_used_at\tstatus")
+    for row in rows:
+        used = isoformat_z(row.last_used_at) if row.last_used_at else "-"
+        status = f"revoked {isoformat_z(row.revoked_at)}" if row.revoked_at else "active"
+        rate = row.rate_limit or f"{default} (default)"
+        click.echo(
+            f"{row.id}\t{row.prefix}\t{row.name}\t{rate}\t{isoformat_z(row.created_at)}\t{used}\t{status}"
+        )
+
+
+def _find_or_fail(conn, ident):
+    row = keys.find(conn, ident)
+    if row is None:
+        raise click.ClickException(f"No API key with id or prefix {ident!r}")
+    return row
+
+
+def _revoke(conn, ident):
+    row = _find_or_fail(conn, ident)
+    return row, keys.revoke(conn, row.id, utcnow())
+
+
+@keys_cli.command("revoke")
+@click.argument("ident")
+def revoke_command(ident):
+    """Revoke a key by id or prefix; every server refuses it within 5 s."""
+    row, changed = run_in_transaction(_engine(), _revoke, ident)
+    click.echo(
+        f"API key {row.id} ({row.prefix}) " + ("revoked." if changed else "was already revoked.")
+    )
+
+
+def _rotate(conn, ident):
+    row = _find_or_fail(conn, ident)
+    if row.revoked_at is not None:
+        raise click.ClickException(f"API key {row.id} is revoked; create a new one instead")
+    keys.revoke(conn, row.id, utcnow())
+    raw, key_id = auth.create_key(conn, row.name, row.rate_limit)
+    return row, raw, key_id
+
+
+@keys_cli.command("rotate")
+@click.argument("ident")
+def rotate_command(ident):
+    """Replace a key: revoke it and print a new one with the same name and limit."""
+    row, raw, key_id = run_in_transaction(_engine(), _rotate, ident)
+    click.echo(f"API key {row.id} ({row.prefix}) revoked.", err=True)
+    _announce_key(raw, key_id, row.name)
+
+
+def init_app(app):
+    """Register the command groups."""
+    app.cli.add_command(db_cli)
+    app.cli.add_command(keys_cli)

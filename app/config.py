@@ -1,0 +1,109 @@
+"""Every environment variable the service reads, its default and its validation.
+
+Nothing else in the project reads ``os.environ``. A bad value raises ``ConfigError`` naming the
+variable, so the process fails at start instead of on the first request.
+"""
+
+import os
+import re
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "glowing-fiesta.sqlite3"
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:(?:per|/)\s*(?:1\s*)?minute)?\s*$", re.IGNORECASE)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _integer(name, raw, minimum):
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _rate_per_minute(name, raw):
+    match = _RATE_RE.match(str(raw))
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(f"{name} must look like '1000 per minute' or '1000', got {raw!r}")
+    return int(match.group(1))
+
+
+def _database_url(name, raw):
+    if not raw.startswith(("sqlite:///", "mysql+pymysql://")):
+        raise ConfigError(f"{name} must be a sqlite:/// or mysql+pymysql:// URL, got {raw!r}")
+    return raw
+
+
+def _redis_url(name, raw):
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{name} must be a redis:// URL, got {raw!r}")
+    return raw
+
+
+# (environment variable, Flask config key, default, parser)
+_SETTINGS = [
+    ("DATABASE_URL", "DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}", _database_url),
+    ("DATABASE_READ_URL", "DATABASE_READ_URL", None, _database_url),
+    ("REDIS_URL", "REDIS_URL", None, _redis_url),
+    ("INGEST_MODE", "INGEST_MODE", "sync", None),
+    ("METRICS_RETENTION_DAYS", "RETENTION_DAYS", 90, lambda n, v: _integer(n, v, 1)),
+    ("METRICS_RETENTION_GRACE_DAYS", "RETENTION_GRACE_DAYS", 1, lambda n, v: _integer(n, v, 0)),
+    ("METRICS_RATE_LIMIT_DEFAULT", "RATE_LIMIT_DEFAULT", 1000, _rate_per_minute),
+    ("METRICS_MAX_PAST_DAYS", "MAX_PAST_DAYS", 7, lambda n, v: _integer(n, v, 0)),
+    ("METRICS_MAX_FUTURE_SECONDS", "MAX_FUTURE_SECONDS", 60, lambda n, v: _integer(n, v, 0)),
+    ("METRICS_MAX_BATCH", "MAX_BATCH", 1000, lambda n, v: _integer(n, v, 1)),
+    ("MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, lambda n, v: _integer(n, v, 1)),
+    ("METRICS_MAX_BUCKETS", "MAX_BUCKETS", 10000, lambda n, v: _integer(n, v, 1)),
+    ("LOG_LEVEL", "LOG_LEVEL", "INFO", None),
+]
+
+INGEST_MODES = ("sync",)
+
+
+def load(environ=None):
+    """Read and validate every setting from ``environ`` (default: the process environment)."""
+    environ = os.environ if environ is None else environ
+    config = {}
+    for env_name, key, default, parse in _SETTINGS:
+        raw = environ.get(env_name)
+        if raw is None or raw.strip() == "":
+            config[key] = default
+        else:
+            config[key] = parse(env_name, raw.strip()) if parse else raw.strip()
+    validate(config)
+    return config
+
+
+def validate(config):
+    """Check settings that depend on each other; used for environment and test overrides."""
+    if config["INGEST_MODE"] not in INGEST_MODES:
+        raise ConfigError(
+            f"INGEST_MODE must be one of {', '.join(INGEST_MODES)}, got {config['INGEST_MODE']!r}"
+        )
+    if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {config['LOG_LEVEL']!r}"
+        )
+
+
+def server_settings(environ=None):
+    """gunicorn's settings: bind, workers and threads, from PORT/HOST/WEB_CONCURRENCY/THREADS."""
+    environ = os.environ if environ is None else environ
+    app_config = load(environ)
+    # In-process rate limits and SQLite stay exact only with one process.
+    single = app_config["DATABASE_URL"].startswith("sqlite") or not app_config["REDIS_URL"]
+    default_workers = 1 if single else 2 * (os.cpu_count() or 1)
+    host = environ.get("HOST", "127.0.0.1")
+    return {
+        "bind": f"{host}:{_integer('PORT', environ.get('PORT', 8000), 1)}",
+        "workers": _integer("WEB_CONCURRENCY", environ.get("WEB_CONCURRENCY", default_workers), 1),
+        "threads": _integer("THREADS", environ.get("THREADS", 8), 1),
+        "loglevel": app_config["LOG_LEVEL"].lower(),
+    }

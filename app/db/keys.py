@@ -1,0 +1,59 @@
+"""API key storage. Functions take a connection and never commit."""
+
+from sqlalchemy import or_, select, update
+
+from app.db.schema import api_keys
+
+_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.name,
+    api_keys.c.key_hash,
+    api_keys.c.prefix,
+    api_keys.c.rate_limit,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+
+
+def insert_key(conn, name, key_hash, prefix, rate_limit, now):
+    """Store a new key's hash; returns its id."""
+    result = conn.execute(
+        api_keys.insert().values(
+            name=name, key_hash=key_hash, prefix=prefix, rate_limit=rate_limit, created_at=now
+        )
+    )
+    return result.inserted_primary_key[0]
+
+
+def find_by_hash(conn, key_hash):
+    """The key row with this SHA-256 hex, or None."""
+    return conn.execute(select(*_COLUMNS).where(api_keys.c.key_hash == key_hash)).first()
+
+
+def find(conn, ident):
+    """The key row by numeric id or by display prefix, or None."""
+    condition = api_keys.c.prefix == ident
+    if str(ident).isdigit():
+        condition = or_(condition, api_keys.c.id == int(ident))
+    return conn.execute(select(*_COLUMNS).where(condition)).first()
+
+
+def list_keys(conn):
+    """Every key, oldest first."""
+    return conn.execute(select(*_COLUMNS).order_by(api_keys.c.id)).all()
+
+
+def revoke(conn, key_id, now):
+    """Mark a key revoked; returns True when it was active."""
+    result = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1
+
+
+def touch(conn, key_id, now):
+    """Record that a key was used."""
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))

@@ -1,0 +1,75 @@
+"""Apply the numbered SQL files in ``sql/<dialect>/`` once each, recorded in schema_migrations."""
+
+import logging
+from datetime import date, timedelta
+
+from sqlalchemy import select, text
+
+from app.config import PROJECT_ROOT
+from app.db import partitions
+from app.db.schema import schema_migrations
+from app.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = PROJECT_ROOT / "sql"
+PARTITION_DAYS_AHEAD = 7
+
+_BOOTSTRAP = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version VARCHAR(64) NOT NULL PRIMARY KEY,
+    applied_at DATETIME{fsp} NOT NULL
+)"""
+
+
+def _dialect_dir(engine):
+    return "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+
+
+def split_statements(sql):
+    """Split a SQL file into statements on ``;`` at line ends, dropping ``--`` comment lines."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";\n") if part.strip().rstrip(";")]
+
+
+def migration_files(engine):
+    """The dialect's migration files as ``(version, path)``, in order."""
+    files = sorted((SQL_DIR / _dialect_dir(engine)).glob("*.sql"))
+    return [(path.stem, path) for path in files]
+
+
+def _apply_pending(conn, files):
+    conn.execute(text(_BOOTSTRAP.format(fsp="" if conn.dialect.name == "sqlite" else "(6)")))
+    applied = set(conn.scalars(select(schema_migrations.c.version)))
+    done = []
+    for version, path in files:
+        if version in applied:
+            continue
+        for statement in split_statements(path.read_text()):
+            conn.exec_driver_sql(statement.rstrip(";"))
+        conn.execute(schema_migrations.insert().values(version=version, applied_at=utcnow()))
+        log.info("applied migration %s", version)
+        done.append(version)
+    return done
+
+
+def migrate(engine, retention_days=90, today=None):
+    """Bring the schema up to date; safe to run again and from several processes at once."""
+    files = migration_files(engine)
+    if engine.dialect.name == "sqlite":
+        # SQLite DDL is transactional and BEGIN IMMEDIATE serialises concurrent migrators.
+        with engine.begin() as conn:
+            return _apply_pending(conn, files)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT GET_LOCK('glowing_fiesta_migrate', 60)"))
+        try:
+            done = _apply_pending(conn, files)
+            conn.commit()
+            today = today or date.today()
+            partitions.ensure_daily(
+                conn,
+                first_day=today - timedelta(days=retention_days),
+                last_day=today + timedelta(days=PARTITION_DAYS_AHEAD),
+            )
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK('glowing_fiesta_migrate')"))
+    return done

@@ -1,0 +1,67 @@
+"""Table objects for SQLAlchemy Core. The DDL itself lives in ``sql/<dialect>/``.
+
+- ``metrics``: one row per metric; ``name`` is unique and case-sensitive (binary collation).
+- ``metric_points``: raw points, clustered (MySQL) or covered (SQLite) by
+  ``(metric_id, recorded_at)`` so one metric's range is one contiguous scan. On MySQL there is
+  deliberately no index on ``recorded_at`` alone: retention drops whole daily partitions.
+- ``api_keys``: SHA-256 of each key, its display prefix and its per-minute limit.
+- ``schema_migrations``: which ``sql/`` files have been applied.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.dialects import mysql
+
+metadata = MetaData()
+
+# DATETIME(6) on MySQL keeps microseconds; SQLite stores the same as text.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+Double = Float(precision=53).with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("type", String(8), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+metric_points = Table(
+    "metric_points",
+    metadata,
+    Column("metric_id", Integer, nullable=False),
+    Column("recorded_at", Timestamp, nullable=False),
+    Column("id", BigInteger, primary_key=True),
+    Column("value", Double, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("rate_limit", Integer, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_used_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("applied_at", Timestamp, nullable=False),
+)

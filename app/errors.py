@@ -1,0 +1,96 @@
+"""One JSON envelope for every error path: ours, Werkzeug's, the database's and the unexpected."""
+
+import logging
+
+from flask import jsonify
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from app.db.errors import is_unavailable_error
+
+log = logging.getLogger(__name__)
+
+# Werkzeug status → our stable code, for errors raised outside our own views.
+_HTTP_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """An error the client sees as ``{"success": false, "error": {code, message, details?}}``."""
+
+    def __init__(self, code, message, status=400, details=None, headers=None, extra=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class ServiceUnavailable(ApiError):
+    """The database (or another dependency) cannot be reached: 503 with Retry-After."""
+
+    def __init__(self, message="The database is unavailable; retry shortly"):
+        super().__init__(
+            "SERVICE_UNAVAILABLE",
+            message,
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+def error_response(error):
+    """Render an ``ApiError`` as the JSON envelope with its status and headers."""
+    body = {"success": False, "error": {"code": error.code, "message": error.message}}
+    if error.details:
+        body["error"]["details"] = error.details
+    body.update(error.extra)
+    response = jsonify(body)
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def _from_http_exception(exc):
+    code = _HTTP_CODES.get(
+        exc.code, "INTERNAL_ERROR" if (exc.code or 500) >= 500 else "BAD_REQUEST"
+    )
+    message = exc.description or exc.name
+    if exc.code == 429:
+        message = f"Rate limit exceeded: {exc.description}"
+    headers = {}
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    # Flask-Limiter adds Retry-After and X-RateLimit-* in its after_request hook.
+    return error_response(ApiError(code, message, status=exc.code or 500, headers=headers))
+
+
+def _from_database_error(exc):
+    if is_unavailable_error(exc):
+        log.warning("database unavailable: %s", exc.orig)
+        return error_response(ServiceUnavailable())
+    log.exception("database error")
+    return error_response(ApiError("INTERNAL_ERROR", "Internal server error", status=500))
+
+
+def _from_unexpected(exc):
+    log.exception("unhandled error")
+    return error_response(ApiError("INTERNAL_ERROR", "Internal server error", status=500))
+
+
+def init_app(app):
+    """Register the handlers that turn every exception into the JSON envelope."""
+    app.register_error_handler(ApiError, error_response)
+    app.register_error_handler(HTTPException, _from_http_exception)
+    app.register_error_handler(DBAPIError, _from_database_error)
+    app.register_error_handler(Exception, _from_unexpected)

@@ -1,0 +1,38 @@
+"""Per-key rate limits with Flask-Limiter: Redis when REDIS_URL is set, else process memory."""
+
+from flask import current_app, g, request
+from flask_limiter import Limiter
+
+EXTENSION = "glowing_fiesta.limiter"
+
+
+def key_identity():
+    """The limit's bucket: the authenticated key's id."""
+    return f"key:{g.api_key.id}"
+
+
+def key_limit():
+    """The key's own per-minute limit, else METRICS_RATE_LIMIT_DEFAULT."""
+    per_minute = g.api_key.rate_limit or current_app.config["RATE_LIMIT_DEFAULT"]
+    return f"{per_minute} per minute"
+
+
+def _unlimited():
+    return not request.path.startswith("/api/") or g.get("api_key") is None
+
+
+def init_app(app):
+    """Create the app's limiter; one limit shared by all /api/ routes of a key."""
+    redis_url = app.config["REDIS_URL"]
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    )
+    # If Redis goes away, count in this process's memory and keep answering.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    limiter = Limiter(key_func=key_identity, application_limits=[key_limit])
+    limiter.request_filter(_unlimited)
+    limiter.init_app(app)
+    app.extensions[EXTENSION] = limiter
+    return limiter

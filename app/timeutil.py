@@ -1,0 +1,59 @@
+"""UTC time parsing and formatting. Inside the service every datetime is naive UTC."""
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1)
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def utcnow():
+    """The current time as a naive UTC datetime."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def from_epoch(seconds):
+    """Unix seconds (int or float) → naive UTC datetime, to the microsecond."""
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        raise ValueError("not a finite number")
+    try:
+        return EPOCH + timedelta(microseconds=round(seconds * 1_000_000))
+    except OverflowError:
+        raise ValueError("out of the representable range") from None
+
+
+def parse_timestamp(raw):
+    """ISO 8601 text (offsets honoured, naive = UTC) or Unix seconds → naive UTC datetime.
+
+    Raises ``ValueError`` with a short reason for anything else.
+    """
+    if isinstance(raw, bool):
+        raise ValueError("must be an ISO 8601 string or Unix seconds")
+    if isinstance(raw, int | float):
+        return from_epoch(raw)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("must be an ISO 8601 string or Unix seconds")
+    text = raw.strip()
+    if _NUMBER_RE.match(text):
+        return from_epoch(float(text) if any(c in text for c in ".eE") else int(text))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is not None:
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError("out of the representable range") from None
+    return parsed
+
+
+def isoformat_z(moment):
+    """Naive UTC datetime → ``2026-02-15T10:00:00Z`` (microseconds only when present)."""
+    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds") + "Z"
+
+
+def to_epoch_seconds(moment):
+    """Naive UTC datetime → whole Unix seconds (floor)."""
+    return (moment - EPOCH) // timedelta(seconds=1)

@@ -1,0 +1,31 @@
+"""gunicorn settings, read from the environment through app.config (see README)."""
+
+import logging
+
+from app.config import server_settings
+
+_settings = server_settings()
+
+bind = _settings["bind"]
+workers = _settings["workers"]
+threads = _settings["threads"]
+worker_class = "gthread"
+loglevel = _settings["loglevel"]
+wsgi_app = "app:create_app()"
+# A SIGTERM'd worker gets this long to finish the requests (and writes) it has in flight.
+graceful_timeout = 30
+timeout = 60
+keepalive = 5
+accesslog = None
+
+
+def worker_int(worker):
+    """Log that a worker was interrupted."""
+    logging.getLogger("gunicorn.error").info("worker %s interrupted", worker.pid)
+
+
+def worker_exit(server, worker):
+    """Close the worker's database connections on its way out."""
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
+    if "glowing_fiesta.db" in extensions:
+        extensions["glowing_fiesta.db"].dispose()

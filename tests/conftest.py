@@ -1,0 +1,245 @@
+"""Fixtures: a throwaway MariaDB database and Redis db per run, apps over both backends.
+
+Services are real; a missing one fails the run (``make services`` starts them).
+"""
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, select, text
+
+from app import create_app
+from app.auth import create_key
+from app.db import create_engine_for, get_db, run_in_transaction
+from app.db.migrate import migrate
+from app.db.schema import metric_points, metrics
+
+MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_VARIABLES = (
+    "DATABASE_URL",
+    "DATABASE_READ_URL",
+    "REDIS_URL",
+    "INGEST_MODE",
+    "METRICS_RETENTION_DAYS",
+    "METRICS_RETENTION_GRACE_DAYS",
+    "METRICS_RATE_LIMIT_DEFAULT",
+    "METRICS_MAX_PAST_DAYS",
+    "METRICS_MAX_FUTURE_SECONDS",
+    "METRICS_MAX_BATCH",
+    "MAX_CONTENT_LENGTH",
+    "METRICS_MAX_BUCKETS",
+    "LOG_LEVEL",
+    "PORT",
+    "HOST",
+    "WEB_CONCURRENCY",
+    "THREADS",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch):
+    """No test sees the developer's configuration variables."""
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def mysql_url():
+    """A database of this run's own on the MariaDB server, migrated once, dropped at the end."""
+    name = f"gf_test_{os.getpid()}"
+    admin = create_engine(MYSQL_SERVER_URL + "/", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+    except Exception as exc:
+        pytest.fail(f"MariaDB is unreachable at {MYSQL_SERVER_URL} ({exc}); run `make services`")
+    url = f"{MYSQL_SERVER_URL}/{name}"
+    engine = create_engine_for(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+    admin.dispose()
+
+
+def clear_mysql(url):
+    """Empty the tables between tests (rows only; the schema stays)."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for table in ("metric_points", "metrics", "api_keys"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis db number of this run's own, flushed before and after."""
+    base = redis.Redis.from_url(REDIS_SERVER_URL)
+    try:
+        base.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is unreachable at {REDIS_SERVER_URL} ({exc}); run `make services`")
+    number = random.randint(1, 15)
+    client = redis.Redis.from_url(f"{REDIS_SERVER_URL}/{number}")
+    client.flushdb()
+    yield f"{REDIS_SERVER_URL}/{number}"
+    client.flushdb()
+    client.close()
+    base.close()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def database_url(request, tmp_path):
+    """Each storage backend in turn, empty."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'glowing-fiesta.sqlite3'}"
+    url = request.getfixturevalue("mysql_url")
+    clear_mysql(url)
+    return url
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build apps on the test's backend (several stand in for several servers)."""
+    apps = []
+
+    def build(**overrides):
+        app = create_app({"TESTING": True, "DATABASE_URL": database_url, **overrides})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        get_db(app).dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    """The app on the test's backend."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner of ``app``."""
+    return app.test_cli_runner()
+
+
+def new_key(app, name="tests", rate_limit=None):
+    """Create an API key in the app's database; returns the raw key."""
+    raw, _ = run_in_transaction(get_db(app).write, create_key, name, rate_limit)
+    return raw
+
+
+@pytest.fixture
+def api_key(app):
+    """A valid raw API key."""
+    return new_key(app)
+
+
+@pytest.fixture
+def auth(api_key):
+    """Headers that authenticate with ``api_key``."""
+    return {"X-API-Key": api_key}
+
+
+def stored_points(app, name):
+    """(recorded_at, value) of a metric's stored points, in time order, straight from the DB."""
+    query = (
+        select(metric_points.c.recorded_at, metric_points.c.value)
+        .join(metrics, metrics.c.id == metric_points.c.metric_id)
+        .where(metrics.c.name == name)
+        .order_by(metric_points.c.recorded_at, metric_points.c.id)
+    )
+    with get_db(app).write.connect() as conn:
+        return [(row.recorded_at, row.value) for row in conn.execute(query)]
+
+
+def stored_metric(app, name):
+    """(name, type) of the stored metric, or None."""
+    with get_db(app).write.connect() as conn:
+        row = conn.execute(
+            text("SELECT name, type FROM metrics WHERE name = :name"), {"name": name}
+        ).first()
+        return tuple(row) if row else None
+
+
+def free_port():
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A real gunicorn serving the app on a loopback port."""
+
+    def __init__(self, env):
+        self.port = free_port()
+        self.env = {**os.environ, **env, "PORT": str(self.port), "LOG_LEVEL": "WARNING"}
+        self.process = None
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        """Start gunicorn and wait until /health answers."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+            try:
+                with urllib.request.urlopen(self.base + "/health", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not answer /health within 30 s")
+
+    def stop(self):
+        """SIGTERM and wait for a graceful exit."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        finally:
+            self.process.stderr.close()
+
+
+@pytest.fixture
+def serve():
+    """Start real gunicorn servers with the given environment; stopped after the test."""
+    servers = []
+
+    def start(**env):
+        server = Server(env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
