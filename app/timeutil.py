@@ -14,13 +14,16 @@ def utcnow():
 
 
 def from_epoch(seconds):
-    """Unix seconds (int or float) → naive UTC datetime, to the microsecond."""
+    """Unix seconds (int or float) → naive UTC datetime, to the microsecond.
+
+    Times beyond what a datetime holds clamp to its ends, so range checks refuse them as such.
+    """
     if isinstance(seconds, float) and not math.isfinite(seconds):
         raise ValueError("not a finite number")
     try:
         return EPOCH + timedelta(microseconds=round(seconds * 1_000_000))
     except OverflowError:
-        raise ValueError("out of the representable range") from None
+        return datetime.max if seconds > 0 else datetime.min
 
 
 def parse_timestamp(raw):
@@ -45,7 +48,7 @@ def parse_timestamp(raw):
         try:
             parsed = parsed.astimezone(UTC).replace(tzinfo=None)
         except OverflowError:
-            raise ValueError("out of the representable range") from None
+            return datetime.max if parsed.year > 1 else datetime.min
     return parsed
 
 

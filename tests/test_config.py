@@ -1,0 +1,69 @@
+"""Configuration: defaults, and a bad value fails at start naming the variable."""
+
+import pytest
+
+from app import create_app
+from app.config import ConfigError, load, server_settings
+
+
+def test_defaults_need_no_environment():
+    config = load({})
+    assert config["DATABASE_URL"].startswith("sqlite:///") and config["DATABASE_URL"].endswith(
+        "var/glowing-fiesta.sqlite3"
+    )
+    assert (config["RETENTION_DAYS"], config["RETENTION_GRACE_DAYS"]) == (90, 1)
+    assert config["RATE_LIMIT_DEFAULT"] == 1000
+    assert (config["MAX_PAST_DAYS"], config["MAX_FUTURE_SECONDS"]) == (7, 60)
+    assert (config["MAX_BATCH"], config["MAX_CONTENT_LENGTH"], config["MAX_BUCKETS"]) == (
+        1000,
+        1048576,
+        10000,
+    )
+    assert config["INGEST_MODE"] == "sync" and config["REDIS_URL"] is None
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("DATABASE_URL", "postgres://x"),
+        ("DATABASE_READ_URL", "nonsense"),
+        ("REDIS_URL", "http://localhost"),
+        ("INGEST_MODE", "async"),
+        ("METRICS_RETENTION_DAYS", "ninety"),
+        ("METRICS_RETENTION_DAYS", "0"),
+        ("METRICS_RETENTION_GRACE_DAYS", "-1"),
+        ("METRICS_RATE_LIMIT_DEFAULT", "lots"),
+        ("METRICS_RATE_LIMIT_DEFAULT", "10 per hour"),
+        ("METRICS_MAX_PAST_DAYS", "1.5"),
+        ("METRICS_MAX_FUTURE_SECONDS", "-5"),
+        ("METRICS_MAX_BATCH", "0"),
+        ("MAX_CONTENT_LENGTH", "1MB"),
+        ("METRICS_MAX_BUCKETS", "x"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_fails_at_start_naming_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        create_app()
+
+
+@pytest.mark.parametrize("raw", ["500", "500 per minute", "500/minute", "500 per 1 minute"])
+def test_rate_limit_default_accepts_per_minute_forms(raw):
+    assert load({"METRICS_RATE_LIMIT_DEFAULT": raw})["RATE_LIMIT_DEFAULT"] == 500
+
+
+def test_server_settings_default_to_one_threaded_worker_on_the_embedded_default():
+    settings = server_settings({})
+    assert settings["bind"] == "127.0.0.1:8000"
+    assert settings["workers"] == 1 and settings["threads"] >= 2
+
+
+def test_server_settings_read_port_and_concurrency():
+    settings = server_settings({"PORT": "9100", "WEB_CONCURRENCY": "3", "THREADS": "2"})
+    assert (settings["bind"], settings["workers"], settings["threads"]) == ("127.0.0.1:9100", 3, 2)
+
+
+def test_bad_port_fails_naming_it():
+    with pytest.raises(ConfigError, match="PORT"):
+        server_settings({"PORT": "http"})

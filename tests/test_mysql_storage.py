@@ -1,0 +1,59 @@
+"""What only the MySQL schema does: daily partitions, binary names, UTC sessions."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from app.db import get_db, partitions
+from app.db.migrate import migrate
+
+
+@pytest.fixture
+def mysql_app(mysql_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": mysql_url})
+    yield app
+    get_db(app).dispose()
+
+
+def test_points_table_has_daily_partitions_a_week_ahead(mysql_app):
+    with get_db(mysql_app).write.connect() as conn:
+        names = partitions.existing(conn)
+    today = datetime.now(UTC).date()
+    for offset in range(0, 8):
+        assert partitions.partition_name(today + timedelta(days=offset)) in names
+    assert "p_future" in names
+
+
+def test_migrate_adds_only_the_missing_days(mysql_app):
+    engine = get_db(mysql_app).write
+    with engine.connect() as conn:
+        before = partitions.existing(conn)
+    migrate(engine, today=date.today() + timedelta(days=2))
+    with engine.connect() as conn:
+        added = partitions.existing(conn) - before
+    assert added == {
+        partitions.partition_name(date.today() + timedelta(days=d)) for d in (8, 9)
+    } - before
+
+
+def test_sessions_run_in_utc(mysql_app):
+    with get_db(mysql_app).write.connect() as conn:
+        assert conn.execute(text("SELECT @@session.time_zone")).scalar() == "+00:00"
+
+
+def test_names_differing_only_in_case_are_two_rows(mysql_app):
+    engine = get_db(mysql_app).write
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM metrics"))
+        for name in ("Api.Hits", "api.hits", "API.HITS"):
+            conn.execute(
+                text(
+                    "INSERT INTO metrics (name, type, created_at, updated_at) "
+                    "VALUES (:n, 'counter', NOW(6), NOW(6))"
+                ),
+                {"n": name},
+            )
+        found = conn.execute(text("SELECT name FROM metrics WHERE name = 'api.hits'")).scalars()
+        assert list(found) == ["api.hits"]
