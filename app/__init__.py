@@ -3,7 +3,7 @@
 from flask import Flask
 
 from app import auth, cli, config, db, errors, limits, logs
-from app.blueprints import health, ingest
+from app.blueprints import health, ingest, query
 
 
 def create_app(test_config=None):
@@ -20,6 +20,7 @@ def create_app(test_config=None):
     limits.init_app(app)
     ingest.init_app(app)
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(query.bp)
     app.register_blueprint(health.bp)
     errors.init_app(app)
     cli.init_app(app)

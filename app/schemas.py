@@ -3,8 +3,18 @@
 import math
 import re
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates,
+)
 
+from app.errors import ApiError
 from app.timeutil import parse_timestamp
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,255}\Z"
@@ -95,3 +105,82 @@ def coerce_form_number(data, key="value"):
         text = raw.strip()
         data[key] = float(text) if any(c in text for c in ".eE") else int(text)
     return data
+
+
+WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
+WINDOW_ALIASES = {"minute": "1m", "hour": "1h", "day": "1d"}
+FILLS = ("zero", "none")
+# README-form query parameters and the names they stand for.
+QUERY_ALIASES = {"aggregation": "operation", "interval": "window", "from": "start", "to": "end"}
+
+
+class AggregateQuerySchema(Schema):
+    """GET /api/metrics/aggregate and /api/metrics/<name>: names, operation, window, range."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(required=True)
+    operation = fields.String(
+        load_default=None, validate=validate.OneOf(("sum", "count", "avg", "min", "max"))
+    )
+    window = fields.String(load_default="1h")
+    start = Timestamp(load_default=None)
+    end = Timestamp(load_default=None)
+    fill = fields.String(load_default="zero", validate=validate.OneOf(FILLS))
+
+    @pre_load
+    def _aliases(self, data, **kwargs):
+        data = dict(data)
+        for alias, canonical in QUERY_ALIASES.items():
+            if alias in data and canonical not in data:
+                data[canonical] = data[alias]
+        return data
+
+    @validates("window")
+    def _known_window(self, value, **kwargs):
+        if WINDOW_ALIASES.get(value, value) not in WINDOWS:
+            choices = ", ".join([*WINDOWS, *WINDOW_ALIASES])
+            raise ValidationError(f"Must be one of: {choices}.")
+
+    @validates("name")
+    def _valid_names(self, value, **kwargs):
+        names = value.split(",")
+        bad = [n for n in names if not re.match(NAME_PATTERN, n)]
+        if bad:
+            raise ValidationError(f"Not a valid metric name: {', '.join(map(repr, bad))}.")
+
+    @post_load
+    def _normalise(self, data, **kwargs):
+        data["names"] = list(dict.fromkeys(data.pop("name").split(",")))
+        data["window"] = WINDOW_ALIASES.get(data["window"], data["window"])
+        return data
+
+
+class ListQuerySchema(Schema):
+    """GET /api/metrics: prefix, limit (1–1000) and offset."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    prefix = fields.String(
+        load_default="",
+        validate=validate.Regexp(r"^[A-Za-z0-9._-]{0,255}\Z", error="Not a valid name prefix."),
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+def validation_error(exc, what="Invalid request"):
+    """A marshmallow ValidationError → VALIDATION_ERROR whose details name each field."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
+    summary = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in messages.items())
+    return ApiError("VALIDATION_ERROR", f"{what}: {summary}", details=messages)
+
+
+def load_or_raise(schema, data, what="Invalid request"):
+    """``schema.load(data)``, or the VALIDATION_ERROR a client sees."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise validation_error(exc, what) from None

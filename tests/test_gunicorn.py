@@ -9,7 +9,9 @@ from tests.conftest import new_key, stored_points
 
 
 def request(server, method, path, body=None, headers=None, content_type="application/json"):
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
     req = urllib.request.Request(server.base + path, data=data, method=method)
     for name, value in {**(headers or {}), "Content-Type": content_type}.items():
         req.add_header(name, value)

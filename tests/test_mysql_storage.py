@@ -33,9 +33,10 @@ def test_migrate_adds_only_the_missing_days(mysql_app):
     migrate(engine, today=date.today() + timedelta(days=2))
     with engine.connect() as conn:
         added = partitions.existing(conn) - before
-    assert added == {
-        partitions.partition_name(date.today() + timedelta(days=d)) for d in (8, 9)
-    } - before
+    assert (
+        added
+        == {partitions.partition_name(date.today() + timedelta(days=d)) for d in (8, 9)} - before
+    )
 
 
 def test_sessions_run_in_utc(mysql_app):

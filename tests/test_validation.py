@@ -93,14 +93,19 @@ def test_empty_body_is_refused(client, auth):
 
 def test_longest_name_is_accepted(client, app, auth):
     name = "N" * 255
-    assert post_raw(client, "/api/metrics/counter", json.dumps({"name": name}), auth).status_code == 201
+    assert (
+        post_raw(client, "/api/metrics/counter", json.dumps({"name": name}), auth).status_code
+        == 201
+    )
     assert stored_metric(app, name) == (name, "counter")
 
 
 @pytest.mark.parametrize("when", ["yesterday", "", "2026-13-01T00:00:00Z", True, [], {"t": 1}])
 def test_unparseable_times_are_validation_errors(client, auth, when):
     body = json.dumps({"name": "t", "value": 1, "recorded_at": when})
-    assert_refused(post_raw(client, "/api/metrics/value", body, auth), "VALIDATION_ERROR", "recorded_at")
+    assert_refused(
+        post_raw(client, "/api/metrics/value", body, auth), "VALIDATION_ERROR", "recorded_at"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,18 @@
 from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify
-from marshmallow import ValidationError
 
 from app.body import read_body
 from app.db import get_db, writer
 from app.db.writer import Point
 from app.errors import ApiError
-from app.schemas import BatchItemSchema, BatchSchema, CounterSchema, ValueSchema
+from app.schemas import (
+    BatchItemSchema,
+    BatchSchema,
+    CounterSchema,
+    ValueSchema,
+    load_or_raise,
+)
 from app.timeutil import utcnow
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/metrics")
@@ -19,13 +24,6 @@ _counter_schema = CounterSchema()
 _value_schema = ValueSchema()
 _batch_item_schema = BatchItemSchema()
 _batch_schema = BatchSchema()
-
-
-def validation_error(exc, what="Invalid request"):
-    """A marshmallow ValidationError → VALIDATION_ERROR naming each field."""
-    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
-    summary = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in messages.items())
-    return ApiError("VALIDATION_ERROR", f"{what}: {summary}", details=messages)
 
 
 def _check_time_range(recorded_at, now):
@@ -48,10 +46,7 @@ def load_point(schema, data, metric_type, now):
             "Must be a JSON object",
             details={"item": ["Must be a JSON object."]},
         )
-    try:
-        fields = schema.load(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    fields = load_or_raise(schema, data)
     metric_type = metric_type or fields["type"]
     value = fields["value"]
     if value is None:
@@ -100,10 +95,7 @@ def record_value():
 @bp.post("/batch")
 def record_batch():
     """Validate each item on its own; write the valid ones in one transaction."""
-    try:
-        items = _batch_schema.load(read_body())["metrics"]
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    items = load_or_raise(_batch_schema, read_body())["metrics"]
     limit = current_app.config["MAX_BATCH"]
     if len(items) > limit:
         raise ApiError(

@@ -79,3 +79,11 @@ def resolve(conn, wanted, cache, now):
         _insert_ignoring_existing(conn, new, now)
         resolved.update(find(conn, list(new)))
     return resolved
+
+
+def list_page(conn, prefix, limit, offset):
+    """Metrics whose name starts with ``prefix``, in name order (binary), one page."""
+    query = select(metrics.c.name, metrics.c.type, metrics.c.created_at)
+    if prefix:
+        query = query.where(metrics.c.name.startswith(prefix, autoescape=True))
+    return conn.execute(query.order_by(metrics.c.name).limit(limit).offset(offset)).all()

@@ -1,0 +1,121 @@
+"""GET /api/metrics/aggregate, /api/metrics/<name> and /api/metrics (the list)."""
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.buckets import bucket_range, series
+from app.db import get_db, metrics
+from app.db.aggregate import bucket_values
+from app.errors import ApiError
+from app.schemas import WINDOWS, AggregateQuerySchema, ListQuerySchema, load_or_raise
+from app.timeutil import isoformat_z, utcnow
+
+bp = Blueprint("query", __name__, url_prefix="/api/metrics")
+
+DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}
+DEFAULT_SPAN = timedelta(hours=24)
+_aggregate_schema = AggregateQuerySchema()
+_list_schema = ListQuerySchema()
+
+
+def _time_range(params):
+    end = params["end"] or utcnow()
+    start = params["start"] or end - DEFAULT_SPAN
+    if start >= end:
+        message = "start must be before end"
+        raise ApiError("VALIDATION_ERROR", message, details={"start": [message]})
+    return start, end
+
+
+def _check_size(first, last):
+    limit = current_app.config["MAX_BUCKETS"]
+    count = last - first + 1
+    if count > limit:
+        raise ApiError(
+            "QUERY_TOO_LARGE",
+            f"The query spans {count} buckets; at most {limit} are allowed",
+            details={"buckets": [f"{count} > {limit}"]},
+        )
+
+
+def _resolve(conn, names):
+    found = metrics.find(conn, names)
+    missing = [name for name in names if name not in found]
+    if missing:
+        quoted = ", ".join(f"'{name}'" for name in missing)
+        raise ApiError(
+            "METRIC_NOT_FOUND",
+            f"No metric named {quoted}",
+            status=404,
+            details={"name": missing},
+        )
+    return [found[name] for name in names]
+
+
+def aggregate(args):
+    """Validate the query, run one GROUP BY per metric, shape the response."""
+    params = load_or_raise(_aggregate_schema, args, "Invalid query")
+    start, end = _time_range(params)
+    window = WINDOWS[params["window"]]
+    first, last = bucket_range(start, end, window)
+    _check_size(first, last)
+    with get_db(current_app).read.connect() as conn:
+        found = _resolve(conn, params["names"])
+        operations = {m.name: params["operation"] or DEFAULT_OPERATION[m.type] for m in found}
+        data = {
+            m.name: series(
+                bucket_values(conn, m.id, operations[m.name], window, start, end),
+                first,
+                last,
+                window,
+                operations[m.name],
+                params["fill"],
+            )
+            for m in found
+        }
+    body = {"success": True}
+    if len(found) == 1:
+        only = found[0]
+        body.update(metric=only.name, type=only.type, operation=operations[only.name])
+    else:
+        distinct = set(operations.values())
+        body.update(
+            metrics=[m.name for m in found],
+            type={m.name: m.type for m in found},
+            operation=distinct.pop() if len(distinct) == 1 else operations,
+        )
+    body.update(window=params["window"], start=isoformat_z(start), end=isoformat_z(end))
+    body["data"] = data[found[0].name] if len(found) == 1 else data
+    return jsonify(body)
+
+
+@bp.get("/aggregate")
+def aggregate_many():
+    """Bucketed aggregates of one or more comma-separated metric names."""
+    return aggregate(request.args.to_dict())
+
+
+@bp.get("/<name>")
+def aggregate_one(name):
+    """The README form: /api/metrics/<name>?aggregation=&interval=&from=&to=."""
+    return aggregate({**request.args.to_dict(), "name": name})
+
+
+@bp.get("")
+def list_metrics():
+    """Metrics ordered by name, optionally by prefix, paginated by limit/offset."""
+    params = load_or_raise(_list_schema, request.args.to_dict(), "Invalid query")
+    with get_db(current_app).read.connect() as conn:
+        rows = metrics.list_page(conn, params["prefix"], params["limit"] + 1, params["offset"])
+    page = [
+        {"name": row.name, "type": row.type, "created_at": isoformat_z(row.created_at)}
+        for row in rows[: params["limit"]]
+    ]
+    return jsonify(
+        success=True,
+        data=page,
+        limit=params["limit"],
+        offset=params["offset"],
+        has_more=len(rows) > params["limit"],
+    )

@@ -1,0 +1,403 @@
+"""GET /api/metrics/aggregate, /api/metrics/<name> and /api/metrics on both backends."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.timeutil import EPOCH, isoformat_z
+from tests.conftest import new_key
+
+
+def today_at(hour, minute=0, second=0, microsecond=0, days_ago=1):
+    """A time on a day fully inside the accepted ingest window."""
+    day = datetime.now(UTC).replace(tzinfo=None).date() - timedelta(days=days_ago)
+    return datetime(day.year, day.month, day.day, hour, minute, second, microsecond)
+
+
+def write(client, auth, kind, name, points):
+    items = [
+        {"name": name, "type": kind, "value": v, "recorded_at": isoformat_z(t)} for t, v in points
+    ]
+    response = client.post("/api/metrics/batch", json={"metrics": items}, headers=auth)
+    assert response.status_code == 201 and response.get_json()["rejected"] == 0
+
+
+def get(client, auth, path, **params):
+    return client.get(path, query_string=params, headers=auth)
+
+
+@pytest.fixture
+def day():
+    return today_at(0)
+
+
+@pytest.fixture
+def hits(client, auth, day):
+    """A counter with points in hours 0, 1 and 3 of ``day``."""
+    write(
+        client,
+        auth,
+        "counter",
+        "api.hits",
+        [
+            (day + timedelta(minutes=5), 2),
+            (day + timedelta(minutes=59, seconds=59, microseconds=999999), 3),
+            (day + timedelta(hours=1), 10),
+            (day + timedelta(hours=3, minutes=30), 1.5),
+        ],
+    )
+    return "api.hits"
+
+
+@pytest.fixture
+def latency(client, auth, day):
+    write(
+        client,
+        auth,
+        "value",
+        "api.latency",
+        [(day + timedelta(minutes=1), 100), (day + timedelta(minutes=2), 50)],
+    )
+    return "api.latency"
+
+
+def test_hourly_sum_returns_every_bucket_in_order(client, auth, day, hits):
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        operation="sum",
+        window="1h",
+        start=isoformat_z(day),
+        end=isoformat_z(day + timedelta(hours=5)),
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body == {
+        "success": True,
+        "metric": "api.hits",
+        "type": "counter",
+        "operation": "sum",
+        "window": "1h",
+        "start": isoformat_z(day),
+        "end": isoformat_z(day + timedelta(hours=5)),
+        "data": [
+            {"timestamp": isoformat_z(day + timedelta(hours=h)), "value": v}
+            for h, v in enumerate([5, 10, 0, 1.5, 0])
+        ],
+    }
+
+
+def test_empty_buckets_are_null_for_avg_min_max(client, auth, day, hits):
+    for operation in ("avg", "min", "max"):
+        response = get(
+            client,
+            auth,
+            f"/api/metrics/{hits}",
+            aggregation=operation,
+            interval="hour",
+            **{"from": isoformat_z(day), "to": isoformat_z(day + timedelta(hours=3))},
+        )
+        values = [p["value"] for p in response.get_json()["data"]]
+        assert values[2] is None
+        assert values[0] == {"avg": 2.5, "min": 2, "max": 3}[operation]
+
+
+def test_count_counts_points(client, auth, day, hits):
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        operation="count",
+        window="1d",
+        start=isoformat_z(day),
+        end=isoformat_z(day + timedelta(days=1)),
+    )
+    assert response.get_json()["data"] == [{"timestamp": isoformat_z(day), "value": 4}]
+
+
+def test_fill_none_omits_empty_buckets(client, auth, day, hits):
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        window="1h",
+        fill="none",
+        start=isoformat_z(day),
+        end=isoformat_z(day + timedelta(hours=5)),
+    )
+    stamps = [p["timestamp"] for p in response.get_json()["data"]]
+    assert stamps == [isoformat_z(day + timedelta(hours=h)) for h in (0, 1, 3)]
+
+
+def test_default_operation_follows_the_type(client, auth, day, hits, latency):
+    span = {"start": isoformat_z(day), "end": isoformat_z(day + timedelta(hours=1))}
+    counter = get(client, auth, "/api/metrics/aggregate", name=hits, **span).get_json()
+    value = get(client, auth, "/api/metrics/aggregate", name=latency, **span).get_json()
+    assert (counter["operation"], counter["data"][0]["value"]) == ("sum", 5)
+    assert (value["operation"], value["data"][0]["value"]) == ("avg", 75)
+
+
+def test_range_is_half_open_and_first_bucket_holds_only_points_from_start(client, auth, day, hits):
+    start = day + timedelta(minutes=30)  # inside hour 0: the 00:05 point is before it
+    end = day + timedelta(hours=1)  # the 01:00 point is at end: excluded
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        window="1h",
+        start=isoformat_z(start),
+        end=isoformat_z(end),
+    )
+    assert response.get_json()["data"] == [{"timestamp": isoformat_z(day), "value": 3}]
+
+
+def test_point_a_microsecond_before_an_edge_is_in_the_earlier_bucket(client, auth, day):
+    edge = day + timedelta(days=1)
+    write(client, auth, "counter", "edge", [(edge - timedelta(microseconds=1), 1), (edge, 2)])
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name="edge",
+        window="1d",
+        start=isoformat_z(day),
+        end=isoformat_z(edge + timedelta(days=1)),
+    )
+    assert [p["value"] for p in response.get_json()["data"]] == [1, 2]
+
+
+def test_buckets_align_to_epoch_multiples(client, auth, day, hits):
+    start = day + timedelta(minutes=7)
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        window="15m",
+        start=isoformat_z(start),
+        end=isoformat_z(start + timedelta(minutes=30)),
+    )
+    stamps = [p["timestamp"] for p in response.get_json()["data"]]
+    assert stamps == [isoformat_z(day + timedelta(minutes=m)) for m in (0, 15, 30)]
+
+
+def test_windows_and_their_names(client, auth, day, hits):
+    span = {"start": isoformat_z(day), "end": isoformat_z(day + timedelta(days=1))}
+    sizes = {"1m": 1440, "5m": 288, "15m": 96, "1h": 24, "1d": 1}
+    for window, count in sizes.items():
+        body = get(
+            client, auth, "/api/metrics/aggregate", name=hits, window=window, **span
+        ).get_json()
+        assert len(body["data"]) == count and body["window"] == window
+    for alias, window in {"minute": "1m", "hour": "1h", "day": "1d"}.items():
+        body = get(client, auth, f"/api/metrics/{hits}", interval=alias, **span).get_json()
+        assert body["window"] == window
+
+
+def test_default_range_is_the_last_24_hours(client, auth, hits):
+    body = get(client, auth, "/api/metrics/aggregate", name=hits, window="1h").get_json()
+    end = datetime.fromisoformat(body["end"].rstrip("Z"))
+    start = datetime.fromisoformat(body["start"].rstrip("Z"))
+    assert end - start == timedelta(hours=24)
+    assert abs(end - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+    assert len(body["data"]) in (24, 25)
+
+
+def test_the_two_url_forms_give_identical_data(client, auth, day, hits):
+    span = (isoformat_z(day), isoformat_z(day + timedelta(hours=6)))
+    long_form = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        operation="max",
+        window="1h",
+        start=span[0],
+        end=span[1],
+    ).get_json()
+    short_form = get(
+        client,
+        auth,
+        f"/api/metrics/{hits}",
+        aggregation="max",
+        interval="hour",
+        **{"from": span[0], "to": span[1]},
+    ).get_json()
+    assert long_form == short_form
+
+
+def test_several_names_are_keyed_by_name(client, auth, day, hits, latency):
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=f"{hits},{latency}",
+        operation="count",
+        window="1h",
+        start=isoformat_z(day),
+        end=isoformat_z(day + timedelta(hours=2)),
+    )
+    body = response.get_json()
+    assert body["operation"] == "count"
+    assert body["type"] == {"api.hits": "counter", "api.latency": "value"}
+    assert [p["value"] for p in body["data"]["api.hits"]] == [2, 1]
+    assert [p["value"] for p in body["data"]["api.latency"]] == [2, 0]
+
+
+def test_unknown_name_is_404_naming_it(client, auth, hits):
+    for path, params in (
+        ("/api/metrics/aggregate", {"name": f"{hits},no.such"}),
+        ("/api/metrics/no.such", {}),
+    ):
+        response = get(client, auth, path, **params)
+        assert response.status_code == 404
+        error = response.get_json()["error"]
+        assert error["code"] == "METRIC_NOT_FOUND" and "no.such" in error["message"]
+
+
+def test_names_are_case_sensitive_in_queries(client, auth, hits):
+    assert get(client, auth, "/api/metrics/API.HITS").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"operation": "median"}, "operation"),
+        ({"window": "2h"}, "window"),
+        ({"start": "last tuesday"}, "start"),
+        ({"end": "2026-02-30T00:00:00Z"}, "end"),
+        ({"fill": "previous"}, "fill"),
+        ({"name": "bad name"}, "name"),
+        ({"name": ""}, "name"),
+    ],
+)
+def test_bad_parameters_are_400_naming_the_field(client, auth, hits, params, field):
+    response = get(client, auth, "/api/metrics/aggregate", **{"name": hits, **params})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and field in error["details"]
+
+
+def test_missing_name_is_400(client, auth):
+    response = get(client, auth, "/api/metrics/aggregate")
+    assert response.get_json()["error"]["details"].keys() == {"name"}
+
+
+@pytest.mark.parametrize("offset", [timedelta(0), timedelta(hours=-1)])
+def test_start_must_be_before_end(client, auth, day, hits, offset):
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        start=isoformat_z(day),
+        end=isoformat_z(day + offset),
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_too_many_buckets_is_query_too_large(client, auth, day, hits):
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        window="1m",
+        start=isoformat_z(day - timedelta(days=7)),
+        end=isoformat_z(day),
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "QUERY_TOO_LARGE"
+
+
+def test_bucket_cap_follows_configuration(make_app):
+    app = make_app(MAX_BUCKETS=5)
+    headers = {"X-API-Key": new_key(app)}
+    client = app.test_client()
+    client.post("/api/metrics/counter", json={"name": "capped"}, headers=headers)
+    six_hours = get(
+        client,
+        headers,
+        "/api/metrics/capped",
+        interval="hour",
+        **{"from": isoformat_z(today_at(0)), "to": isoformat_z(today_at(6))},
+    )
+    assert six_hours.get_json()["error"]["code"] == "QUERY_TOO_LARGE"
+    five_hours = get(
+        client,
+        headers,
+        "/api/metrics/capped",
+        interval="hour",
+        **{"from": isoformat_z(today_at(0)), "to": isoformat_z(today_at(5))},
+    )
+    assert five_hours.status_code == 200
+
+
+def test_epoch_seconds_work_as_range_ends(client, auth, day, hits):
+    start = int((day - EPOCH).total_seconds())
+    response = get(client, auth, "/api/metrics/aggregate", name=hits, start=start, end=start + 3600)
+    assert response.get_json()["data"] == [{"timestamp": isoformat_z(day), "value": 5}]
+
+
+def test_queries_need_a_key(client, hits):
+    assert client.get("/api/metrics/aggregate", query_string={"name": hits}).status_code == 401
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+def test_list_is_ordered_by_name_with_type_and_created_at(client, auth):
+    for name in ("b.two", "a.one", "B.upper"):
+        client.post("/api/metrics/counter", json={"name": name}, headers=auth)
+    client.post("/api/metrics/value", json={"name": "c.three", "value": 1}, headers=auth)
+    body = get(client, auth, "/api/metrics").get_json()
+    assert [m["name"] for m in body["data"]] == ["B.upper", "a.one", "b.two", "c.three"]
+    assert body["data"][3]["type"] == "value"
+    assert body["data"][0]["created_at"].endswith("Z")
+    assert (body["limit"], body["offset"], body["success"]) == (100, 0, True)
+
+
+def test_list_filters_by_prefix_literally(client, auth):
+    for name in ("app_a.x", "appXa.y", "app_b", "other"):
+        client.post("/api/metrics/counter", json={"name": name}, headers=auth)
+    body = get(client, auth, "/api/metrics", prefix="app_").get_json()
+    assert [m["name"] for m in body["data"]] == ["app_a.x", "app_b"]
+
+
+def test_list_pages_with_limit_and_offset(client, auth):
+    names = [f"page.{i:02d}" for i in range(7)]
+    items = [{"name": n, "type": "counter"} for n in names]
+    client.post("/api/metrics/batch", json={"metrics": items}, headers=auth)
+    first = get(client, auth, "/api/metrics", limit=3).get_json()
+    last = get(client, auth, "/api/metrics", limit=3, offset=6).get_json()
+    assert [m["name"] for m in first["data"]] == names[:3] and first["has_more"] is True
+    assert [m["name"] for m in last["data"]] == names[6:] and last["has_more"] is False
+
+
+@pytest.mark.parametrize("params", [{"limit": 1001}, {"limit": 0}, {"offset": -1}, {"limit": "x"}])
+def test_list_refuses_bad_paging(client, auth, params):
+    response = get(client, auth, "/api/metrics", **params)
+    assert response.status_code == 400
+    assert set(response.get_json()["error"]["details"]) == set(params)
+
+
+def test_queries_use_the_read_database_when_set(tmp_path):
+    from app import create_app
+
+    write_url = f"sqlite:///{tmp_path / 'primary.sqlite3'}"
+    read_url = f"sqlite:///{tmp_path / 'replica.sqlite3'}"
+    create_app({"TESTING": True, "DATABASE_URL": read_url})  # migrates the empty replica
+    app = create_app({"TESTING": True, "DATABASE_URL": write_url, "DATABASE_READ_URL": read_url})
+    headers = {"X-API-Key": new_key(app)}
+    client = app.test_client()
+    assert (
+        client.post("/api/metrics/counter", json={"name": "r"}, headers=headers).status_code == 201
+    )
+    assert get(client, headers, "/api/metrics/r").status_code == 404  # not on the replica
+    assert get(client, headers, "/api/metrics").get_json()["data"] == []
