@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run migrate api-key test lint services clean
+.PHONY: help setup run migrate api-key test lint services bench bench-query clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ services: ## Make sure MariaDB and Redis run on loopback (installs them when abs
 
 test: setup services ## Run the tests against real MariaDB and Redis
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: bench-query ## Every benchmark
+
+bench-query: setup services ## Query latency over 10 M points, HTTP vs direct SQL (BENCH_ARGS=…)
+	$(BIN)/python scripts/bench_query.py $(BENCH_ARGS)
 
 lint: setup ## ruff
 	$(BIN)/ruff check app tests scripts gunicorn.conf.py
