@@ -160,8 +160,13 @@ def run(args):
 
     def time_http(name, operation, window, start):
         query = urlencode(
-            {"name": name, "operation": operation, "window": window,
-             "start": isoformat_z(start), "end": isoformat_z(end)}
+            {
+                "name": name,
+                "operation": operation,
+                "window": window,
+                "start": isoformat_z(start),
+                "end": isoformat_z(end),
+            }
         )
         began = time.perf_counter()
         http_conn.request("GET", f"/api/metrics/aggregate?{query}", headers={"X-API-Key": raw_key})
