@@ -26,6 +26,12 @@ def get(client, auth, path, **params):
     return client.get(path, query_string=params, headers=auth)
 
 
+def aggregate(client, auth, name, start, end, **params):
+    """GET /api/metrics/aggregate for ``name`` over [start, end)."""
+    span = {"start": isoformat_z(start), "end": isoformat_z(end)}
+    return get(client, auth, "/api/metrics/aggregate", name=name, **span, **params)
+
+
 @pytest.fixture
 def day():
     return today_at(0)
@@ -62,15 +68,8 @@ def latency(client, auth, day):
 
 
 def test_hourly_sum_returns_every_bucket_in_order(client, auth, day, hits):
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name=hits,
-        operation="sum",
-        window="1h",
-        start=isoformat_z(day),
-        end=isoformat_z(day + timedelta(hours=5)),
+    response = aggregate(
+        client, auth, hits, day, day + timedelta(hours=5), operation="sum", window="1h"
     )
     assert response.status_code == 200
     body = response.get_json()
@@ -105,29 +104,15 @@ def test_empty_buckets_are_null_for_avg_min_max(client, auth, day, hits):
 
 
 def test_count_counts_points(client, auth, day, hits):
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name=hits,
-        operation="count",
-        window="1d",
-        start=isoformat_z(day),
-        end=isoformat_z(day + timedelta(days=1)),
+    response = aggregate(
+        client, auth, hits, day, day + timedelta(days=1), operation="count", window="1d"
     )
     assert response.get_json()["data"] == [{"timestamp": isoformat_z(day), "value": 4}]
 
 
 def test_fill_none_omits_empty_buckets(client, auth, day, hits):
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name=hits,
-        window="1h",
-        fill="none",
-        start=isoformat_z(day),
-        end=isoformat_z(day + timedelta(hours=5)),
+    response = aggregate(
+        client, auth, hits, day, day + timedelta(hours=5), window="1h", fill="none"
     )
     stamps = [p["timestamp"] for p in response.get_json()["data"]]
     assert stamps == [isoformat_z(day + timedelta(hours=h)) for h in (0, 1, 3)]
@@ -144,44 +129,20 @@ def test_default_operation_follows_the_type(client, auth, day, hits, latency):
 def test_range_is_half_open_and_first_bucket_holds_only_points_from_start(client, auth, day, hits):
     start = day + timedelta(minutes=30)  # inside hour 0: the 00:05 point is before it
     end = day + timedelta(hours=1)  # the 01:00 point is at end: excluded
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name=hits,
-        window="1h",
-        start=isoformat_z(start),
-        end=isoformat_z(end),
-    )
+    response = aggregate(client, auth, hits, start, end, window="1h")
     assert response.get_json()["data"] == [{"timestamp": isoformat_z(day), "value": 3}]
 
 
 def test_point_a_microsecond_before_an_edge_is_in_the_earlier_bucket(client, auth, day):
     edge = day + timedelta(days=1)
     write(client, auth, "counter", "edge", [(edge - timedelta(microseconds=1), 1), (edge, 2)])
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name="edge",
-        window="1d",
-        start=isoformat_z(day),
-        end=isoformat_z(edge + timedelta(days=1)),
-    )
+    response = aggregate(client, auth, "edge", day, edge + timedelta(days=1), window="1d")
     assert [p["value"] for p in response.get_json()["data"]] == [1, 2]
 
 
 def test_buckets_align_to_epoch_multiples(client, auth, day, hits):
     start = day + timedelta(minutes=7)
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name=hits,
-        window="15m",
-        start=isoformat_z(start),
-        end=isoformat_z(start + timedelta(minutes=30)),
-    )
+    response = aggregate(client, auth, hits, start, start + timedelta(minutes=30), window="15m")
     stamps = [p["timestamp"] for p in response.get_json()["data"]]
     assert stamps == [isoformat_z(day + timedelta(minutes=m)) for m in (0, 15, 30)]
 
@@ -290,28 +251,13 @@ def test_missing_name_is_400(client, auth):
 
 @pytest.mark.parametrize("offset", [timedelta(0), timedelta(hours=-1)])
 def test_start_must_be_before_end(client, auth, day, hits, offset):
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name=hits,
-        start=isoformat_z(day),
-        end=isoformat_z(day + offset),
-    )
+    response = aggregate(client, auth, hits, day, day + offset)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"
 
 
 def test_too_many_buckets_is_query_too_large(client, auth, day, hits):
-    response = get(
-        client,
-        auth,
-        "/api/metrics/aggregate",
-        name=hits,
-        window="1m",
-        start=isoformat_z(day - timedelta(days=7)),
-        end=isoformat_z(day),
-    )
+    response = aggregate(client, auth, hits, day - timedelta(days=7), day, window="1m")
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "QUERY_TOO_LARGE"
 

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify
 
 from app.body import read_body
 from app.db import get_db, writer
+from app.db.metrics import MetricCache
 from app.db.writer import Point
 from app.errors import ApiError
 from app.schemas import (
@@ -63,8 +64,7 @@ def load_point(schema, data, metric_type, now):
 
 
 def _store(points):
-    app = current_app._get_current_object()
-    return writer.store(get_db(app), points, app.extensions[METRIC_CACHE])
+    return writer.store(get_db(current_app), points, current_app.extensions[METRIC_CACHE])
 
 
 def _record_one(schema, metric_type, message):
@@ -126,4 +126,4 @@ def record_batch():
 
 def init_app(app):
     """The per-process cache of metric names → (id, type)."""
-    app.extensions[METRIC_CACHE] = writer.metrics.MetricCache()
+    app.extensions[METRIC_CACHE] = MetricCache()

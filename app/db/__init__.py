@@ -98,7 +98,7 @@ class Database:
     def dispose(self):
         """Close every pooled connection (after a fork, or at shutdown)."""
         self.write.dispose()
-        if self.read is not self.write and hasattr(self.read, "dispose"):
+        if self.read is not self.write:
             self.read.dispose()
 
 
