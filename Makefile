@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run migrate api-key test lint services bench bench-query clean
+.PHONY: help setup run migrate api-key test lint services bench bench-query bench-ingest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,10 @@ services: ## Make sure MariaDB and Redis run on loopback (installs them when abs
 test: setup services ## Run the tests against real MariaDB and Redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: bench-query ## Every benchmark
+bench: bench-query bench-ingest ## Every benchmark
+
+bench-ingest: setup services ## Ingest throughput on both backends beside the /health floor (BENCH_ARGS=…)
+	$(BIN)/python scripts/bench_ingest.py $(BENCH_ARGS)
 
 bench-query: setup services ## Query latency over 10 M points, HTTP vs direct SQL (BENCH_ARGS=…)
 	$(BIN)/python scripts/bench_query.py $(BENCH_ARGS)
