@@ -9,7 +9,9 @@ _settings = server_settings()
 bind = _settings["bind"]
 workers = _settings["workers"]
 threads = _settings["threads"]
-worker_class = "gthread"
+# gthread, answering gunicorn's own errors (oversized request line, headers) in JSON.
+worker_class = "app.server.JsonErrorWorker"
+limit_request_line = 8190  # gunicorn's maximum: room for ~30 full-length names in one query
 loglevel = _settings["loglevel"]
 wsgi_app = "app:create_app()"
 # A SIGTERM'd worker gets this long to finish the requests (and writes) it has in flight.

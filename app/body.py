@@ -3,7 +3,8 @@
 import json
 from urllib.parse import parse_qsl
 
-from flask import request
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ApiError
 from app.schemas import coerce_form_number
@@ -20,11 +21,22 @@ def _parse_json(text):
         raise ApiError("INVALID_JSON", f"Request body is not valid JSON: {exc}") from None
 
 
+def _raw_body():
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        # A chunked body has no length up front; Werkzeug would silently cut it at the limit.
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        raw = request.environ["wsgi.input"].read(limit + 1)
+        if len(raw) > limit:
+            raise RequestEntityTooLarge()
+        return raw
+    return request.get_data(cache=True)
+
+
 def read_body():
     """The body as a dict; form bodies have their ``value`` parsed as a decimal number."""
     if request.mimetype == "multipart/form-data":
         return coerce_form_number(request.form.to_dict())
-    raw = request.get_data(cache=True)
+    raw = _raw_body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

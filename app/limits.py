@@ -21,6 +21,18 @@ def _unlimited():
     return not request.path.startswith("/api/") or g.get("api_key") is None
 
 
+def _request_identity():
+    # Flask-Limiter skips requests without an endpoint; /api/ 404s and 405s count too.
+    return request.endpoint or "unmatched"
+
+
+def _retry_after_only_when_refused(response):
+    # Flask-Limiter sends Retry-After on every response; it means "wait" only on 429/503.
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app):
     """Create the app's limiter; one limit shared by all /api/ routes of a key."""
     redis_url = app.config["REDIS_URL"]
@@ -31,8 +43,13 @@ def init_app(app):
     )
     # If Redis goes away, count in this process's memory and keep answering.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    limiter = Limiter(key_func=key_identity, application_limits=[key_limit])
+    limiter = Limiter(
+        key_func=key_identity,
+        application_limits=[key_limit],
+        request_identifier=_request_identity,
+    )
     limiter.request_filter(_unlimited)
+    app.after_request(_retry_after_only_when_refused)  # registered first, so it runs last
     limiter.init_app(app)
     app.extensions[EXTENSION] = limiter
     return limiter

@@ -86,7 +86,7 @@ class BatchItemSchema(_PointSchema):
     """One item of POST /api/metrics/batch; a counter without value counts 1."""
 
     type = fields.String(required=True, validate=validate.OneOf(METRIC_TYPES))
-    value = JsonNumber(load_default=None)
+    value = JsonNumber()  # absent: 1 for a counter, an error for a value; null is refused
 
 
 class BatchSchema(Schema):
@@ -101,7 +101,9 @@ class BatchSchema(Schema):
 def coerce_form_number(data, key="value"):
     """Form bodies carry text: a decimal string becomes a number, anything else stays text."""
     raw = data.get(key)
-    if isinstance(raw, str) and _DECIMAL_RE.match(raw.strip()):
+    if isinstance(raw, str) and not raw.strip():
+        del data[key]  # "value=" in a form means no value
+    elif isinstance(raw, str) and _DECIMAL_RE.match(raw.strip()):
         text = raw.strip()
         data[key] = float(text) if any(c in text for c in ".eE") else int(text)
     return data
@@ -111,7 +113,14 @@ WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 WINDOW_ALIASES = {"minute": "1m", "hour": "1h", "day": "1d"}
 FILLS = ("zero", "none")
 # README-form query parameters and the names they stand for.
-QUERY_ALIASES = {"aggregation": "operation", "interval": "window", "from": "start", "to": "end"}
+QUERY_ALIASES = {
+    "metric": "name",
+    "aggregation": "operation",
+    "interval": "window",
+    "from": "start",
+    "to": "end",
+}
+_CASE_FREE = ("operation", "window", "fill")
 
 
 class AggregateQuerySchema(Schema):
@@ -131,10 +140,13 @@ class AggregateQuerySchema(Schema):
 
     @pre_load
     def _aliases(self, data, **kwargs):
-        data = dict(data)
+        data = {key: value for key, value in data.items() if value != ""}  # empty = default
         for alias, canonical in QUERY_ALIASES.items():
             if alias in data and canonical not in data:
                 data[canonical] = data[alias]
+        for key in _CASE_FREE:
+            if isinstance(data.get(key), str):
+                data[key] = data[key].lower()
         return data
 
     @validates("window")
@@ -163,12 +175,9 @@ class ListQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    prefix = fields.String(
-        load_default="",
-        validate=validate.Regexp(r"^[A-Za-z0-9._-]{0,255}\Z", error="Not a valid name prefix."),
-    )
+    prefix = fields.String(load_default="", validate=validate.Length(max=255))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
 
 
 def validation_error(exc, what="Invalid request"):

@@ -6,6 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1)
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_SPACED_OFFSET_RE = re.compile(
+    r"^(\d{4}-?\d{2}-?\d{2}[Tt ]\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d+)?)?)?) (\d{2}(?::?\d{2})?)$"
+)
 
 
 def utcnow():
@@ -40,6 +43,10 @@ def parse_timestamp(raw):
     text = raw.strip()
     if _NUMBER_RE.match(text):
         return from_epoch(float(text) if any(c in text for c in ".eE") else int(text))
+    # A "+01:00" offset sent unencoded in a query string or form arrives as " 01:00".
+    text = _SPACED_OFFSET_RE.sub(r"\1+\2", text)
+    if text[-1] == "z":
+        text = text[:-1] + "Z"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

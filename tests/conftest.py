@@ -84,8 +84,8 @@ def clear_mysql(url):
 
 
 @pytest.fixture(scope="session")
-def redis_url():
-    """A Redis db number of this run's own, flushed before and after."""
+def redis_db_url():
+    """A Redis db number of this run's own, flushed before and after the run."""
     base = redis.Redis.from_url(REDIS_SERVER_URL)
     try:
         base.ping()
@@ -98,6 +98,15 @@ def redis_url():
     client.flushdb()
     client.close()
     base.close()
+
+
+@pytest.fixture
+def redis_url(redis_db_url):
+    """The run's Redis db, emptied for this test (key ids repeat across test databases)."""
+    client = redis.Redis.from_url(redis_db_url)
+    client.flushdb()
+    client.close()
+    return redis_db_url
 
 
 @pytest.fixture(params=["sqlite", "mysql"])

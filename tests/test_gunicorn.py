@@ -74,3 +74,59 @@ def test_sigterm_lets_the_server_exit_cleanly(app, database_url, serve):
     server.process.terminate()
     assert server.process.wait(timeout=30) == 0
     assert len(stored_points(app, "bye")) == 1
+
+
+def raw_exchange(server, payload):
+    """Send raw bytes to the server; the status line and the JSON body it answers."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+def test_gunicorn_level_errors_are_json(tmp_path, serve):
+    server = serve(DATABASE_URL=f"sqlite:///{tmp_path / 'g.sqlite3'}")
+    long_line = b"GET /api/metrics/aggregate?name=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    status, headers, body = raw_exchange(server, long_line)
+    assert (status, headers["Content-Type"]) == (400, "application/json")
+    assert body["success"] is False and body["error"]["code"] == "VALIDATION_ERROR"
+    big_header = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"
+    status, headers, body = raw_exchange(server, big_header)
+    assert (status, headers["Content-Type"]) == (431, "application/json")
+    garbage = b"NOT-HTTP\r\n\r\n"
+    status, _, body = raw_exchange(server, garbage)
+    assert status == 400 and body["success"] is False
+
+
+def chunked_post(server, auth, body):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request(
+        "POST",
+        "/api/metrics/counter",
+        body=iter([body]),
+        encode_chunked=True,
+        headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    conn.close()
+    return response.status, payload
+
+
+def test_chunked_bodies_obey_the_size_limit(app, tmp_path, database_url, serve):
+    server = serve(DATABASE_URL=database_url, MAX_CONTENT_LENGTH="1000")
+    auth = {"X-API-Key": new_key(app)}
+    status, _ = chunked_post(server, auth, b'{"name": "chunked"}')
+    assert status == 201
+    status, payload = chunked_post(server, auth, b'{"name": "chunked.big"}' + b" " * 2000)
+    assert (status, payload["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    assert stored_points(app, "chunked.big") == []

@@ -315,3 +315,37 @@ def test_batch_needs_a_list(client, auth, body):
     error = response.get_json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
     assert "metrics" in error["details"]
+
+
+def test_batch_item_value_null_is_refused(client, app, auth):
+    body = {
+        "metrics": [
+            {"name": "n.c", "type": "counter", "value": None},
+            {"name": "ok", "type": "counter"},
+        ]
+    }
+    payload = post(client, "/api/metrics/batch", body, auth).get_json()
+    assert (payload["accepted"], payload["rejected"]) == (1, 1)
+    assert payload["errors"][0]["code"] == "VALIDATION_ERROR"
+    assert "value" in payload["errors"][0]["details"]
+    assert stored_metric(app, "n.c") is None
+
+
+def test_counter_value_null_is_refused(client, auth):
+    response = post(client, "/api/metrics/counter", {"name": "n.c", "value": None}, auth)
+    assert response.status_code == 400 and "value" in response.get_json()["error"]["details"]
+
+
+def test_blank_form_value_means_no_value(client, app, auth):
+    form = "application/x-www-form-urlencoded"
+    assert post(client, "/api/metrics/counter", "name=blank&value=", auth, form).status_code == 201
+    assert [v for _, v in stored_points(app, "blank")] == [1.0]
+    response = post(client, "/api/metrics/value", "name=blank.v&value=", auth, form)
+    assert response.status_code == 400
+
+
+def test_lower_case_z_is_utc(client, app, auth):
+    moment = recent().replace(microsecond=0)
+    body = {"name": "lower.z", "value": 1, "recorded_at": moment.strftime("%Y-%m-%dT%H:%M:%Sz")}
+    assert post(client, "/api/metrics/value", body, auth).status_code == 201
+    assert stored_points(app, "lower.z") == [(moment, 1.0)]

@@ -204,6 +204,7 @@ def test_several_names_are_keyed_by_name(client, auth, day, hits, latency):
         end=isoformat_z(day + timedelta(hours=2)),
     )
     body = response.get_json()
+    assert (body["metric"], body["metrics"]) == ("api.hits,api.latency", [hits, latency])
     assert body["operation"] == "count"
     assert body["type"] == {"api.hits": "counter", "api.latency": "value"}
     assert [p["value"] for p in body["data"]["api.hits"]] == [2, 1]
@@ -347,3 +348,105 @@ def test_queries_use_the_read_database_when_set(tmp_path):
     )
     assert get(client, headers, "/api/metrics/r").status_code == 404  # not on the replica
     assert get(client, headers, "/api/metrics").get_json()["data"] == []
+
+
+def test_several_names_sharing_type_and_operation_report_them_once(client, auth, day, hits):
+    write(client, auth, "counter", "api.other", [(day, 1)])
+    response = aggregate(client, auth, f"{hits},api.other", day, day + timedelta(hours=1))
+    body = response.get_json()
+    assert (body["type"], body["operation"]) == ("counter", "sum")
+    assert body["data"] == {
+        "api.hits": [{"timestamp": isoformat_z(day), "value": 5}],
+        "api.other": [{"timestamp": isoformat_z(day), "value": 1}],
+    }
+
+
+def test_mixed_types_without_operation_use_each_default(client, auth, day, hits, latency):
+    response = aggregate(client, auth, f"{hits},{latency}", day, day + timedelta(hours=1))
+    body = response.get_json()
+    assert body["operation"] == {"api.hits": "sum", "api.latency": "avg"}
+    assert body["data"]["api.latency"][0]["value"] == 75
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([1e-12, -1e-12, 3.3e-31], 3.3e-31),
+        ([0.1, 0.2, -0.3], 0.0),
+        ([1e16, 1, -1e16], 1.0),
+        ([1.2345678901234567e-20, 1e-40], 1.2345678901234567e-20 + 1e-40),
+    ],
+)
+def test_sums_are_exact_even_when_they_cancel(client, auth, day, values, expected):
+    write(
+        client,
+        auth,
+        "value",
+        "exact",
+        [(day + timedelta(seconds=i), v) for i, v in enumerate(values)],
+    )
+    end = day + timedelta(hours=1)
+    total = aggregate(client, auth, "exact", day, end, operation="sum").get_json()["data"][0]
+    mean = aggregate(client, auth, "exact", day, end, operation="avg").get_json()["data"][0]
+    assert total["value"] == expected
+    assert mean["value"] == pytest.approx(expected / len(values), rel=1e-15, abs=0)
+
+
+def test_a_range_that_cannot_default_its_start_is_400(client, auth, hits):
+    for end in ("0001-01-01T00:00:00", "-62135596800"):
+        response = get(client, auth, "/api/metrics/aggregate", name=hits, end=end)
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_query_parameters_are_forgiving_where_meaning_is_clear(client, auth, day, hits, latency):
+    span = {"start": isoformat_z(day), "end": isoformat_z(day + timedelta(hours=1))}
+    upper = get(
+        client, auth, "/api/metrics/aggregate", name=hits, operation="SUM", window="1H", **span
+    )
+    assert (upper.get_json()["operation"], upper.get_json()["window"]) == ("sum", "1h")
+    alias = get(client, auth, "/api/metrics/aggregate", metric=hits, **span)
+    assert alias.get_json()["metric"] == hits
+    repeated = client.get(
+        "/api/metrics/aggregate",
+        query_string=[
+            ("name", hits),
+            ("name", latency),
+            ("start", span["start"]),
+            ("end", span["end"]),
+        ],
+        headers=auth,
+    )
+    assert set(repeated.get_json()["data"]) == {hits, latency}
+    empty = get(client, auth, "/api/metrics/aggregate", name=hits, start="", window="", fill="")
+    assert empty.status_code == 200 and empty.get_json()["window"] == "1h"
+
+
+def test_an_unencoded_plus_in_an_offset_is_understood(client, auth, day, hits):
+    start = (day + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S") + " 01:00"  # "+" → " "
+    response = get(
+        client,
+        auth,
+        "/api/metrics/aggregate",
+        name=hits,
+        start=start,
+        window="1h",
+        end=isoformat_z(day + timedelta(hours=1)),
+    )
+    assert response.get_json()["data"] == [{"timestamp": isoformat_z(day), "value": 5}]
+
+
+def test_list_prefix_is_case_sensitive(client, auth):
+    for name in ("T.upper", "t.lower", "T.second"):
+        client.post("/api/metrics/counter", json={"name": name}, headers=auth)
+    body = get(client, auth, "/api/metrics", prefix="T.").get_json()
+    assert [m["name"] for m in body["data"]] == ["T.second", "T.upper"]
+
+
+def test_list_prefix_outside_the_name_alphabet_matches_nothing(client, auth, hits):
+    assert get(client, auth, "/api/metrics", prefix="api hits%").get_json()["data"] == []
+
+
+def test_list_refuses_an_absurd_offset(client, auth):
+    response = get(client, auth, "/api/metrics", offset=10**30)
+    assert response.status_code == 400 and "offset" in response.get_json()["error"]["details"]

@@ -65,3 +65,20 @@ def test_redis_down_falls_back_to_memory_and_keeps_answering(make_app):
     app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     key = new_key(app, rate_limit=2)
     assert [hit(app, key).status_code for _ in range(3)] == [201, 201, 429]
+
+
+def test_unmatched_api_routes_are_counted_and_carry_the_headers(limited_app):
+    key = new_key(limited_app, rate_limit=5)
+    client = limited_app.test_client()
+    headers = {"X-API-Key": key}
+    missing = client.get("/api/nope", headers=headers)
+    wrong_method = client.put("/api/metrics/counter", headers=headers)
+    assert (missing.status_code, wrong_method.status_code) == (404, 405)
+    assert missing.headers["X-RateLimit-Remaining"] == "4"
+    assert wrong_method.headers["X-RateLimit-Remaining"] == "3"
+
+
+def test_retry_after_is_sent_only_when_refused(limited_app):
+    key = new_key(limited_app, rate_limit=1)
+    assert "Retry-After" not in hit(limited_app, key).headers
+    assert "Retry-After" in hit(limited_app, key).headers

@@ -49,7 +49,7 @@ def load_point(schema, data, metric_type, now):
         )
     fields = load_or_raise(schema, data)
     metric_type = metric_type or fields["type"]
-    value = fields["value"]
+    value = fields.get("value")
     if value is None:
         if metric_type == "value":
             raise ApiError(
@@ -110,7 +110,10 @@ def record_batch():
             points.append(load_point(_batch_item_schema, item, None, now))
             indexes.append(index)
         except ApiError as exc:
-            errors.append({"index": index, "code": exc.code, "message": exc.message})
+            error = {"index": index, "code": exc.code, "message": exc.message}
+            if exc.details:
+                error["details"] = exc.details
+            errors.append(error)
     result = _store(points) if points else writer.WriteResult()
     for position, existing in result.mismatched:
         message = f"Metric '{existing.name}' is a {existing.type} metric"

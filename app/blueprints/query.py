@@ -21,7 +21,11 @@ _list_schema = ListQuerySchema()
 
 def _time_range(params):
     end = params["end"] or utcnow()
-    start = params["start"] or end - DEFAULT_SPAN
+    try:
+        start = params["start"] or end - DEFAULT_SPAN
+    except OverflowError:
+        message = "end is too early to default start to 24 hours before it"
+        raise ApiError("VALIDATION_ERROR", message, details={"end": [message]}) from None
     if start >= end:
         message = "start must be before end"
         raise ApiError("VALIDATION_ERROR", message, details={"start": [message]})
@@ -74,26 +78,30 @@ def aggregate(args):
             )
             for m in found
         }
-    body = {"success": True}
-    if len(found) == 1:
-        only = found[0]
-        body.update(metric=only.name, type=only.type, operation=operations[only.name])
-    else:
-        distinct = set(operations.values())
-        body.update(
-            metrics=[m.name for m in found],
-            type={m.name: m.type for m in found},
-            operation=distinct.pop() if len(distinct) == 1 else operations,
-        )
+    body = {"success": True, "metric": ",".join(m.name for m in found)}
+    if len(found) > 1:
+        body["metrics"] = [m.name for m in found]
+    body["type"] = _one_or_by_name({m.name: m.type for m in found})
+    body["operation"] = _one_or_by_name(operations)
     body.update(window=params["window"], start=isoformat_z(start), end=isoformat_z(end))
     body["data"] = data[found[0].name] if len(found) == 1 else data
     return jsonify(body)
 
 
+def _one_or_by_name(by_name):
+    """The common value when every metric shares it, else the mapping name → value."""
+    distinct = set(by_name.values())
+    return distinct.pop() if len(distinct) == 1 else by_name
+
+
 @bp.get("/aggregate")
 def aggregate_many():
     """Bucketed aggregates of one or more comma-separated metric names."""
-    return aggregate(request.args.to_dict())
+    args = request.args.to_dict()
+    names = request.args.getlist("name") or request.args.getlist("metric")
+    if len(names) > 1:  # ?name=a&name=b means the same as ?name=a,b
+        args["name"] = ",".join(names)
+    return aggregate(args)
 
 
 @bp.get("/<name>")

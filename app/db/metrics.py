@@ -81,9 +81,17 @@ def resolve(conn, wanted, cache, now):
     return resolved
 
 
+# Every name character sorts below "{", so the names starting with p are exactly
+# p <= name < p + "{" in binary order — an index range on both backends, and case-sensitive
+# where LIKE would not be (SQLite's LIKE ignores ASCII case).
+_AFTER_NAME_ALPHABET = "{"
+
+
 def list_page(conn, prefix, limit, offset):
     """Metrics whose name starts with ``prefix``, in name order (binary), one page."""
     query = select(metrics.c.name, metrics.c.type, metrics.c.created_at)
     if prefix:
-        query = query.where(metrics.c.name.startswith(prefix, autoescape=True))
+        query = query.where(
+            metrics.c.name >= prefix, metrics.c.name < prefix + _AFTER_NAME_ALPHABET
+        )
     return conn.execute(query.order_by(metrics.c.name).limit(limit).offset(offset)).all()
