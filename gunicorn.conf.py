@@ -3,6 +3,7 @@
 import logging
 
 from app.config import server_settings
+from app.db import get_db
 
 _settings = server_settings()
 
@@ -26,8 +27,13 @@ def worker_int(worker):
     logging.getLogger("gunicorn.error").info("worker %s interrupted", worker.pid)
 
 
+def post_worker_init(worker):
+    """Forget any pooled connection inherited from the master (it matters with --preload)."""
+    get_db(worker.wsgi).dispose(close=False)
+
+
 def worker_exit(server, worker):
     """Close the worker's database connections on its way out."""
-    extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
-    if "glowing_fiesta.db" in extensions:
-        extensions["glowing_fiesta.db"].dispose()
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        get_db(app).dispose()

@@ -18,7 +18,6 @@ def create_app(test_config=None):
     db.init_app(app)
     auth.init_app(app)  # before the limiter: the per-key limit reads g.api_key
     limits.init_app(app)
-    ingest.init_app(app)
     app.register_blueprint(ingest.bp)
     app.register_blueprint(query.bp)
     app.register_blueprint(health.bp)

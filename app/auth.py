@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from flask import current_app, g, request
 
-from app.db import get_db, keys, run_in_transaction
+from app.db import get_db, keys, run_in_transaction, run_read
 from app.errors import ApiError
 from app.timeutil import utcnow
 
@@ -72,38 +72,52 @@ def presented_key():
 
 
 class KeyCache:
-    """hash → (expiry, ApiKey or None), with slightly randomised expiry."""
+    """hash → ApiKey (or None for a known-bad key), with slightly randomised expiry.
 
-    def __init__(self, ttl=CACHE_TTL_SECONDS):
+    Good and bad keys live in separate tables of bounded size, so a flood of random keys
+    cannot push the good ones out.
+    """
+
+    def __init__(self, ttl=CACHE_TTL_SECONDS, clock=time.monotonic):
         self.ttl = ttl
-        self._entries = {}
+        self.clock = clock
+        self._good = {}
+        self._bad = {}
         self._lock = threading.Lock()
 
     def get(self, key_hash):
         """(hit, value): value is the cached ApiKey or None for a known-bad key."""
-        entry = self._entries.get(key_hash)
-        if entry is None or entry[0] < time.monotonic():
-            return False, None
-        return True, entry[1]
+        for table in (self._good, self._bad):
+            entry = table.get(key_hash)
+            if entry is not None and entry[0] >= self.clock():
+                return True, entry[1]
+        return False, None
 
     def put(self, key_hash, value):
         """Cache a lookup result."""
-        expires = time.monotonic() + self.ttl * random.uniform(0.875, 1.125)
+        expires = self.clock() + self.ttl * random.uniform(0.875, 1.125)
+        table = self._good if value is not None else self._bad
         with self._lock:
-            if len(self._entries) >= CACHE_MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key_hash] = (expires, value)
+            if len(table) >= CACHE_MAX_ENTRIES:
+                table.clear()
+            table[key_hash] = (expires, value)
 
 
-def _lookup(conn, key_hash):
+def _find_active(conn, key_hash):
     row = keys.find_by_hash(conn, key_hash)
-    if row is None or row.revoked_at is not None:
+    # The lookup is by hash; compare_digest keeps the final comparison constant-time (SPEC).
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, key_hash):
         return None
-    if not hmac.compare_digest(row.key_hash, key_hash):
+    return row
+
+
+def _lookup(db, key_hash):
+    row = run_read(db.write, _find_active, key_hash)  # the primary: no replica lag on revoke
+    if row is None:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
-        keys.touch(conn, row.id, now)
+        run_in_transaction(db.write, keys.touch, row.id, now)
     return ApiKey(row.id, row.name, row.prefix, row.rate_limit)
 
 
@@ -115,7 +129,7 @@ def resolve_key(raw):
     cache = current_app.extensions[EXTENSION]
     hit, value = cache.get(key_hash)
     if not hit:
-        value = run_in_transaction(get_db(current_app).write, _lookup, key_hash)
+        value = _lookup(get_db(current_app), key_hash)
         cache.put(key_hash, value)
     return value
 

@@ -7,7 +7,7 @@ from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ApiError
-from app.schemas import coerce_form_number
+from app.schemas import coerce_form_number, not_an_object
 
 
 def _reject_constant(token):
@@ -47,10 +47,6 @@ def read_body():
     if stripped[0] in '{["' or request.is_json:
         data = _parse_json(text)
         if not isinstance(data, dict):
-            raise ApiError(
-                "VALIDATION_ERROR",
-                "Request body must be a JSON object",
-                details={"body": ["Must be a JSON object."]},
-            )
+            raise not_an_object("body")
         return data
     return coerce_form_number(dict(parse_qsl(text, keep_blank_values=True)))

@@ -13,19 +13,19 @@ db_cli = AppGroup("db", help="Database schema.")
 keys_cli = AppGroup("keys", help="API keys.")
 
 
+def _engine():
+    """The app's write engine."""
+    return get_db(current_app).write
+
+
 @db_cli.command("migrate")
 def migrate_command():
     """Apply pending sql/ migrations and create upcoming partitions (safe to re-run)."""
-    app = current_app
+    config = current_app.config
     done = migrate(
-        get_db(app).write,
-        retention_days=app.config["RETENTION_DAYS"] + app.config["RETENTION_GRACE_DAYS"],
+        _engine(), retention_days=config["RETENTION_DAYS"] + config["RETENTION_GRACE_DAYS"]
     )
     click.echo(f"Schema up to date ({len(done)} migration(s) applied).", err=True)
-
-
-def _engine():
-    return get_db(current_app).write
 
 
 def _announce_key(raw, key_id, name):

@@ -65,6 +65,8 @@ _SETTINGS = [
 ]
 
 INGEST_MODES = ("sync",)
+SERVER_VARIABLES = ("HOST", "PORT", "WEB_CONCURRENCY", "THREADS")
+VARIABLES = tuple(env_name for env_name, *_ in _SETTINGS) + SERVER_VARIABLES
 
 
 def load(environ=None):

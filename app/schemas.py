@@ -15,12 +15,11 @@ from marshmallow import (
 )
 
 from app.errors import ApiError
-from app.timeutil import parse_timestamp
+from app.timeutil import parse_decimal, parse_timestamp
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,255}\Z"
 MAX_ABS_VALUE = 1e16
 METRIC_TYPES = ("counter", "value")
-_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 class JsonNumber(fields.Field):
@@ -103,9 +102,8 @@ def coerce_form_number(data, key="value"):
     raw = data.get(key)
     if isinstance(raw, str) and not raw.strip():
         del data[key]  # "value=" in a form means no value
-    elif isinstance(raw, str) and _DECIMAL_RE.match(raw.strip()):
-        text = raw.strip()
-        data[key] = float(text) if any(c in text for c in ".eE") else int(text)
+    elif isinstance(raw, str) and parse_decimal(raw) is not None:
+        data[key] = parse_decimal(raw)
     return data
 
 
@@ -178,6 +176,15 @@ class ListQuerySchema(Schema):
     prefix = fields.String(load_default="", validate=validate.Length(max=255))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
+
+
+def not_an_object(field):
+    """The VALIDATION_ERROR for a body or item that is not a JSON object."""
+    return ApiError(
+        "VALIDATION_ERROR",
+        f"{field} must be a JSON object",
+        details={field: ["Must be a JSON object."]},
+    )
 
 
 def validation_error(exc, what="Invalid request"):

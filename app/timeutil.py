@@ -29,6 +29,15 @@ def from_epoch(seconds):
         return datetime.max if seconds > 0 else datetime.min
 
 
+def parse_decimal(text):
+    """Decimal text ("-1.5e2", "42") → int or float; None when it is not plain decimal
+    (Python's own float() would also take "nan", "inf" and "1_000")."""
+    text = text.strip()
+    if not _NUMBER_RE.match(text):
+        return None
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
 def parse_timestamp(raw):
     """ISO 8601 text (offsets honoured, naive = UTC) or Unix seconds → naive UTC datetime.
 
@@ -41,8 +50,9 @@ def parse_timestamp(raw):
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError("must be an ISO 8601 string or Unix seconds")
     text = raw.strip()
-    if _NUMBER_RE.match(text):
-        return from_epoch(float(text) if any(c in text for c in ".eE") else int(text))
+    number = parse_decimal(text)
+    if number is not None:
+        return from_epoch(number)
     # A "+01:00" offset sent unencoded in a query string or form arrives as " 01:00".
     text = _SPACED_OFFSET_RE.sub(r"\1+\2", text)
     if text[-1] == "z":

@@ -16,7 +16,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, select, text
 
-from app import create_app
+from app import config, create_app
 from app.auth import create_key
 from app.db import create_engine_for, get_db, run_in_transaction
 from app.db.migrate import migrate
@@ -25,31 +25,12 @@ from app.db.schema import metric_points, metrics
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_VARIABLES = (
-    "DATABASE_URL",
-    "DATABASE_READ_URL",
-    "REDIS_URL",
-    "INGEST_MODE",
-    "METRICS_RETENTION_DAYS",
-    "METRICS_RETENTION_GRACE_DAYS",
-    "METRICS_RATE_LIMIT_DEFAULT",
-    "METRICS_MAX_PAST_DAYS",
-    "METRICS_MAX_FUTURE_SECONDS",
-    "METRICS_MAX_BATCH",
-    "MAX_CONTENT_LENGTH",
-    "METRICS_MAX_BUCKETS",
-    "LOG_LEVEL",
-    "PORT",
-    "HOST",
-    "WEB_CONCURRENCY",
-    "THREADS",
-)
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch):
     """No test sees the developer's configuration variables."""
-    for name in CONFIG_VARIABLES:
+    for name in config.VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -127,6 +108,8 @@ def make_app(database_url):
     def build(**overrides):
         app = create_app({"TESTING": True, "DATABASE_URL": database_url, **overrides})
         apps.append(app)
+        if get_db(app).is_sqlite:
+            migrate(get_db(app).write)  # the MySQL database is migrated once per run
         return app
 
     yield build

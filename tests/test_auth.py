@@ -70,22 +70,34 @@ def test_use_is_recorded(client, app, api_key):
         assert conn.execute(text("SELECT last_used_at FROM api_keys")).scalar() is not None
 
 
-def test_revoked_key_stops_working_within_five_seconds(client, app, runner, api_key, monkeypatch):
+def test_revoked_key_stops_working_within_five_seconds(client, app, runner, api_key):
     headers = {"X-API-Key": api_key}
     assert post_counter(client, headers).status_code == 201
     result = runner.invoke(args=["keys", "revoke", api_key[:11]])
     assert result.exit_code == 0, result.output
-    started = auth_module.time.monotonic()
-    monkeypatch.setattr(auth_module.time, "monotonic", lambda: started + 5.0)
+    cache = app.extensions[auth_module.EXTENSION]
+    started = cache.clock()
+    cache.clock = lambda: started + 5.0
     assert_unauthorized(post_counter(client, headers))
 
 
-def test_revocation_reaches_another_server_within_five_seconds(make_app, monkeypatch):
+def test_revocation_reaches_another_server_within_five_seconds(make_app):
     first, second = make_app(), make_app()
     headers = {"X-API-Key": new_key(first)}
     assert post_counter(second.test_client(), headers).status_code == 201  # now cached there
     result = first.test_cli_runner().invoke(args=["keys", "revoke", headers["X-API-Key"][:11]])
     assert result.exit_code == 0, result.output
-    started = auth_module.time.monotonic()
-    monkeypatch.setattr(auth_module.time, "monotonic", lambda: started + 5.0)
+    cache = second.extensions[auth_module.EXTENSION]
+    started = cache.clock()
+    cache.clock = lambda: started + 5.0
     assert_unauthorized(post_counter(second.test_client(), headers))
+
+
+def test_a_flood_of_bad_keys_does_not_evict_good_ones(app, client, api_key, monkeypatch):
+    monkeypatch.setattr(auth_module, "CACHE_MAX_ENTRIES", 3)
+    headers = {"X-API-Key": api_key}
+    assert post_counter(client, headers).status_code == 201
+    for n in range(5):
+        assert_unauthorized(post_counter(client, {"X-API-Key": f"gf_{n:043d}"}))
+    hit, cached = app.extensions[auth_module.EXTENSION].get(auth_module.hash_key(api_key))
+    assert hit and cached is not None

@@ -260,7 +260,11 @@ def test_batch_items_disagreeing_on_a_new_metric_type_keep_the_first(client, app
     response = post(client, "/api/metrics/batch", body, auth)
     assert response.status_code == 201
     assert response.get_json()["errors"] == [
-        {"index": 1, "code": "METRIC_TYPE_MISMATCH", "message": "Metric 'fresh' is a value metric"}
+        {
+            "index": 1,
+            "code": "METRIC_TYPE_MISMATCH",
+            "message": "Metric 'fresh' is a value metric; it cannot take a counter",
+        }
     ]
     assert stored_metric(app, "fresh") == ("fresh", "value")
 

@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, jsonify
 
 from app.body import read_body
 from app.db import get_db, writer
-from app.db.metrics import MetricCache
 from app.db.writer import Point
 from app.errors import ApiError
 from app.schemas import (
@@ -15,12 +14,12 @@ from app.schemas import (
     CounterSchema,
     ValueSchema,
     load_or_raise,
+    not_an_object,
 )
 from app.timeutil import utcnow
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/metrics")
 
-METRIC_CACHE = "glowing_fiesta.metric_cache"
 _counter_schema = CounterSchema()
 _value_schema = ValueSchema()
 _batch_item_schema = BatchItemSchema()
@@ -42,11 +41,7 @@ def _check_time_range(recorded_at, now):
 def load_point(schema, data, metric_type, now):
     """Validate one point's fields and time; raises ApiError with the client-facing code."""
     if not isinstance(data, dict):
-        raise ApiError(
-            "VALIDATION_ERROR",
-            "Must be a JSON object",
-            details={"item": ["Must be a JSON object."]},
-        )
+        raise not_an_object("item")
     fields = load_or_raise(schema, data)
     metric_type = metric_type or fields["type"]
     value = fields.get("value")
@@ -64,19 +59,19 @@ def load_point(schema, data, metric_type, now):
 
 
 def _store(points):
-    return writer.store(get_db(current_app), points, current_app.extensions[METRIC_CACHE])
+    return writer.store(get_db(current_app), points)
+
+
+def _type_mismatch(existing, wanted, status=409):
+    message = f"Metric '{existing.name}' is a {existing.type} metric; it cannot take a {wanted}"
+    return ApiError("METRIC_TYPE_MISMATCH", message, status=status)
 
 
 def _record_one(schema, metric_type, message):
     point = load_point(schema, read_body(), metric_type, utcnow())
     result = _store([point])
     if result.mismatched:
-        existing = result.mismatched[0][1]
-        raise ApiError(
-            "METRIC_TYPE_MISMATCH",
-            f"Metric '{existing.name}' is a {existing.type} metric; it cannot take a {metric_type}",
-            status=409,
-        )
+        raise _type_mismatch(result.mismatched[0][1], metric_type)
     return jsonify(success=True, message=message), 201
 
 
@@ -116,17 +111,10 @@ def record_batch():
             errors.append(error)
     result = _store(points) if points else writer.WriteResult()
     for position, existing in result.mismatched:
-        message = f"Metric '{existing.name}' is a {existing.type} metric"
-        errors.append(
-            {"index": indexes[position], "code": "METRIC_TYPE_MISMATCH", "message": message}
-        )
+        error = _type_mismatch(existing, points[position].type)
+        errors.append({"index": indexes[position], "code": error.code, "message": error.message})
     errors.sort(key=lambda error: error["index"])
     summary = {"accepted": len(result.written), "rejected": len(errors), "errors": errors}
     if not result.written:
         raise ApiError("VALIDATION_ERROR", "No metric in the batch was valid", extra=summary)
     return jsonify(success=True, **summary), 201
-
-
-def init_app(app):
-    """The per-process cache of metric names → (id, type)."""
-    app.extensions[METRIC_CACHE] = MetricCache()

@@ -5,15 +5,14 @@ from datetime import timedelta
 from flask import Blueprint, current_app, jsonify, request
 
 from app.buckets import bucket_range, series
-from app.db import get_db, metrics
-from app.db.aggregate import bucket_values
+from app.db import get_db, metrics, run_read
+from app.db.aggregate import aggregate_metrics
 from app.errors import ApiError
 from app.schemas import WINDOWS, AggregateQuerySchema, ListQuerySchema, load_or_raise
 from app.timeutil import isoformat_z, utcnow
 
 bp = Blueprint("query", __name__, url_prefix="/api/metrics")
 
-DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}
 DEFAULT_SPAN = timedelta(hours=24)
 _aggregate_schema = AggregateQuerySchema()
 _list_schema = ListQuerySchema()
@@ -43,18 +42,11 @@ def _check_size(first, last):
         )
 
 
-def _resolve(conn, names):
-    found = metrics.find(conn, names)
-    missing = [name for name in names if name not in found]
-    if missing:
-        quoted = ", ".join(f"'{name}'" for name in missing)
-        raise ApiError(
-            "METRIC_NOT_FOUND",
-            f"No metric named {quoted}",
-            status=404,
-            details={"name": missing},
-        )
-    return [found[name] for name in names]
+def _not_found(missing):
+    quoted = ", ".join(f"'{name}'" for name in missing)
+    return ApiError(
+        "METRIC_NOT_FOUND", f"No metric named {quoted}", status=404, details={"name": missing}
+    )
 
 
 def aggregate(args):
@@ -64,20 +56,23 @@ def aggregate(args):
     window = WINDOWS[params["window"]]
     first, last = bucket_range(start, end, window)
     _check_size(first, last)
-    with get_db(current_app).read.connect() as conn:
-        found = _resolve(conn, params["names"])
-        operations = {m.name: params["operation"] or DEFAULT_OPERATION[m.type] for m in found}
-        data = {
-            m.name: series(
-                bucket_values(conn, m.id, operations[m.name], window, start, end),
-                first,
-                last,
-                window,
-                operations[m.name],
-                params["fill"],
-            )
-            for m in found
-        }
+    results, missing = run_read(
+        get_db(current_app).read,
+        aggregate_metrics,
+        params["names"],
+        params["operation"],
+        window,
+        start,
+        end,
+    )
+    if missing:
+        raise _not_found(missing)
+    found = [metric for metric, _, _ in results]
+    operations = {metric.name: operation for metric, operation, _ in results}
+    data = {
+        metric.name: series(values, first, last, window, operation, params["fill"])
+        for metric, operation, values in results
+    }
     body = {"success": True, "metric": ",".join(m.name for m in found)}
     if len(found) > 1:
         body["metrics"] = [m.name for m in found]
@@ -114,8 +109,13 @@ def aggregate_one(name):
 def list_metrics():
     """Metrics ordered by name, optionally by prefix, paginated by limit/offset."""
     params = load_or_raise(_list_schema, request.args.to_dict(), "Invalid query")
-    with get_db(current_app).read.connect() as conn:
-        rows = metrics.list_page(conn, params["prefix"], params["limit"] + 1, params["offset"])
+    rows = run_read(
+        get_db(current_app).read,
+        metrics.list_page,
+        params["prefix"],
+        params["limit"] + 1,  # one more tells whether another page exists
+        params["offset"],
+    )
     page = [
         {"name": row.name, "type": row.type, "created_at": isoformat_z(row.created_at)}
         for row in rows[: params["limit"]]

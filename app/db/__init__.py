@@ -5,16 +5,18 @@ import random
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from app.db.aggregate import DecimalSum
 from app.db.errors import is_retriable_error
+from app.db.metrics import MetricCache
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "glowing_fiesta.db"
 TRANSACTION_ATTEMPTS = 4
+SQLITE_BUSY_SECONDS = 10
 
 
 def _sqlite_engine(url):
@@ -24,7 +26,9 @@ def _sqlite_engine(url):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        # The busy timeout: how long a writer waits for the lock before "database is locked"
+        # (→ 503). Well inside gunicorn's 30 s graceful timeout.
+        connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False},
         pool_size=8,
         max_overflow=8,
     )
@@ -36,7 +40,6 @@ def _sqlite_engine(url):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
         dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
 
@@ -78,10 +81,12 @@ def create_engine_for(url):
 
 
 class Database:
-    """The engines of one app: ``write`` always, ``read`` for queries (a replica or ``write``)."""
+    """One app's database: ``write`` engine, ``read`` for queries (a replica or ``write``),
+    and the process's cache of metric names."""
 
     def __init__(self, url, read_url=None):
         self.url = url
+        self.metric_cache = MetricCache()
         self.write = create_engine_for(url)
         if read_url:
             self.read = create_engine_for(read_url)
@@ -95,11 +100,12 @@ class Database:
         """True for the embedded SQLite backend."""
         return self.write.dialect.name == "sqlite"
 
-    def dispose(self):
-        """Close every pooled connection (after a fork, or at shutdown)."""
-        self.write.dispose()
+    def dispose(self, close=True):
+        """Drop every pooled connection: closed at shutdown, or (``close=False``) merely
+        forgotten in a forked child, whose parent still owns them."""
+        self.write.dispose(close=close)
         if self.read is not self.write:
-            self.read.dispose()
+            self.read.dispose(close=close)
 
 
 def run_in_transaction(engine, work, *args):
@@ -116,16 +122,25 @@ def run_in_transaction(engine, work, *args):
             time.sleep(delay)
 
 
+def run_read(engine, work, *args):
+    """Run ``work(conn, *args)`` on a connection that never takes SQLite's write lock."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_begin="DEFERRED")
+        return work(conn, *args)
+
+
+def ping(engine):
+    """Raise unless the database answers a trivial query."""
+    run_read(engine, lambda conn: conn.execute(text("SELECT 1")))
+
+
 def get_db(app):
     """The app's ``Database``."""
     return app.extensions[EXTENSION]
 
 
 def init_app(app):
-    """Create the app's engines; the embedded SQLite default also migrates itself."""
-    database = Database(app.config["DATABASE_URL"], app.config["DATABASE_READ_URL"])
-    app.extensions[EXTENSION] = database
-    if database.is_sqlite:
-        from app.db.migrate import migrate  # migrate imports this package
-
-        migrate(database.write)
+    """Create the app's engines (the schema comes from ``flask db migrate``)."""
+    app.extensions[EXTENSION] = Database(
+        app.config["DATABASE_URL"], app.config["DATABASE_READ_URL"]
+    )

@@ -14,9 +14,11 @@ from decimal import Context, Decimal
 
 from sqlalchemy import DECIMAL, Integer, case, cast, func, literal_column, select, text
 
+from app.db import metrics
 from app.db.schema import metric_points
 
 OPERATIONS = ("sum", "count", "avg", "min", "max")
+DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}
 # A double's 17 significant digits fit in DECIMAL(65,30) from this magnitude up; smaller
 # values are summed as doubles beside the exact decimal total (1.36x a plain SUM, measured).
 TINY = 1e-13
@@ -98,3 +100,22 @@ def bucket_values(conn, metric_id, operation, window_seconds, start, end):
         .group_by(literal_column("bucket"))
     )
     return {int(row.bucket): _result(row, operation) for row in conn.execute(query)}
+
+
+def aggregate_metrics(conn, names, operation, window_seconds, start, end):
+    """Bucketed values of each named metric: ([(Metric, operation, {bucket: value})], missing).
+
+    ``operation`` None means each metric's type default (sum for counters, avg for values).
+    Nothing is queried when a name is missing.
+    """
+    found = metrics.find(conn, names)
+    missing = [name for name in names if name not in found]
+    if missing:
+        return [], missing
+    results = []
+    for name in names:
+        metric = found[name]
+        chosen = operation or DEFAULT_OPERATION[metric.type]
+        values = bucket_values(conn, metric.id, chosen, window_seconds, start, end)
+        results.append((metric, chosen, values))
+    return results, []

@@ -1,25 +1,47 @@
-"""Which database errors mean 'retry the transaction' and which mean 'unavailable now'."""
+"""Which database errors mean 'retry the transaction' and which mean 'unavailable now'.
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+PyMySQL raises OperationalError for every server error it has no class for (unknown column,
+missing partition…), so MySQL errors are told apart by number, SQLite's by message.
+Everything not listed is a bug of ours: 500, logged with its traceback.
+"""
 
-# MySQL: lock wait timeout, deadlock — the whole transaction may simply be run again.
-_MYSQL_RETRIABLE = {1205, 1213}
-# SQLite reports a programming mistake as OperationalError too; those are bugs, not outages.
-_SQLITE_BUGS = ("no such table", "no such column", "syntax error")
+from sqlalchemy.exc import DBAPIError
+
+# Lock wait timeout, deadlock: running the whole transaction again may succeed.
+MYSQL_RETRIABLE = {1205, 1213}
+MYSQL_UNAVAILABLE = MYSQL_RETRIABLE | {
+    1040,  # too many connections
+    1045,  # access denied (credentials rotated under us)
+    1053,  # server shutdown in progress
+    1290,  # --read-only (a failover in progress)
+    1836,  # read-only mode
+    1927,  # connection killed
+    2002,  # can't connect through socket
+    2003,  # can't connect to server
+    2005,  # unknown host
+    2006,  # server has gone away
+    2013,  # lost connection during query
+    2055,  # lost connection at handshake
+    4031,  # disconnected by the server (idle timeout)
+}
+SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "unable to open database",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+)
 
 
-def _mysql_code(exc):
-    args = getattr(exc.orig, "args", ())
+def mysql_code(exc):
+    """The MySQL error number of a DBAPIError, or None."""
+    args = getattr(getattr(exc, "orig", None), "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
 
 def is_retriable_error(exc):
     """True when running the same transaction again may succeed (deadlock, lock timeout)."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    if _mysql_code(exc) in _MYSQL_RETRIABLE:
-        return True
-    return "database is locked" in str(exc.orig)
+    return isinstance(exc, DBAPIError) and mysql_code(exc) in MYSQL_RETRIABLE
 
 
 def is_unavailable_error(exc):
@@ -28,6 +50,8 @@ def is_unavailable_error(exc):
         return False
     if exc.connection_invalidated:
         return True
-    if not isinstance(exc, OperationalError):
-        return False
-    return not any(marker in str(exc.orig) for marker in _SQLITE_BUGS)
+    code = mysql_code(exc)
+    if code is not None:
+        return code in MYSQL_UNAVAILABLE
+    message = str(exc.orig).lower()
+    return any(marker in message for marker in SQLITE_UNAVAILABLE)

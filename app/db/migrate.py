@@ -1,7 +1,7 @@
 """Apply the numbered SQL files in ``sql/<dialect>/`` once each, recorded in schema_migrations."""
 
 import logging
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, text
 
@@ -60,11 +60,12 @@ def migrate(engine, retention_days=90, today=None):
         with engine.begin() as conn:
             return _apply_pending(conn, files)
     with engine.connect() as conn:
-        conn.execute(text("SELECT GET_LOCK('glowing_fiesta_migrate', 60)"))
+        if conn.execute(text("SELECT GET_LOCK('glowing_fiesta_migrate', 60)")).scalar() != 1:
+            raise RuntimeError("another migration held the lock for 60 s; try again")
         try:
             done = _apply_pending(conn, files)
             conn.commit()
-            today = today or date.today()
+            today = today or utcnow().date()  # partitions are UTC days
             partitions.ensure_daily(
                 conn,
                 first_day=today - timedelta(days=retention_days),

@@ -50,11 +50,11 @@ def _write(conn, points, cache):
     return result, resolved
 
 
-def store(db, points, cache):
+def store(db, points):
     """Write ``points`` in one committed transaction; returns a WriteResult.
 
     Points whose type differs from their metric's are skipped and reported, not written.
     """
-    result, resolved = run_in_transaction(db.write, _write, points, cache)
-    cache.update(resolved)  # only after commit: a rolled-back new metric must not be cached
+    result, resolved = run_in_transaction(db.write, _write, points, db.metric_cache)
+    db.metric_cache.update(resolved)  # only after commit: a rolled-back new metric stays out
     return result

@@ -23,9 +23,6 @@ CREATE TABLE IF NOT EXISTS metric_points (
 CREATE INDEX IF NOT EXISTS ix_metric_points_metric_time
     ON metric_points (metric_id, recorded_at, value);
 
--- recorded_at alone, for retention's range deletes.
-CREATE INDEX IF NOT EXISTS ix_metric_points_time ON metric_points (recorded_at);
-
 CREATE TABLE IF NOT EXISTS api_keys (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name VARCHAR(255) NOT NULL,
