@@ -8,6 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ApiError
 from app.schemas import coerce_form_number, not_an_object
+from app.timeutil import json_int
 
 
 def _reject_constant(token):
@@ -16,7 +17,7 @@ def _reject_constant(token):
 
 def _parse_json(text):
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_int=json_int)
     except (ValueError, RecursionError) as exc:
         raise ApiError("INVALID_JSON", f"Request body is not valid JSON: {exc}") from None
 
@@ -25,7 +26,10 @@ def _raw_body():
     if request.content_length is None and request.environ.get("wsgi.input_terminated"):
         # A chunked body has no length up front; Werkzeug would silently cut it at the limit.
         limit = current_app.config["MAX_CONTENT_LENGTH"]
-        raw = request.environ["wsgi.input"].read(limit + 1)
+        try:
+            raw = request.environ["wsgi.input"].read(limit + 1)
+        except OSError as exc:  # gunicorn: bad chunk size, missing terminator, cut short
+            raise ApiError("VALIDATION_ERROR", f"Malformed chunked body: {exc}") from None
         if len(raw) > limit:
             raise RequestEntityTooLarge()
         return raw
@@ -34,19 +38,21 @@ def _raw_body():
 
 def read_body():
     """The body as a dict; form bodies have their ``value`` parsed as a decimal number."""
-    if request.mimetype == "multipart/form-data":
-        return coerce_form_number(request.form.to_dict())
     raw = _raw_body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError("INVALID_JSON", "Request body is not UTF-8") from None
-    stripped = text.strip()
-    if not stripped:
-        return {}
-    if stripped[0] in '{["' or request.is_json:
-        data = _parse_json(text)
+        text = None
+    stripped = (text or "").strip()
+    if text is not None and not stripped and request.mimetype != "multipart/form-data":
+        return {}  # nothing sent: the fields' own errors say what is missing
+    if text is not None and (stripped[:1] in ("{", "[", '"') or request.is_json):
+        data = _parse_json(text)  # JSON whatever the Content-Type, multipart included
         if not isinstance(data, dict):
             raise not_an_object("body")
         return data
+    if request.mimetype == "multipart/form-data":
+        return coerce_form_number(request.form.to_dict())  # parsed from the cached body
+    if text is None:
+        raise ApiError("INVALID_JSON", "Request body is not UTF-8")
     return coerce_form_number(dict(parse_qsl(text, keep_blank_values=True)))

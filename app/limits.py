@@ -3,6 +3,8 @@
 from flask import current_app, g, request
 from flask_limiter import Limiter
 
+from app.errors import RETRY_AFTER_SECONDS
+
 EXTENSION = "glowing_fiesta.limiter"
 
 
@@ -27,8 +29,11 @@ def _request_identity():
 
 
 def _retry_after_only_when_refused(response):
-    # Flask-Limiter sends Retry-After on every response; it means "wait" only on 429/503.
-    if response.status_code not in (429, 503):
+    # Flask-Limiter sends its window's Retry-After on every response: keep it on a 429, give a
+    # 503 the outage's own, and drop it elsewhere.
+    if response.status_code == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    elif response.status_code != 429:
         response.headers.pop("Retry-After", None)
     return response
 

@@ -94,7 +94,7 @@ class BatchSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    metrics = fields.List(fields.Raw(), required=True)
+    metrics = fields.List(fields.Raw(allow_none=True), required=True)
 
 
 def coerce_form_number(data, key="value"):
@@ -176,6 +176,10 @@ class ListQuerySchema(Schema):
     prefix = fields.String(load_default="", validate=validate.Length(max=255))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
+
+    @pre_load
+    def _empty_means_default(self, data, **kwargs):
+        return {key: value for key, value in data.items() if value != ""}
 
 
 def not_an_object(field):

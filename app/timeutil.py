@@ -5,9 +5,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1)
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _SPACED_OFFSET_RE = re.compile(
-    r"^(\d{4}-?\d{2}-?\d{2}[Tt ]\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d+)?)?)?) (\d{2}(?::?\d{2})?)$"
+    r"^(\d{4}-?\d{2}-?\d{2}[Tt ]\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d+)?)?)?) (\d{2}(?::?\d{2})?)$",
+    re.ASCII,
 )
 
 
@@ -35,7 +36,13 @@ def parse_decimal(text):
     text = text.strip()
     if not _NUMBER_RE.match(text):
         return None
-    return float(text) if any(c in text for c in ".eE") else int(text)
+    return float(text) if any(c in text for c in ".eE") else json_int(text)
+
+
+def json_int(text):
+    """An integer literal → int; past Python's 4300-digit int limit, a float (inf), which the
+    range checks then refuse like any other out-of-range number."""
+    return int(text) if len(text) < 4300 else float(text)
 
 
 def parse_timestamp(raw):
@@ -47,7 +54,7 @@ def parse_timestamp(raw):
         raise ValueError("must be an ISO 8601 string or Unix seconds")
     if isinstance(raw, int | float):
         return from_epoch(raw)
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str) or not raw.strip() or not raw.isascii():
         raise ValueError("must be an ISO 8601 string or Unix seconds")
     text = raw.strip()
     number = parse_decimal(text)

@@ -4,13 +4,6 @@ Services are real; a missing one fails the run (``make services`` starts them).
 """
 
 import os
-import random
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import redis
@@ -21,10 +14,17 @@ from app.auth import create_key
 from app.db import create_engine_for, get_db, run_in_transaction
 from app.db.migrate import migrate
 from app.db.schema import metric_points, metrics
+from scripts.harness import (
+    ROOT,
+    Gunicorn,
+    drop_database,
+    list_databases,
+    recreate_database,
+)
 
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -34,15 +34,31 @@ def isolated_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _drop_leftovers():
+    """Drop the databases of earlier runs that died before dropping their own."""
+    for name in list_databases(MYSQL_SERVER_URL, "gf\\_test\\_%"):
+        pid = name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            drop_database(MYSQL_SERVER_URL, name)
+
+
 @pytest.fixture(scope="session")
 def mysql_url():
     """A database of this run's own on the MariaDB server, migrated once, dropped at the end."""
     name = f"gf_test_{os.getpid()}"
-    admin = create_engine(MYSQL_SERVER_URL + "/", isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-            conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+        _drop_leftovers()
+        recreate_database(MYSQL_SERVER_URL, name)
     except Exception as exc:
         pytest.fail(f"MariaDB is unreachable at {MYSQL_SERVER_URL} ({exc}); run `make services`")
     url = f"{MYSQL_SERVER_URL}/{name}"
@@ -50,9 +66,7 @@ def mysql_url():
     migrate(engine)
     engine.dispose()
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-    admin.dispose()
+    drop_database(MYSQL_SERVER_URL, name)
 
 
 def clear_mysql(url):
@@ -66,18 +80,25 @@ def clear_mysql(url):
 
 @pytest.fixture(scope="session")
 def redis_db_url():
-    """A Redis db number of this run's own, flushed before and after the run."""
+    """A Redis db number claimed for this run (SET NX in db 0), flushed before and after."""
     base = redis.Redis.from_url(REDIS_SERVER_URL)
     try:
         base.ping()
     except redis.RedisError as exc:
         pytest.fail(f"Redis is unreachable at {REDIS_SERVER_URL} ({exc}); run `make services`")
-    number = random.randint(1, 15)
+    claim = None
+    for number in range(1, 16):
+        claim = f"glowing-fiesta:test-db:{number}"
+        if base.set(claim, os.getpid(), nx=True, ex=3600):
+            break
+    else:
+        pytest.fail("every Redis db 1-15 is claimed by another test run")
     client = redis.Redis.from_url(f"{REDIS_SERVER_URL}/{number}")
     client.flushdb()
     yield f"{REDIS_SERVER_URL}/{number}"
     client.flushdb()
     client.close()
+    base.delete(claim)
     base.close()
 
 
@@ -174,63 +195,15 @@ def stored_metric(app, name):
         return tuple(row) if row else None
 
 
-def free_port():
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A real gunicorn serving the app on a loopback port."""
-
-    def __init__(self, env):
-        self.port = free_port()
-        self.env = {**os.environ, **env, "PORT": str(self.port), "LOG_LEVEL": "WARNING"}
-        self.process = None
-
-    @property
-    def base(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        """Start gunicorn and wait until /health answers."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
-            try:
-                with urllib.request.urlopen(self.base + "/health", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not answer /health within 30 s")
-
-    def stop(self):
-        """SIGTERM and wait for a graceful exit."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        finally:
-            self.process.stderr.close()
-
-
 @pytest.fixture
 def serve():
     """Start real gunicorn servers with the given environment; stopped after the test."""
     servers = []
 
     def start(**env):
-        server = Server(env).start()
+        server = Gunicorn(env)
         servers.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in servers:

@@ -1,5 +1,7 @@
 """Configuration: defaults, and a bad value fails at start naming the variable."""
 
+import os
+
 import pytest
 
 from app import create_app
@@ -56,7 +58,14 @@ def test_rate_limit_default_accepts_per_minute_forms(raw):
 def test_server_settings_default_to_one_threaded_worker_on_the_embedded_default():
     settings = server_settings({})
     assert settings["bind"] == "127.0.0.1:8000"
-    assert settings["workers"] == 1 and settings["threads"] >= 2
+    assert (settings["workers"], settings["threads"]) == (1, 8)
+
+
+def test_server_settings_use_several_workers_with_mysql_and_redis():
+    settings = server_settings(
+        {"DATABASE_URL": "mysql+pymysql://u@db/x", "REDIS_URL": "redis://cache:6379/0"}
+    )
+    assert settings["workers"] == 2 * (os.cpu_count() or 1)
 
 
 def test_server_settings_read_port_and_concurrency():

@@ -1,9 +1,13 @@
 """Every error path answers with the JSON envelope, never HTML or a trace."""
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app import create_app
-from tests.conftest import free_port
+from app.db import get_db
+from scripts.harness import TcpProxy, free_port
+from tests.conftest import new_key
 
 
 def assert_envelope(response, status, code):
@@ -46,22 +50,72 @@ def test_unexpected_exception_is_json_500_without_trace(app, client):
     assert "secret internals" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ["/api/metrics/counter", "/api/metrics/batch"])
-def test_database_unreachable_is_503_with_retry_after(path):
-    url = f"mysql+pymysql://root@127.0.0.1:{free_port()}/nothing"
-    app = create_app({"TESTING": True, "DATABASE_URL": url})
-    headers = {"X-API-Key": "gf_" + "C" * 43}
-    response = app.test_client().post(path, json={"name": "x"}, headers=headers)
-    assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
-    assert int(response.headers["Retry-After"]) > 0
+@pytest.fixture
+def outage(mysql_url):
+    """An app whose MariaDB connection runs through a proxy the test can cut and restore."""
+    url = make_url(mysql_url)
+    proxy = TcpProxy(url.host, url.port or 3306).restore()
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False),
+        }
+    )
+    yield app, proxy
+    get_db(app).dispose()
+    proxy.cut()
 
 
-def test_ready_reports_an_unreachable_database():
-    url = f"mysql+pymysql://root@127.0.0.1:{free_port()}/nothing"
-    app = create_app({"TESTING": True, "DATABASE_URL": url})
-    response = app.test_client().get("/ready")
+def test_database_outage_is_503_then_recovers(outage):
+    app, proxy = outage
+    client = app.test_client()
+    headers = {"X-API-Key": new_key(app)}
+    batch = {"metrics": [{"name": "outage", "type": "counter"}]}
+    query = {"name": "outage", "window": "1h"}
+    assert (
+        client.post("/api/metrics/counter", json={"name": "outage"}, headers=headers).status_code
+        == 201
+    )
+    proxy.cut()  # the key and the metric are cached: the failure comes from the write itself
+    for response in (
+        client.post("/api/metrics/counter", json={"name": "outage"}, headers=headers),
+        client.post("/api/metrics/batch", json=batch, headers=headers),
+        client.get("/api/metrics/aggregate", query_string=query, headers=headers),
+        client.get("/ready"),
+    ):
+        assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
+        assert response.headers["Retry-After"] == "5"  # the outage's, not the rate window's
+    proxy.restore()
+    assert (
+        client.post("/api/metrics/counter", json={"name": "outage"}, headers=headers).status_code
+        == 201
+    )
+    counts = client.get(
+        "/api/metrics/aggregate", query_string={**query, "operation": "count"}, headers=headers
+    )
+    assert sum(p["value"] for p in counts.get_json()["data"]) == 2
+
+
+def test_unreachable_database_at_start_is_503(make_app):
+    app = make_app(DATABASE_URL=f"mysql+pymysql://root@127.0.0.1:{free_port()}/nothing")
+    response = app.test_client().post(
+        "/api/metrics/counter", json={"name": "x"}, headers={"X-API-Key": "gf_" + "C" * 43}
+    )
     assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
-    assert response.get_json()["error"]["details"]["database"].startswith("error")
+    ready = app.test_client().get("/ready")
+    assert_envelope(ready, 503, "SERVICE_UNAVAILABLE")
+    assert ready.get_json()["error"]["details"]["database"].startswith("error")
+
+
+def test_a_database_bug_is_500_not_503(app, client, auth):
+    with get_db(app).write.begin() as conn:
+        conn.execute(text("ALTER TABLE metric_points RENAME TO metric_points_away"))
+    try:
+        response = client.post("/api/metrics/counter", json={"name": "bug"}, headers=auth)
+    finally:
+        with get_db(app).write.begin() as conn:
+            conn.execute(text("ALTER TABLE metric_points_away RENAME TO metric_points"))
+    assert_envelope(response, 500, "INTERNAL_ERROR")
 
 
 def test_ready_reports_an_unreachable_redis(make_app):

@@ -172,8 +172,10 @@ def test_points_older_than_max_past_days_are_refused(client, app, auth):
 
 
 def test_points_just_inside_max_past_days_are_kept(client, app, auth):
-    body = {"name": "oldish", "value": 1, "recorded_at": iso(recent(7 * 86400 - 60))}
+    moment = recent(7 * 86400 - 60)
+    body = {"name": "oldish", "value": 1, "recorded_at": iso(moment)}
     assert post(client, "/api/metrics/value", body, auth).status_code == 201
+    assert stored_points(app, "oldish") == [(moment, 1.0)]
 
 
 def test_points_too_far_ahead_are_refused(client, app, auth):
@@ -309,7 +311,11 @@ def test_batch_limit_follows_configuration(make_app):
     headers = {"X-API-Key": new_key(app)}
     body = {"metrics": [{"name": "x", "type": "counter"}] * 3}
     response = post(app.test_client(), "/api/metrics/batch", body, headers)
+    assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "BATCH_TOO_LARGE"
+    assert stored_metric(app, "x") is None
+    body = {"metrics": [{"name": "x", "type": "counter"}] * 2}
+    assert post(app.test_client(), "/api/metrics/batch", body, headers).status_code == 201
 
 
 @pytest.mark.parametrize("body", ['{"metrics": {}}', '{"metrics": "x"}', "{}", '{"metrics": null}'])

@@ -58,3 +58,15 @@ def test_list_prefix_outside_the_name_alphabet_matches_nothing(client, auth):
 def test_list_refuses_an_absurd_offset(client, auth):
     response = get(client, auth, "/api/metrics", offset=10**30)
     assert response.status_code == 400 and "offset" in response.get_json()["error"]["details"]
+
+
+@pytest.mark.parametrize("prefix", ["é", "ÿ", "😀", "a b"])
+def test_list_prefix_with_characters_no_name_has_is_an_empty_page(client, auth, prefix):
+    client.post("/api/metrics/counter", json={"name": "a.b"}, headers=auth)
+    response = get(client, auth, "/api/metrics", prefix=prefix)
+    assert (response.status_code, response.get_json()["data"]) == (200, [])
+
+
+def test_list_empty_parameters_mean_defaults(client, auth):
+    body = get(client, auth, "/api/metrics", limit="", offset="", prefix="").get_json()
+    assert (body["limit"], body["offset"]) == (100, 0)

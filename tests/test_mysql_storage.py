@@ -1,13 +1,12 @@
 """What only the MySQL schema does: daily partitions, binary names, UTC sessions."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from app import create_app
 from app.db import get_db, partitions
-from app.db.migrate import migrate
 
 
 @pytest.fixture
@@ -26,17 +25,19 @@ def test_points_table_has_daily_partitions_a_week_ahead(mysql_app):
     assert "p_future" in names
 
 
-def test_migrate_adds_only_the_missing_days(mysql_app):
+def test_ensure_daily_adds_only_the_missing_days(mysql_app):
     engine = get_db(mysql_app).write
     with engine.connect() as conn:
         before = partitions.existing(conn)
-    migrate(engine, today=date.today() + timedelta(days=2))
-    with engine.connect() as conn:
-        added = partitions.existing(conn) - before
-    assert (
-        added
-        == {partitions.partition_name(date.today() + timedelta(days=d)) for d in (8, 9)} - before
-    )
+        newest = max(partitions.day_of(name) for name in before if name[1:].isdigit())
+        added = partitions.ensure_daily(
+            conn, newest - timedelta(days=3), newest + timedelta(days=2)
+        )
+        after = partitions.existing(conn)
+        again = partitions.ensure_daily(conn, newest, newest + timedelta(days=2))
+    expected = {partitions.partition_name(newest + timedelta(days=d)) for d in (1, 2)}
+    assert set(added) == expected and after - before == expected
+    assert again == []
 
 
 def test_sessions_run_in_utc(mysql_app):

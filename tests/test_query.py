@@ -397,3 +397,8 @@ def test_an_unencoded_plus_in_an_offset_is_understood(client, auth, day, hits):
         end=isoformat_z(day + timedelta(hours=1)),
     )
     assert response.get_json()["data"] == [{"timestamp": isoformat_z(day), "value": 5}]
+
+
+def test_details_name_the_parameter_as_sent(client, auth, hits):
+    response = get(client, auth, f"/api/metrics/{hits}", **{"from": "bad", "interval": "2h"})
+    assert set(response.get_json()["error"]["details"]) == {"from", "interval"}

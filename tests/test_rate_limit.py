@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.conftest import free_port, new_key
+from scripts.harness import free_port
+from tests.conftest import new_key
 
 COUNTER = "/api/metrics/counter"
 

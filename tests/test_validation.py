@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import get_db
-from tests.conftest import stored_metric
+from tests.conftest import stored_metric, stored_points
 
 
 def post_raw(client, path, raw, headers):
@@ -117,6 +117,49 @@ def test_times_outside_the_window_are_out_of_range(client, app, auth, when):
     assert stored_metric(app, "t") is None
 
 
-def test_unknown_fields_are_ignored(client, auth):
+def test_unknown_fields_are_ignored(client, app, auth):
     body = json.dumps({"name": "extra", "value": 1, "tags": {"a": 1}})
     assert post_raw(client, "/api/metrics/counter", body, auth).status_code == 201
+    assert [v for _, v in stored_points(app, "extra")] == [1.0]
+
+
+@pytest.mark.parametrize("value", ["٣", "１２", "1" * 4400])
+def test_form_values_must_be_ascii_decimals_in_range(client, app, auth, value):
+    response = client.post(
+        "/api/metrics/value",
+        data=f"name=digits&value={value}",
+        headers={**auth, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert_refused(response, "VALIDATION_ERROR", "value")
+    assert stored_metric(app, "digits") is None
+
+
+def test_a_json_integer_past_pythons_digit_limit_is_out_of_range(client, auth):
+    raw = '{"name": "huge", "value": ' + "1" * 4400 + "}"
+    assert_refused(post_raw(client, "/api/metrics/value", raw, auth), "VALIDATION_ERROR", "value")
+
+
+@pytest.mark.parametrize("when", ["١٧٩٥٤١٧٧٩١", "２０２６-11-23T00:00:00Z"])
+def test_times_must_be_ascii(client, auth, when):
+    body = json.dumps({"name": "t", "value": 1, "recorded_at": when})
+    assert_refused(
+        post_raw(client, "/api/metrics/value", body, auth), "VALIDATION_ERROR", "recorded_at"
+    )
+
+
+def test_json_is_read_even_under_a_multipart_content_type(client, app, auth):
+    response = client.post(
+        "/api/metrics/counter",
+        data='{"name": "mp.json"}',
+        headers={**auth, "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status_code == 201
+    assert stored_metric(app, "mp.json") == ("mp.json", "counter")
+
+
+def test_a_null_batch_item_is_rejected_alone(client, app, auth):
+    body = '{"metrics": [{"name": "nb.x", "type": "counter"}, null]}'
+    payload = post_raw(client, "/api/metrics/batch", body, auth).get_json()
+    assert (payload["accepted"], payload["rejected"]) == (1, 1)
+    assert payload["errors"][0]["index"] == 1
+    assert stored_metric(app, "nb.x") == ("nb.x", "counter")

@@ -3,12 +3,20 @@
 from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify, request
+from marshmallow import ValidationError
 
 from app.buckets import bucket_range, series
 from app.db import get_db, metrics, run_read
 from app.db.aggregate import aggregate_metrics
 from app.errors import ApiError
-from app.schemas import WINDOWS, AggregateQuerySchema, ListQuerySchema, load_or_raise
+from app.schemas import (
+    QUERY_ALIASES,
+    WINDOWS,
+    AggregateQuerySchema,
+    ListQuerySchema,
+    load_or_raise,
+    validation_error,
+)
 from app.timeutil import isoformat_z, utcnow
 
 bp = Blueprint("query", __name__, url_prefix="/api/metrics")
@@ -42,6 +50,20 @@ def _check_size(first, last):
         )
 
 
+def _load_query(args):
+    """Validate the aggregate query; details name the parameter as the client spelled it."""
+    try:
+        return _aggregate_schema.load(args)
+    except ValidationError as exc:
+        spelled = {
+            canonical: alias
+            for alias, canonical in QUERY_ALIASES.items()
+            if alias in args and canonical not in args
+        }
+        messages = {spelled.get(field, field): text for field, text in exc.messages.items()}
+        raise validation_error(ValidationError(messages), "Invalid query") from None
+
+
 def _not_found(missing):
     quoted = ", ".join(f"'{name}'" for name in missing)
     return ApiError(
@@ -51,7 +73,7 @@ def _not_found(missing):
 
 def aggregate(args):
     """Validate the query, run one GROUP BY per metric, shape the response."""
-    params = load_or_raise(_aggregate_schema, args, "Invalid query")
+    params = _load_query(args)
     start, end = _time_range(params)
     window = WINDOWS[params["window"]]
     first, last = bucket_range(start, end, window)

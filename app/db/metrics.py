@@ -1,5 +1,6 @@
 """Metric name → (id, type) resolution, race-safe across servers, cached per process."""
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -85,10 +86,13 @@ def resolve(conn, wanted, cache, now):
 # p <= name < p + "{" in binary order — an index range on both backends, and case-sensitive
 # where LIKE would not be (SQLite's LIKE ignores ASCII case).
 _AFTER_NAME_ALPHABET = "{"
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]*\Z")
 
 
 def list_page(conn, prefix, limit, offset):
     """Metrics whose name starts with ``prefix``, in name order (binary), one page."""
+    if not _NAME_CHARS.match(prefix):
+        return []  # no name can start with it (and MySQL would refuse to compare non-ASCII)
     query = select(metrics.c.name, metrics.c.type, metrics.c.created_at)
     if prefix:
         query = query.where(

@@ -36,7 +36,7 @@ def ensure_daily(conn, first_day, last_day):
     start = first_day
     if days:
         newest = days[-1]
-        start = max(first_day, _day_of(newest) + timedelta(days=1))
+        start = max(first_day, day_of(newest) + timedelta(days=1))
     wanted = []
     day = start
     while day <= last_day:
@@ -56,5 +56,6 @@ def ensure_daily(conn, first_day, last_day):
     return [partition_name(d) for d in wanted]
 
 
-def _day_of(name):
+def day_of(name):
+    """The day a ``pYYYYMMDD`` partition holds."""
     return date(int(name[1:5]), int(name[5:7]), int(name[7:9]))

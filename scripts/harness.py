@@ -1,0 +1,166 @@
+"""What the tests and benchmarks share: a real gunicorn on a loopback port, throwaway
+MariaDB/MySQL databases, and a TCP proxy that can cut a connection to a real server."""
+
+import http.client
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """``make run``'s server (gunicorn.conf.py) in a child process, on its own port."""
+
+    def __init__(self, env, port=None):
+        self.port = port or free_port()
+        self.env = {**os.environ, "LOG_LEVEL": "WARNING", **env, "PORT": str(self.port)}
+        self.process = None
+
+    @property
+    def base(self):
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        """Start it and wait until /health answers."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            try:
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+            finally:
+                conn.close()
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer /health within {timeout} s")
+
+    def stop(self, timeout=30):
+        """SIGTERM, and wait for the graceful exit; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.process.stderr.close()
+
+
+def recreate_database(server_url, name):
+    """Drop ``name`` if it exists and create it empty on the server at ``server_url``."""
+    _admin(server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+
+
+def drop_database(server_url, name):
+    """Drop ``name`` if it exists."""
+    _admin(server_url, f"DROP DATABASE IF EXISTS {name}")
+
+
+def list_databases(server_url, like):
+    """Names of the server's databases matching a LIKE pattern."""
+    engine = create_engine(server_url + "/")
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SHOW DATABASES LIKE :p"), {"p": like}).scalars())
+    finally:
+        engine.dispose()
+
+
+def _admin(server_url, *statements):
+    engine = create_engine(server_url + "/", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+class TcpProxy:
+    """Forwards a loopback port to a real server; ``cut()`` drops every connection and stops
+    listening — the server becomes unreachable for real — and ``restore()`` listens again."""
+
+    def __init__(self, target_host, target_port):
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._listener = None
+        self._sockets = set()
+        self._lock = threading.Lock()
+
+    def restore(self):
+        """Start (or start again) accepting connections on ``port``."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def cut(self):
+        """Stop listening and reset every forwarded connection."""
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # close() alone leaves accept() waiting
+        except OSError:
+            pass
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self._sockets.clear()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets.update((client, server))
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, client, server):
+        selector = selectors.DefaultSelector()
+        selector.register(client, selectors.EVENT_READ, server)
+        selector.register(server, selectors.EVENT_READ, client)
+        try:
+            while True:
+                for key, _ in selector.select():
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            selector.close()
