@@ -11,30 +11,26 @@ dropped at the end; SQLite a temporary file.
 import argparse
 import http.client
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.auth import create_key  # noqa: E402
 from app.db import create_engine_for, run_in_transaction  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
+from scripts.harness import Gunicorn, drop_database, recreate_database  # noqa: E402
 
-SERVER_URL = os.environ.get("BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 DATABASE = "gf_bench_ingest"
 BATCH = 100
 
 
 def cases(key):
+    """name → (method, path, body, headers, points per request)."""
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
     single = json.dumps({"name": "bench.single", "value": 1}).encode()
     batch = json.dumps(
@@ -48,7 +44,7 @@ def cases(key):
 
 
 def hammer(port, case, seconds, clients):
-    """Requests completed per second by ``clients`` keep-alive threads."""
+    """Requests completed per second by ``clients`` keep-alive threads for ``seconds``."""
     method, path, body, headers, _ = case
     done = [0] * clients
     failures = []
@@ -62,7 +58,7 @@ def hammer(port, case, seconds, clients):
             response.read()
             if response.status >= 300:
                 failures.append(response.status)
-                return
+                break
             done[slot] += 1
         conn.close()
 
@@ -77,42 +73,22 @@ def hammer(port, case, seconds, clients):
     return sum(done) / (time.perf_counter() - started)
 
 
-def serve(url, port):
-    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("gunicorn did not start")
-
-
 def bench_backend(label, url, args):
+    """Migrate, serve, run every case ``--repeats`` times and print the medians."""
     engine = create_engine_for(url)
     migrate(engine)
     key, _ = run_in_transaction(engine, create_key, "bench", 10**9)
     engine.dispose()
-    server = serve(url, args.port)
+    server = Gunicorn({"DATABASE_URL": url}).start()
     try:
         rows = []
         for name, case in cases(key).items():
             rates = [
-                hammer(args.port, case, args.seconds, args.clients) for _ in range(args.repeats)
+                hammer(server.port, case, args.seconds, args.clients) for _ in range(args.repeats)
             ]
             rows.append((name, statistics.median(rates), case[4]))
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
     floor = rows[0][1]
     print(f"\n{label}: median of {args.repeats} x {args.seconds} s, {args.clients} clients")
     print(f"{'case':<22}{'req/s':>10}{'points/s':>11}{'vs floor':>10}")
@@ -120,29 +96,21 @@ def bench_backend(label, url, args):
         print(f"{name:<22}{rate:>10.0f}{rate * points:>11.0f}{rate / floor:>9.2f}x")
 
 
-def mysql_database(action):
-    admin = create_engine(SERVER_URL + "/", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-        if action == "create":
-            conn.execute(text(f"CREATE DATABASE {DATABASE}"))
-    admin.dispose()
-
-
 def main():
+    """Both backends in turn."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306")
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bench_backend("SQLite (embedded default)", f"sqlite:///{tmp}/bench.sqlite3", args)
-    mysql_database("create")
+    recreate_database(args.mysql_url, DATABASE)
     try:
-        bench_backend("MariaDB", f"{SERVER_URL}/{DATABASE}", args)
+        bench_backend("MariaDB", f"{args.mysql_url}/{DATABASE}", args)
     finally:
-        mysql_database("drop")
+        drop_database(args.mysql_url, DATABASE)
 
 
 if __name__ == "__main__":
