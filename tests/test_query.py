@@ -88,6 +88,24 @@ def test_hourly_sum_returns_every_bucket_in_order(client, auth, day, hits):
     }
 
 
+def test_whole_results_are_json_integers(client, auth, day, hits, latency):
+    """A sum of counters reads 5, as SPEC's example does, not 5.0; fractions stay fractions."""
+    end = day + timedelta(hours=5)
+    sums = aggregate(client, auth, hits, day, end, operation="sum", window="1h")
+    assert [type(point["value"]) for point in sums.get_json()["data"]] == [
+        int,
+        int,
+        int,
+        float,
+        int,
+    ]
+    assert b'"value":5}' in sums.data.replace(b" ", b"")
+    for operation, expected in (("avg", 75), ("min", 50), ("max", 100)):
+        body = aggregate(client, auth, latency, day, end, operation=operation, window="1d")
+        [point] = body.get_json()["data"]
+        assert point["value"] == expected and type(point["value"]) is int
+
+
 def test_empty_buckets_are_null_for_avg_min_max(client, auth, day, hits):
     for operation in ("avg", "min", "max"):
         response = get(

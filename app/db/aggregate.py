@@ -81,12 +81,17 @@ def _exact_total(row):
 
 
 def _result(row, operation):
-    if operation in ("min", "max"):
-        return float(row.result)
     if operation == "count":
         return int(row.n)
+    if operation in ("min", "max"):
+        return _json_number(float(row.result))
     total = _exact_total(row)
-    return float(total if operation == "sum" else EXACT.divide(total, row.n))
+    return _json_number(float(total if operation == "sum" else EXACT.divide(total, row.n)))
+
+
+def _json_number(value):
+    """A whole float as an int (a sum of counters reads 1500, not 1500.0), else the float."""
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
 def bucket_values(conn, metric_id, operation, window_seconds, start, end):
