@@ -2,10 +2,12 @@
 
 import logging
 
-from app.config import server_settings
+from app.config import ensure_multiprocess_dir, server_settings
 from app.db import get_db
 
 _settings = server_settings()
+# Before any worker exists: every worker writes its Prometheus figures there (app/telemetry.py).
+_metrics_dir = ensure_multiprocess_dir()
 
 bind = _settings["bind"]
 workers = _settings["workers"]
@@ -33,7 +35,14 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    """Close the worker's database connections on its way out."""
+    """Commit what the worker's writer holds and close its database connections."""
     app = getattr(worker, "wsgi", None)
     if app is not None:
         get_db(app).dispose()
+
+
+def child_exit(server, worker):
+    """Forget a dead worker's live gauges (its counters stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _metrics_dir)

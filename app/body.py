@@ -3,7 +3,7 @@
 import json
 from urllib.parse import parse_qsl
 
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ApiError
@@ -36,9 +36,16 @@ def _raw_body():
     return request.get_data(cache=True)
 
 
+def raw_body():
+    """The request's body bytes, read once (an Idempotency-Key's hash covers them)."""
+    if "raw_body" not in g:
+        g.raw_body = _raw_body()
+    return g.raw_body
+
+
 def read_body():
     """The body as a dict; form bodies have their ``value`` parsed as a decimal number."""
-    raw = _raw_body()
+    raw = raw_body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

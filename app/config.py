@@ -6,6 +6,7 @@ variable, so the process fails at start instead of on the first request.
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,11 @@ def _integer(name, raw, minimum):
     return value
 
 
+def _at_least(minimum):
+    """A parser of integers no smaller than ``minimum``."""
+    return lambda name, raw: _integer(name, raw, minimum)
+
+
 def _rate_per_minute(name, raw):
     match = _RATE_RE.match(str(raw))
     if not match or int(match.group(1)) < 1:
@@ -38,6 +44,21 @@ def _rate_per_minute(name, raw):
 def _database_url(name, raw):
     if not raw.startswith(("sqlite:///", "mysql+pymysql://")):
         raise ConfigError(f"{name} must be a sqlite:/// or mysql+pymysql:// URL, got {raw!r}")
+    return raw
+
+
+def _boolean(name, raw):
+    lowered = str(raw).lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _queue_name(name, raw):
+    if not re.match(r"^[A-Za-z0-9._-]{1,64}$", raw):
+        raise ConfigError(f"{name} must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
     return raw
 
 
@@ -53,15 +74,26 @@ _SETTINGS = [
     ("DATABASE_READ_URL", "DATABASE_READ_URL", None, _database_url),
     ("REDIS_URL", "REDIS_URL", None, _redis_url),
     ("INGEST_MODE", "INGEST_MODE", "sync", None),
-    ("METRICS_RETENTION_DAYS", "RETENTION_DAYS", 90, lambda n, v: _integer(n, v, 1)),
-    ("METRICS_RETENTION_GRACE_DAYS", "RETENTION_GRACE_DAYS", 1, lambda n, v: _integer(n, v, 0)),
+    ("METRICS_RETENTION_DAYS", "RETENTION_DAYS", 90, _at_least(1)),
+    ("METRICS_RETENTION_GRACE_DAYS", "RETENTION_GRACE_DAYS", 1, _at_least(0)),
     ("METRICS_RATE_LIMIT_DEFAULT", "RATE_LIMIT_DEFAULT", 1000, _rate_per_minute),
-    ("METRICS_MAX_PAST_DAYS", "MAX_PAST_DAYS", 7, lambda n, v: _integer(n, v, 0)),
-    ("METRICS_MAX_FUTURE_SECONDS", "MAX_FUTURE_SECONDS", 60, lambda n, v: _integer(n, v, 0)),
-    ("METRICS_MAX_BATCH", "MAX_BATCH", 1000, lambda n, v: _integer(n, v, 1)),
-    ("MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, lambda n, v: _integer(n, v, 1)),
-    ("METRICS_MAX_BUCKETS", "MAX_BUCKETS", 10000, lambda n, v: _integer(n, v, 1)),
+    ("METRICS_MAX_PAST_DAYS", "MAX_PAST_DAYS", 7, _at_least(0)),
+    ("METRICS_MAX_FUTURE_SECONDS", "MAX_FUTURE_SECONDS", 60, _at_least(0)),
+    ("METRICS_MAX_BATCH", "MAX_BATCH", 1000, _at_least(1)),
+    ("MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, _at_least(1)),
+    ("METRICS_MAX_BUCKETS", "MAX_BUCKETS", 10000, _at_least(1)),
     ("LOG_LEVEL", "LOG_LEVEL", "INFO", None),
+    # The batched writer (INGEST_MODE=sync): see app/db/group_commit.py.
+    ("WRITER_LINGER_MS", "WRITER_LINGER_MS", 2, _at_least(0)),
+    ("WRITER_MAX_BATCH", "WRITER_MAX_BATCH", 5000, _at_least(1)),
+    ("WRITER_QUEUE_LIMIT", "WRITER_QUEUE_LIMIT", 50_000, _at_least(1)),
+    ("WRITER_WAIT_SECONDS", "WRITER_WAIT_SECONDS", 10, _at_least(1)),
+    # Queued ingestion (INGEST_MODE=queue): see app/jobs/ingest.py.
+    ("RQ_INGEST_QUEUE", "RQ_INGEST_QUEUE", "ingest", _queue_name),
+    ("QUEUE_ALLOW_VOLATILE_REDIS", "QUEUE_ALLOW_VOLATILE_REDIS", False, _boolean),
+    # Prometheus self-metrics: see app/telemetry.py.
+    ("METRICS_ENDPOINT_ENABLED", "METRICS_ENDPOINT_ENABLED", True, _boolean),
+    ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_DIR", None, None),
 ]
 
 INGEST_MODES = ("sync",)
@@ -89,10 +121,27 @@ def validate(config):
         raise ConfigError(
             f"INGEST_MODE must be one of {', '.join(INGEST_MODES)}, got {config['INGEST_MODE']!r}"
         )
+    if config["INGEST_MODE"] == "queue" and not config["REDIS_URL"]:
+        raise ConfigError("INGEST_MODE=queue needs REDIS_URL (the queue lives in Redis)")
     if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {config['LOG_LEVEL']!r}"
         )
+
+
+def ensure_multiprocess_dir(environ=None):
+    """Give gunicorn's workers a directory for their Prometheus figures: PROMETHEUS_MULTIPROC_DIR
+    if set (emptied of a previous run's files), else a new temporary one, exported to them."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        for stale in Path(path).glob("*.db"):
+            stale.unlink()
+    else:
+        path = tempfile.mkdtemp(prefix="glowing-fiesta-prometheus-")
+        environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def server_settings(environ=None):

@@ -7,6 +7,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from app.db.errors import is_unavailable_error
+from app.db.group_commit import WriterUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,18 @@ class ServiceUnavailable(ApiError):
         )
 
 
-def error_response(error):
-    """Render an ``ApiError`` as the JSON envelope with its status and headers."""
+def envelope(error):
+    """An ``ApiError`` as the JSON body every error shares."""
     body = {"success": False, "error": {"code": error.code, "message": error.message}}
     if error.details:
         body["error"]["details"] = error.details
     body.update(error.extra)
-    response = jsonify(body)
+    return body
+
+
+def error_response(error):
+    """Render an ``ApiError`` as the JSON envelope with its status and headers."""
+    response = jsonify(envelope(error))
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
@@ -83,6 +89,11 @@ def _from_database_error(exc):
     return error_response(ApiError("INTERNAL_ERROR", "Internal server error", status=500))
 
 
+def _from_writer_unavailable(exc):
+    log.warning("writer unavailable: %s", exc)
+    return error_response(ServiceUnavailable(f"Cannot store the points now: {exc}"))
+
+
 def _from_unexpected(exc):
     log.exception("unhandled error")
     return error_response(ApiError("INTERNAL_ERROR", "Internal server error", status=500))
@@ -93,4 +104,5 @@ def init_app(app):
     app.register_error_handler(ApiError, error_response)
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(DBAPIError, _from_database_error)
+    app.register_error_handler(WriterUnavailable, _from_writer_unavailable)
     app.register_error_handler(Exception, _from_unexpected)

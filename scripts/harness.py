@@ -4,9 +4,11 @@ MariaDB/MySQL databases, and a TCP proxy that can cut a connection to a real ser
 import http.client
 import os
 import selectors
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,12 +26,17 @@ def free_port():
 
 
 class Gunicorn:
-    """``make run``'s server (gunicorn.conf.py) in a child process, on its own port."""
+    """``make run``'s server (gunicorn.conf.py) in a child process, on its own port; what it
+    writes to stderr (its JSON log) goes to ``log_path``."""
 
-    def __init__(self, env, port=None):
+    def __init__(self, env, port=None, app_spec=None):
         self.port = port or free_port()
         self.env = {**os.environ, "LOG_LEVEL": "WARNING", **env, "PORT": str(self.port)}
+        self.app_spec = app_spec  # another WSGI app under the same settings (benchmarks)
         self.process = None
+        handle, path = tempfile.mkstemp(prefix="gunicorn-", suffix=".log")
+        os.close(handle)
+        self.log_path = Path(path)
 
     @property
     def base(self):
@@ -38,37 +45,59 @@ class Gunicorn:
 
     def start(self, timeout=30):
         """Start it and wait until /health answers."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command + ([self.app_spec] if self.app_spec else []),
+                cwd=ROOT,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,  # its own process group, so kill() reaches the workers
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-            try:
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    return self
-            except OSError:
-                time.sleep(0.1)
-            finally:
-                conn.close()
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()}")
+            if self._healthy():
+                return self
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn did not answer /health within {timeout} s")
+
+    def _healthy(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            conn.request("GET", "/health")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def log_lines(self):
+        """Every line the server has written to stderr so far."""
+        return self.log_path.read_text().splitlines()
+
+    def kill(self):
+        """SIGKILL the master and every worker at once: a crash, not a shutdown."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
     def stop(self, timeout=30):
         """SIGTERM, and wait for the graceful exit; returns the exit code."""
         if self.process.poll() is None:
             self.process.terminate()
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            self.process.stderr.close()
+        return self.process.wait(timeout=timeout)
+
+    def cleanup(self):
+        """Stop it if it runs and remove its log."""
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
+        self.log_path.unlink(missing_ok=True)
 
 
 def recreate_database(server_url, name):

@@ -73,7 +73,7 @@ def clear_mysql(url):
     """Empty the tables between tests (rows only; the schema stays)."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        for table in ("metric_points", "metrics", "api_keys"):
+        for table in ("metric_points", "metrics", "api_keys", "idempotency_keys"):
             conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
 
@@ -136,6 +136,15 @@ def make_app(database_url):
     yield build
     for app in apps:
         get_db(app).dispose()
+
+
+@pytest.fixture
+def mysql_app(mysql_url):
+    """An app on the run's MariaDB database, emptied: for what only MySQL does."""
+    clear_mysql(mysql_url)
+    app = create_app({"TESTING": True, "DATABASE_URL": mysql_url})
+    yield app
+    get_db(app).dispose()
 
 
 @pytest.fixture
@@ -207,4 +216,4 @@ def serve():
 
     yield start
     for server in servers:
-        server.stop()
+        server.cleanup()

@@ -2,24 +2,9 @@
 
 import json
 import threading
-import urllib.error
-import urllib.request
 
+from tests.clients import call
 from tests.conftest import new_key, stored_points
-
-
-def call(server, method, path, body=None, headers=None, content_type="application/json"):
-    data = (
-        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    )
-    req = urllib.request.Request(server.base + path, data=data, method=method)
-    for name, value in {**(headers or {}), "Content-Type": content_type}.items():
-        req.add_header(name, value)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
 
 
 def test_ingest_through_gunicorn(app, database_url, serve):

@@ -2,18 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import text
 
-from app import create_app
 from app.db import get_db, partitions
-
-
-@pytest.fixture
-def mysql_app(mysql_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": mysql_url})
-    yield app
-    get_db(app).dispose()
 
 
 def test_points_table_has_daily_partitions_a_week_ahead(mysql_app):

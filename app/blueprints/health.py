@@ -1,10 +1,12 @@
-"""GET /health (process alive) and GET /ready (database and Redis reachable)."""
+"""GET /health (process alive), GET /ready (dependencies reachable), GET /metrics (Prometheus)."""
 
 import logging
 
 import redis
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
+from werkzeug.exceptions import NotFound
 
+from app import telemetry
 from app.db import get_db, ping
 from app.errors import ServiceUnavailable
 
@@ -37,6 +39,15 @@ def _redis_client(app):
         )
         app.extensions[REDIS_CLIENT] = client
     return client
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    """The service's own figures in Prometheus text format (METRICS_ENDPOINT_ENABLED)."""
+    if not current_app.config["METRICS_ENDPOINT_ENABLED"]:
+        raise NotFound()
+    body, content_type = telemetry.exposition(current_app)
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/ready")

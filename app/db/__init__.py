@@ -1,21 +1,19 @@
 """The database engines (one write pool, an optional read pool) and the transaction boundary."""
 
-import logging
-import random
-import time
+import os
+import threading
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
 from app.db.aggregate import DecimalSum
-from app.db.errors import is_retriable_error
-from app.db.metrics import MetricCache
+from app.db.group_commit import GroupWriter
+from app.db.transaction import ping, run_in_transaction, run_read
 
-log = logging.getLogger(__name__)
+__all__ = ["Database", "get_db", "init_app", "ping", "run_in_transaction", "run_read"]
 
 EXTENSION = "glowing_fiesta.db"
-TRANSACTION_ATTEMPTS = 4
 SQLITE_BUSY_SECONDS = 10
 
 
@@ -82,11 +80,15 @@ def create_engine_for(url):
 
 class Database:
     """One app's database: ``write`` engine, ``read`` for queries (a replica or ``write``),
-    and the process's cache of metric names."""
+    and this process's group-commit writer."""
 
-    def __init__(self, url, read_url=None):
+    def __init__(self, url, read_url=None, writer_options=None):
+        # writer_options: GroupWriter's keyword arguments (linger, sizes, observer).
         self.url = url
-        self.metric_cache = MetricCache()
+        self.writer_options = writer_options or {}
+        self._writer = None
+        self._writer_pid = None
+        self._writer_lock = threading.Lock()
         self.write = create_engine_for(url)
         if read_url:
             self.read = create_engine_for(read_url)
@@ -100,38 +102,30 @@ class Database:
         """True for the embedded SQLite backend."""
         return self.write.dialect.name == "sqlite"
 
+    def writer(self):
+        """This process's GroupWriter, created on first use after any fork."""
+        with self._writer_lock:
+            if self._writer is None or self._writer_pid != os.getpid():
+                self._writer = GroupWriter(self.write, **self.writer_options)
+                self._writer_pid = os.getpid()
+            return self._writer
+
+    def close_writer(self, timeout=30):
+        """Commit what waits in this process's writer and stop it."""
+        with self._writer_lock:
+            writer = self._writer if self._writer_pid == os.getpid() else None
+            self._writer = None
+        if writer is not None:
+            writer.close(timeout)
+
     def dispose(self, close=True):
         """Drop every pooled connection: closed at shutdown, or (``close=False``) merely
         forgotten in a forked child, whose parent still owns them."""
+        if close:
+            self.close_writer()
         self.write.dispose(close=close)
         if self.read is not self.write:
             self.read.dispose(close=close)
-
-
-def run_in_transaction(engine, work, *args):
-    """Run ``work(conn, *args)`` in one transaction, retried on deadlock or lock timeout."""
-    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-        try:
-            with engine.begin() as conn:
-                return work(conn, *args)
-        except Exception as exc:
-            if attempt == TRANSACTION_ATTEMPTS or not is_retriable_error(exc):
-                raise
-            delay = 0.02 * 2**attempt * random.uniform(0.5, 1.5)
-            log.warning("transaction retry %d after %s", attempt, type(exc.orig).__name__)
-            time.sleep(delay)
-
-
-def run_read(engine, work, *args):
-    """Run ``work(conn, *args)`` on a connection that never takes SQLite's write lock."""
-    with engine.connect() as conn:
-        conn.execution_options(sqlite_begin="DEFERRED")
-        return work(conn, *args)
-
-
-def ping(engine):
-    """Raise unless the database answers a trivial query."""
-    run_read(engine, lambda conn: conn.execute(text("SELECT 1")))
 
 
 def get_db(app):
@@ -141,6 +135,13 @@ def get_db(app):
 
 def init_app(app):
     """Create the app's engines (the schema comes from ``flask db migrate``)."""
+    config = app.config
+    writer_options = {
+        "linger_ms": config["WRITER_LINGER_MS"],
+        "max_batch": config["WRITER_MAX_BATCH"],
+        "queue_limit": config["WRITER_QUEUE_LIMIT"],
+        "wait_seconds": config["WRITER_WAIT_SECONDS"],
+    }
     app.extensions[EXTENSION] = Database(
-        app.config["DATABASE_URL"], app.config["DATABASE_READ_URL"]
+        config["DATABASE_URL"], config["DATABASE_READ_URL"], writer_options
     )

@@ -1,14 +1,12 @@
-"""Metric name → (id, type) resolution, race-safe across servers, cached per process."""
+"""Metric name → (id, type) resolution, race-safe across servers and against deletion."""
 
 import re
-import threading
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from app.db.schema import metrics
-
-CACHE_MAX_ENTRIES = 100_000
+from app.db.statements import insert_ignore
 
 
 @dataclass(frozen=True)
@@ -20,33 +18,18 @@ class Metric:
     type: str
 
 
-class MetricCache:
-    """name → Metric. Entries never go stale: a metric's id and type are immutable."""
+def find(conn, names, lock=False):
+    """The stored metrics among ``names``, as {name: Metric}.
 
-    def __init__(self):
-        self._entries = {}
-        self._lock = threading.Lock()
-
-    def get(self, name):
-        """The cached Metric or None."""
-        return self._entries.get(name)
-
-    def update(self, resolved):
-        """Remember metrics that are known to be committed."""
-        with self._lock:
-            if len(self._entries) + len(resolved) > CACHE_MAX_ENTRIES:
-                self._entries.clear()
-            self._entries.update(resolved)
-
-
-def find(conn, names):
-    """The stored metrics among ``names``, as {name: Metric}."""
+    ``lock`` takes a shared lock on the rows (MySQL; SQLite's write lock already covers it),
+    so a concurrent deletion waits for this transaction instead of racing it.
+    """
     if not names:
         return {}
-    rows = conn.execute(
-        select(metrics.c.id, metrics.c.name, metrics.c.type).where(metrics.c.name.in_(names))
-    )
-    return {row.name: Metric(row.id, row.name, row.type) for row in rows}
+    query = select(metrics.c.id, metrics.c.name, metrics.c.type).where(metrics.c.name.in_(names))
+    if lock:
+        query = query.with_for_update(read=True)
+    return {row.name: Metric(row.id, row.name, row.type) for row in conn.execute(query)}
 
 
 def _insert_ignoring_existing(conn, wanted, now):
@@ -54,31 +37,23 @@ def _insert_ignoring_existing(conn, wanted, now):
         {"name": name, "type": wanted[name], "created_at": now, "updated_at": now}
         for name in sorted(wanted)  # one order everywhere, so concurrent batches don't deadlock
     ]
-    statement = (
-        insert(metrics)
-        .prefix_with("IGNORE", dialect="mysql")
-        .prefix_with("OR IGNORE", dialect="sqlite")
-    )
-    conn.execute(statement, rows)
+    conn.execute(insert_ignore(metrics), rows)
 
 
-def resolve(conn, wanted, cache, now):
+def resolve(conn, wanted, now):
     """{name: type wanted if new} → {name: Metric}, creating the missing ones.
 
-    Two servers creating one name at once both end with the same row: the unique key lets one
-    insert win and the other ignore, and the re-read (READ COMMITTED) sees the winner.
+    Every write transaction reads its metrics under a shared lock — one statement per group
+    commit — so no point can land on a metric deleted meanwhile. Two servers creating one name
+    at once both end with the same row: the unique key lets one insert win and the other
+    ignore, and the re-read (READ COMMITTED) sees the winner.
     """
-    resolved = {}
-    for name in wanted:
-        cached = cache.get(name)
-        if cached is not None:
-            resolved[name] = cached
-    missing = [name for name in wanted if name not in resolved]
-    resolved.update(find(conn, missing))
-    new = {name: wanted[name] for name in missing if name not in resolved}
+    names = sorted(wanted)
+    resolved = find(conn, names, lock=True)
+    new = {name: wanted[name] for name in names if name not in resolved}
     if new:
         _insert_ignoring_existing(conn, new, now)
-        resolved.update(find(conn, list(new)))
+        resolved.update(find(conn, list(new), lock=True))
     return resolved
 
 

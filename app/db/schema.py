@@ -5,6 +5,8 @@
   ``(metric_id, recorded_at)`` so one metric's range is one contiguous scan. On MySQL there is
   deliberately no index on ``recorded_at`` alone: retention drops whole daily partitions.
 - ``api_keys``: SHA-256 of each key, its display prefix and its per-minute limit.
+- ``idempotency_keys``: the answer given to each Idempotency-Key (per API key) and the queue
+  jobs applied, kept a day; ``created_at`` is indexed for the sweep.
 - ``schema_migrations``: which ``sql/`` files have been applied.
 """
 
@@ -17,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 from sqlalchemy.dialects import mysql
 
@@ -57,6 +60,18 @@ api_keys = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("last_used_at", Timestamp, nullable=True),
     Column("revoked_at", Timestamp, nullable=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope_id", Integer, primary_key=True),
+    Column("idem_key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("claim", String(32), nullable=True),
+    Column("status", Integer, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
 )
 
 schema_migrations = Table(

@@ -1,14 +1,18 @@
 """Points → the database: one metric resolution and one ``executemany`` per transaction.
 
-This is the one seam every write goes through, so batching several requests into one commit,
-or handing points to a queue, changes this module and nothing above it.
+Every write goes through here. ``write_requests`` is the transaction itself — several
+requests' points, their idempotency receipts and their answers, committed together — run by
+the group-commit thread of each process (``app/db/group_commit.py``) and by the queue's
+workers (``app/jobs/ingest.py``) alike.
 """
 
-from dataclasses import dataclass, field
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
-from app.db import metrics, run_in_transaction
+from app.db import metrics, receipts
 from app.db.schema import metric_points
-from app.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -23,19 +27,82 @@ class Point:
 
 @dataclass
 class WriteResult:
-    """Which points were stored, and which clashed with an existing metric's type."""
+    """Which of a request's points were stored, and which clashed with a metric's type."""
 
     written: list = field(default_factory=list)
     mismatched: list = field(default_factory=list)  # (position, Metric)
+    queued: bool = False  # accepted into the queue rather than committed
 
 
-def _write(conn, points, cache):
+@dataclass(frozen=True)
+class Answer:
+    """What the client is told: HTTP status and JSON body; ``replayed`` for a repeated key."""
+
+    status: int
+    body: dict
+    replayed: bool = False
+    stored: dict = field(default_factory=dict, compare=False)  # points written, by type
+
+    def text(self):
+        """The body as stored with an idempotency receipt."""
+        return json.dumps(self.body, separators=(",", ":"))
+
+
+# The answer for a reused Idempotency-Key with another request; mapped to 422 above the db.
+CONFLICT = Answer(422, {}, replayed=True)
+
+
+@dataclass
+class WriteRequest:
+    """One request's points, the function that turns their WriteResult into the client's
+    answer (run inside the transaction, so a receipt stores it), and its optional receipt."""
+
+    points: list
+    respond: Callable[[WriteResult], Answer]
+    receipt: receipts.Receipt | None = None
+
+    @property
+    def size(self):
+        """How much room the request takes in a group: its points, at least one."""
+        return max(1, len(self.points))
+
+
+def write_requests(conn, requests, now):
+    """Apply several requests in one transaction; returns each one's Answer (or CONFLICT)."""
+    answers, fresh, followers, recorded = _settle_receipts(conn, requests, now)
     wanted = {}
-    for point in points:
-        wanted.setdefault(point.name, point.type)
-    resolved = metrics.resolve(conn, wanted, cache, utcnow())
-    result = WriteResult()
+    for index in fresh:
+        for point in requests[index].points:
+            wanted.setdefault(point.name, point.type)
+    resolved = metrics.resolve(conn, wanted, now) if wanted else {}
     rows = []
+    for index in fresh:
+        points = requests[index].points
+        result = _split(points, resolved, rows)
+        stored = Counter(points[position].type for position in result.written)
+        answers[index] = replace(requests[index].respond(result), stored=stored)
+    if rows:
+        conn.execute(metric_points.insert(), rows)
+    receipts.record_answers(
+        conn,
+        [
+            (requests[i].receipt, answers[i].status, answers[i].text())
+            for i in fresh
+            if requests[i].receipt
+        ],
+    )
+    for index, leader in followers.items():
+        earlier = recorded.get(requests[leader].receipt.ident)
+        if earlier is not None:  # the key was applied before this group
+            answers[index] = _replay(requests[index].receipt, earlier)
+        else:
+            answers[index] = _follow(requests[index], requests[leader], answers[leader])
+    return answers
+
+
+def _split(points, resolved, rows):
+    """Add the points that fit their metric's type to ``rows``; the WriteResult of a request."""
+    result = WriteResult()
     for position, point in enumerate(points):
         metric = resolved[point.name]
         if metric.type != point.type:
@@ -45,16 +112,46 @@ def _write(conn, points, cache):
         rows.append(
             {"metric_id": metric.id, "recorded_at": point.recorded_at, "value": point.value}
         )
-    if rows:
-        conn.execute(metric_points.insert(), rows)
-    return result, resolved
-
-
-def store(db, points):
-    """Write ``points`` in one committed transaction; returns a WriteResult.
-
-    Points whose type differs from their metric's are skipped and reported, not written.
-    """
-    result, resolved = run_in_transaction(db.write, _write, points, db.metric_cache)
-    db.metric_cache.update(resolved)  # only after commit: a rolled-back new metric stays out
     return result
+
+
+def _settle_receipts(conn, requests, now):
+    """Claim the receipts: answers already known, the requests to apply, and the followers
+    (a second request with a key already in this group, answered like its leader)."""
+    answers = [None] * len(requests)
+    leaders, followers = {}, {}
+    for index, request in enumerate(requests):
+        if request.receipt is None:
+            continue
+        ident = request.receipt.ident
+        if ident in leaders:
+            followers[index] = leaders[ident]
+        else:
+            leaders[ident] = index
+    claimed = receipts.claim(conn, [requests[i].receipt for i in leaders.values()], now)
+    recorded = {ident: row for ident, row in claimed.items() if row is not None}
+    for ident, row in recorded.items():
+        index = leaders[ident]
+        answers[index] = _replay(requests[index].receipt, row)
+    fresh = [i for i in range(len(requests)) if answers[i] is None and i not in followers]
+    return answers, fresh, followers, recorded
+
+
+def recorded_answer(conn, receipt, now):
+    """The answer an earlier request with this receipt's key got (or CONFLICT), or None."""
+    recorded = receipts.find(conn, receipt, now)
+    return None if recorded is None else _replay(receipt, recorded)
+
+
+def _replay(receipt, recorded):
+    """The first answer to a key, or CONFLICT when this request is not the same one."""
+    if recorded.request_hash != receipt.request_hash or recorded.status is None:
+        return CONFLICT
+    return Answer(recorded.status, json.loads(recorded.body), replayed=True)
+
+
+def _follow(request, leader_request, leader_answer):
+    """A repeat of a key first applied in this same group gets that request's answer."""
+    if request.receipt.request_hash != leader_request.receipt.request_hash:
+        return CONFLICT
+    return Answer(leader_answer.status, leader_answer.body, replayed=True)

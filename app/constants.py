@@ -1,0 +1,17 @@
+"""The domain's rules in one place: metric types, names, values, operations and windows."""
+
+METRIC_TYPES = ("counter", "value")
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,255}\Z"
+NAME_RULE = "Must be 1-255 characters of A-Z, a-z, 0-9, '.', '_' or '-'."
+MAX_ABS_VALUE = 1e16
+COUNTER_DEFAULT_VALUE = 1.0
+
+OPERATIONS = ("sum", "count", "avg", "min", "max")
+DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}
+WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
+WINDOW_ALIASES = {"minute": "1m", "hour": "1h", "day": "1d"}
+FILLS = ("zero", "none")
+
+# Idempotency-Key: 1-255 visible ASCII characters, remembered per API key for a day.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}\Z"
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600

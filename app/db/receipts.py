@@ -1,0 +1,148 @@
+"""Idempotency receipts: which requests (and queue jobs) were applied, and what they answered.
+
+A receipt row is written in the same transaction as the points it covers, so after a lost
+answer — a COMMIT whose reply never arrived — a retry finds the row exactly when the points
+landed. Claiming uses INSERT-or-ignore, never a unique-key error: a transaction that meets a
+row another one is still writing waits for that commit (InnoDB's duplicate-key lock) and then
+reads its answer, and no claim can fail the neighbours grouped in the same transaction.
+Functions take a connection and never commit.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import bindparam, delete, select, tuple_, update
+
+from app.constants import IDEMPOTENCY_TTL_SECONDS
+from app.db.schema import idempotency_keys
+from app.db.statements import insert_ignore
+
+TTL = timedelta(seconds=IDEMPOTENCY_TTL_SECONDS)
+JOB_SCOPE = 0  # queue jobs' receipts; API key ids start at 1
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """An Idempotency-Key as applied: its scope (the API key's id), the key, the request's hash."""
+
+    scope: int
+    key: str
+    request_hash: str
+
+    @property
+    def ident(self):
+        """The row's primary key."""
+        return (self.scope, self.key)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the first request with a receipt's key left: its hash and its answer."""
+
+    request_hash: str
+    status: int | None
+    body: str | None
+
+
+def job_receipt(job_id):
+    """The receipt that marks a queue job as applied."""
+    return Receipt(JOB_SCOPE, f"job:{job_id}", "")
+
+
+def claim(conn, receipts, now):
+    """Claim each receipt for this transaction: {ident: None} for the ones now ours, or the
+    Recorded row of an earlier, unexpired request. ``receipts`` must have distinct idents."""
+    if not receipts:
+        return {}
+    token = uuid.uuid4().hex
+    rows = [
+        {
+            "scope_id": r.scope,
+            "idem_key": r.key,
+            "request_hash": r.request_hash,
+            "claim": token,
+            "created_at": now,
+        }
+        for r in sorted(receipts, key=lambda r: r.ident)  # one lock order everywhere
+    ]
+    conn.execute(insert_ignore(idempotency_keys), rows)
+    by_ident = {r.ident: r for r in receipts}
+    found = conn.execute(
+        select(idempotency_keys).where(
+            tuple_(idempotency_keys.c.scope_id, idempotency_keys.c.idem_key).in_(list(by_ident))
+        )
+    )
+    claimed = {}
+    for row in found:
+        ident = (row.scope_id, row.idem_key)
+        if row.claim == token:
+            claimed[ident] = None
+        elif row.created_at < now - TTL:
+            _take_over(conn, by_ident[ident], token, now)
+            claimed[ident] = None
+        else:
+            claimed[ident] = Recorded(row.request_hash, row.status, row.body)
+    return claimed
+
+
+def find(conn, receipt, now):
+    """The unexpired Recorded row for a receipt's key, or None."""
+    row = conn.execute(
+        select(idempotency_keys).where(
+            idempotency_keys.c.scope_id == receipt.scope,
+            idempotency_keys.c.idem_key == receipt.key,
+            idempotency_keys.c.created_at >= now - TTL,
+        )
+    ).first()
+    return None if row is None else Recorded(row.request_hash, row.status, row.body)
+
+
+def _take_over(conn, receipt, token, now):
+    """Reuse an expired row for a new request with the same key."""
+    conn.execute(
+        update(idempotency_keys)
+        .where(
+            idempotency_keys.c.scope_id == receipt.scope,
+            idempotency_keys.c.idem_key == receipt.key,
+        )
+        .values(
+            request_hash=receipt.request_hash, claim=token, status=None, body=None, created_at=now
+        )
+    )
+
+
+def record_answers(conn, answered):
+    """Store each claimed receipt's answer: ``[(Receipt, status, body_text)]``."""
+    if not answered:
+        return
+    statement = (
+        update(idempotency_keys)
+        .where(
+            idempotency_keys.c.scope_id == bindparam("r_scope"),
+            idempotency_keys.c.idem_key == bindparam("r_key"),
+        )
+        .values(status=bindparam("r_status"), body=bindparam("r_body"), claim=None)
+    )
+    conn.execute(
+        statement,
+        [
+            {"r_scope": r.scope, "r_key": r.key, "r_status": status, "r_body": body}
+            for r, status, body in answered
+        ],
+    )
+
+
+def sweep(conn, before, limit):
+    """Delete up to ``limit`` receipts created before ``before``; returns how many went."""
+    oldest = (
+        select(idempotency_keys.c.scope_id, idempotency_keys.c.idem_key)
+        .where(idempotency_keys.c.created_at < before)
+        .order_by(idempotency_keys.c.created_at)
+        .limit(limit)
+    )
+    idents = [tuple(row) for row in conn.execute(oldest)]
+    if not idents:
+        return 0
+    key = tuple_(idempotency_keys.c.scope_id, idempotency_keys.c.idem_key)
+    return conn.execute(delete(idempotency_keys).where(key.in_(idents))).rowcount

@@ -1,0 +1,68 @@
+"""The write path's front door: group commit or the queue, as INGEST_MODE says, and the
+Idempotency-Key that makes a retried POST apply at most once."""
+
+import hashlib
+import re
+
+from flask import current_app, g, jsonify, request
+
+from app.body import raw_body
+from app.constants import IDEMPOTENCY_KEY_PATTERN
+from app.db import get_db, run_read
+from app.db.receipts import Receipt
+from app.db.writer import CONFLICT, WriteRequest, recorded_answer
+from app.errors import ApiError
+from app.timeutil import utcnow
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def idempotency_receipt():
+    """The request's Idempotency-Key as a Receipt (scoped to its API key), or None."""
+    raw = request.headers.get(IDEMPOTENCY_HEADER, "")
+    if raw == "":
+        return None
+    if not _KEY_RE.match(raw):
+        message = "Must be 1-255 visible ASCII characters."
+        raise ApiError(
+            "VALIDATION_ERROR",
+            f"{IDEMPOTENCY_HEADER}: {message}",
+            details={IDEMPOTENCY_HEADER: [message]},
+        )
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), raw_body()):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return Receipt(g.api_key.id, raw, digest.hexdigest())
+
+
+def record(points, respond, receipt):
+    """Store (or enqueue) ``points``; the Flask response for ``respond``'s Answer."""
+    answer = get_db(current_app).writer().submit(WriteRequest(points, respond, receipt))
+    return answer_response(answer)
+
+
+def replay_or_raise(error, receipt):
+    """A request refused before anything was written: if its Idempotency-Key was applied
+    already (its points may have aged out of the accepted window since), the first answer."""
+    if receipt is None:
+        raise error
+    answer = run_read(get_db(current_app).write, recorded_answer, receipt, utcnow())
+    if answer is None:
+        raise error
+    return answer_response(answer)
+
+
+def answer_response(answer):
+    """The Flask response for an Answer; a replay says so in ``Idempotent-Replayed``."""
+    if answer is CONFLICT:
+        raise ApiError(
+            "IDEMPOTENCY_KEY_REUSED",
+            f"This {IDEMPOTENCY_HEADER} was used with a different request in the last 24 hours",
+            status=422,
+        )
+    response = jsonify(answer.body)
+    response.status_code = answer.status
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

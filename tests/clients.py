@@ -1,0 +1,68 @@
+"""HTTP clients for tests that talk to a real gunicorn: one-shot calls, keep-alive sessions,
+Prometheus scrapes."""
+
+import http.client
+import json
+import re
+import urllib.error
+import urllib.request
+
+
+def call(server, method, path, body=None, headers=None, content_type="application/json"):
+    """One request on a new connection: (status, headers, JSON body)."""
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
+    req = urllib.request.Request(server.base + path, data=data, method=method)
+    for name, value in {**(headers or {}), "Content-Type": content_type}.items():
+        req.add_header(name, value)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+class Session:
+    """A keep-alive connection to one server; reconnects after a dropped connection."""
+
+    def __init__(self, server, headers=None):
+        self.server = server
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+        self.conn = None
+
+    def post(self, path, body, headers=None):
+        """POST JSON; (status, parsed body). Raises OSError when the server is gone."""
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        try:
+            self.conn.request("POST", path, json.dumps(body), {**self.headers, **(headers or {})})
+            response = self.conn.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            raise OSError("connection lost") from None
+        if response.getheader("Connection", "").lower() == "close":
+            self.close()
+        return response.status, json.loads(payload)
+
+    def close(self):
+        """Drop the connection."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+_SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
+
+
+def scrape(server):
+    """GET /metrics parsed: {(name, labels text): value}."""
+    with urllib.request.urlopen(server.base + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = _SAMPLE_RE.match(line)
+        if match:
+            samples[(match.group(1), match.group(2) or "")] = float(match.group(3))
+    return samples
