@@ -4,6 +4,7 @@ from flask import current_app, g, request
 from flask_limiter import Limiter
 
 from app.errors import RETRY_AFTER_SECONDS
+from app.limit_storage import SCHEME_PREFIX
 
 EXTENSION = "glowing_fiesta.limiter"
 
@@ -42,7 +43,8 @@ def init_app(app):
     """Create the app's limiter; one limit shared by all /api/ routes of a key."""
     redis_url = app.config["REDIS_URL"]
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    storage_uri = SCHEME_PREFIX + redis_url if redis_url else "memory://"
+    app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
     app.config.setdefault(
         "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     )

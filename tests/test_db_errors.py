@@ -1,12 +1,15 @@
 """Error classification against errors the real MariaDB raises: outages are 503, bugs 500."""
 
+import time
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.db import create_engine_for
+from app.db import create_engine_for, get_db
 from app.db.errors import is_retriable_error, is_unavailable_error, mysql_code
 from scripts.harness import free_port
+from tests.conftest import new_key
 
 
 @pytest.fixture
@@ -57,3 +60,36 @@ def test_an_unreachable_server_is_unavailable():
     assert mysql_code(caught.value) == 2003
     assert is_unavailable_error(caught.value)
     engine.dispose()
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced_unseen(mysql_app, monkeypatch):
+    import app.db
+
+    monkeypatch.setattr(app.db, "PING_AFTER_IDLE_SECONDS", 0.05)
+    client = mysql_app.test_client()
+    auth = {"X-API-Key": new_key(mysql_app)}
+    assert (
+        client.post("/api/metrics/counter", json={"name": "pool"}, headers=auth).status_code == 201
+    )
+    engine = get_db(mysql_app).write
+    admin = create_engine_for(str(engine.url))
+    with admin.connect() as conn:
+        mine = conn.execute(text("SELECT CONNECTION_ID()")).scalar()
+        ids = (
+            conn.execute(
+                text(
+                    "SELECT id FROM information_schema.processlist"
+                    " WHERE db = DATABASE() AND id != :me"
+                ),
+                {"me": mine},
+            )
+            .scalars()
+            .all()
+        )
+        for connection_id in ids:
+            conn.execute(text(f"KILL {int(connection_id)}"))
+    admin.dispose()
+    time.sleep(0.2)
+    assert (
+        client.post("/api/metrics/counter", json={"name": "pool"}, headers=auth).status_code == 201
+    )

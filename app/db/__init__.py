@@ -2,10 +2,12 @@
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from app.db.aggregate import DecimalSum
 from app.db.group_commit import GroupWriter
@@ -15,6 +17,7 @@ __all__ = ["Database", "get_db", "init_app", "ping", "run_in_transaction", "run_
 
 EXTENSION = "glowing_fiesta.db"
 SQLITE_BUSY_SECONDS = 10
+PING_AFTER_IDLE_SECONDS = 2
 
 
 def _sqlite_engine(url):
@@ -50,11 +53,30 @@ def _sqlite_engine(url):
     return engine
 
 
+def _ping_when_idle(engine):
+    """Check a pooled connection before use only if it sat idle: under load a ping per
+    checkout is a round trip per transaction, and a connection used a moment ago is alive.
+    A dead one is replaced (DisconnectionError makes the pool connect afresh)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+            try:
+                dbapi_connection.ping(reconnect=False)
+            except Exception as exc:
+                raise DisconnectionError(f"stale pooled connection: {exc}") from exc
+
+
 def _mysql_engine(url):
-    """A MySQL/MariaDB engine: pre-ping, recycle under wait_timeout, UTC, READ COMMITTED."""
-    return create_engine(
+    """A MySQL/MariaDB engine: ping after idling, recycle under wait_timeout, UTC, READ
+    COMMITTED."""
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_recycle=1800,
         pool_size=10,
         max_overflow=10,
@@ -69,6 +91,8 @@ def _mysql_engine(url):
             "write_timeout": 60,
         },
     )
+    _ping_when_idle(engine)
+    return engine
 
 
 def create_engine_for(url):

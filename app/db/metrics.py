@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.db.schema import metrics
 from app.db.statements import insert_ignore
@@ -18,18 +18,20 @@ class Metric:
     type: str
 
 
-def find(conn, names, lock=False):
-    """The stored metrics among ``names``, as {name: Metric}.
+_BY_NAMES = select(metrics.c.id, metrics.c.name, metrics.c.type).where(
+    metrics.c.name.in_(bindparam("names", expanding=True))
+)
+# A shared lock on the rows (MySQL; SQLite's write lock already covers it): a concurrent
+# deletion waits for the writing transaction instead of racing it.
+_BY_NAMES_LOCKED = _BY_NAMES.with_for_update(read=True)
 
-    ``lock`` takes a shared lock on the rows (MySQL; SQLite's write lock already covers it),
-    so a concurrent deletion waits for this transaction instead of racing it.
-    """
+
+def find(conn, names, lock=False):
+    """The stored metrics among ``names``, as {name: Metric}; ``lock`` takes a shared lock."""
     if not names:
         return {}
-    query = select(metrics.c.id, metrics.c.name, metrics.c.type).where(metrics.c.name.in_(names))
-    if lock:
-        query = query.with_for_update(read=True)
-    return {row.name: Metric(row.id, row.name, row.type) for row in conn.execute(query)}
+    rows = conn.execute(_BY_NAMES_LOCKED if lock else _BY_NAMES, {"names": list(names)})
+    return {row.name: Metric(row.id, row.name, row.type) for row in rows}
 
 
 def _insert_ignoring_existing(conn, wanted, now):

@@ -48,6 +48,8 @@ class Answer:
         return json.dumps(self.body, separators=(",", ":"))
 
 
+_INSERT_POINTS = metric_points.insert()
+
 # The answer for a reused Idempotency-Key with another request; mapped to 422 above the db.
 CONFLICT = Answer(422, {}, replayed=True)
 
@@ -82,7 +84,7 @@ def write_requests(conn, requests, now):
         stored = Counter(points[position].type for position in result.written)
         answers[index] = replace(requests[index].respond(result), stored=stored)
     if rows:
-        conn.execute(metric_points.insert(), rows)
+        conn.execute(_INSERT_POINTS, rows)
     receipts.record_answers(
         conn,
         [
