@@ -2,7 +2,8 @@
 
 import logging
 
-from flask import jsonify
+from flask import jsonify, request
+from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -67,6 +68,30 @@ def error_response(error):
     return response
 
 
+def from_validation_error(exc, what=None):
+    """A marshmallow ValidationError as the ApiError a client sees: VALIDATION_ERROR (or the
+    error's own code) whose details name each field."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
+    summary = getattr(exc, "summary", None)
+    if summary is None:
+        what = what or ("Invalid query" if request.method == "GET" else "Invalid request")
+        fields = "; ".join(f"{field}: {_flat(msgs)}" for field, msgs in messages.items())
+        summary = f"{what}: {fields}"
+    return ApiError(getattr(exc, "code", "VALIDATION_ERROR"), summary, details=messages)
+
+
+def _flat(messages):
+    if isinstance(messages, dict):
+        return " ".join(_flat(m) for m in messages.values())
+    if isinstance(messages, list):
+        return " ".join(map(str, messages))
+    return str(messages)
+
+
+def _from_validation_error(exc):
+    return error_response(from_validation_error(exc))
+
+
 def _from_http_exception(exc):
     code = _HTTP_CODES.get(
         exc.code, "INTERNAL_ERROR" if (exc.code or 500) >= 500 else "BAD_REQUEST"
@@ -102,6 +127,7 @@ def _from_unexpected(exc):
 def init_app(app):
     """Register the handlers that turn every exception into the JSON envelope."""
     app.register_error_handler(ApiError, error_response)
+    app.register_error_handler(ValidationError, _from_validation_error)
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(DBAPIError, _from_database_error)
     app.register_error_handler(WriterUnavailable, _from_writer_unavailable)

@@ -5,13 +5,15 @@ import hashlib
 import re
 
 from flask import current_app, g, jsonify, request
+from marshmallow import ValidationError
 
+from app import telemetry
 from app.body import raw_body
 from app.constants import IDEMPOTENCY_KEY_PATTERN
 from app.db import get_db, run_read
 from app.db.receipts import Receipt
 from app.db.writer import CONFLICT, WriteRequest, recorded_answer
-from app.errors import ApiError
+from app.errors import ApiError, envelope, from_validation_error
 from app.timeutil import utcnow
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -36,19 +38,35 @@ def idempotency_receipt():
     return Receipt(g.api_key.id, raw, digest.hexdigest())
 
 
-def record(points, respond, receipt):
-    """Store (or enqueue) ``points``; the Flask response for ``respond``'s Answer."""
-    answer = get_db(current_app).writer().submit(WriteRequest(points, respond, receipt))
+def handle(parse):
+    """Every ingest route: read the Idempotency-Key, ``parse()`` the body into (points, respond)
+    — a refusal is replayed instead when the key was applied already — and record them."""
+    receipt = idempotency_receipt()
+    try:
+        points, respond = parse()
+    except (ApiError, ValidationError) as error:
+        return replay_or_raise(error, receipt)
+    answer = record(points, respond, receipt)
+    if not answer.replayed:
+        telemetry.count_outcome(answer.status, answer.body, answer.stored)
     return answer_response(answer)
+
+
+def record(points, respond, receipt):
+    """Store (or enqueue) ``points``; the Answer ``respond`` gave (or a replayed one)."""
+    return get_db(current_app).writer().submit(WriteRequest(points, respond, receipt))
 
 
 def replay_or_raise(error, receipt):
     """A request refused before anything was written: if its Idempotency-Key was applied
     already (its points may have aged out of the accepted window since), the first answer."""
-    if receipt is None:
-        raise error
-    answer = run_read(get_db(current_app).write, recorded_answer, receipt, utcnow())
+    answer = None
+    if receipt is not None:
+        answer = run_read(get_db(current_app).write, recorded_answer, receipt, utcnow())
     if answer is None:
+        if isinstance(error, ValidationError):
+            error = from_validation_error(error)
+        telemetry.count_outcome(error.status, envelope(error), {})
         raise error
     return answer_response(answer)
 

@@ -1,7 +1,18 @@
-"""marshmallow schemas for every request body and query string, and the point validator."""
+"""marshmallow schemas for every request body and query string: the one home of the rules.
 
+Ingest: ``PointSchema`` validates a point for every route (the route fixes the type of
+/counter and /value; a batch item names its own) and ``load_point`` adds the accepted time
+window; ``fast_point`` takes the common valid item without marshmallow's per-field machinery,
+from the same constants and parsers, and leaves anything unusual to the schema. Queries:
+``AggregateQuerySchema`` and ``ListQuerySchema``. A ``ValidationError`` becomes the client's
+400 in one place (``app.errors``); a ``CodedValidationError`` carries a code of its own.
+"""
+
+import functools
 import math
 import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from marshmallow import (
     EXCLUDE,
@@ -12,26 +23,57 @@ from marshmallow import (
     pre_load,
     validate,
     validates,
+    validates_schema,
 )
 
+from app.buckets import bucket_range
+from app.constants import (
+    COUNTER_DEFAULT_VALUE,
+    FILLS,
+    MAX_ABS_VALUE,
+    METRIC_TYPES,
+    NAME_PATTERN,
+    NAME_RULE,
+    OPERATIONS,
+    WINDOW_ALIASES,
+    WINDOWS,
+)
+from app.db.writer import Point
 from app.errors import ApiError
-from app.timeutil import parse_decimal, parse_timestamp
+from app.timeutil import parse_decimal, parse_timestamp, utcnow
 
-NAME_PATTERN = r"^[A-Za-z0-9._-]{1,255}\Z"
-MAX_ABS_VALUE = 1e16
-METRIC_TYPES = ("counter", "value")
+_NAME_RE = re.compile(NAME_PATTERN)
+MISSING = "Missing data for required field."
+
+
+class CodedValidationError(ValidationError):
+    """A ValidationError with its own code and summary (the message a client reads); the
+    details name ``field``."""
+
+    def __init__(self, code, summary, field, detail=None):
+        super().__init__({field: [detail or summary]})
+        self.code = code
+        self.summary = summary
+
+
+def _number_problem(value):
+    """Why ``value`` is not an acceptable point value, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "Must be a number."
+    if isinstance(value, float) and not math.isfinite(value):
+        return "Must be a finite number."
+    if abs(value) > MAX_ABS_VALUE:
+        return "Must be between -1e16 and 1e16."
+    return None
 
 
 class JsonNumber(fields.Field):
     """A JSON number (never a string, boolean or null), finite, |v| ≤ 1e16 → float."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError("Must be a number.")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError("Must be a finite number.")
-        if abs(value) > MAX_ABS_VALUE:
-            raise ValidationError("Must be between -1e16 and 1e16.")
+        problem = _number_problem(value)
+        if problem:
+            raise ValidationError(problem)
         return float(value)
 
 
@@ -47,45 +89,53 @@ class Timestamp(fields.Field):
 
 def MetricName(**kwargs):  # noqa: N802 - a field factory reads like a field class
     """A metric name: ``^[A-Za-z0-9._-]{1,255}$``, case-sensitive."""
-    return fields.String(
-        validate=validate.Regexp(
-            NAME_PATTERN, error="Must be 1-255 characters of A-Z, a-z, 0-9, '.', '_' or '-'."
-        ),
-        **kwargs,
-    )
+    return fields.String(validate=validate.Regexp(NAME_PATTERN, error=NAME_RULE), **kwargs)
 
 
-class _PointSchema(Schema):
+def _name_alias(data):
+    """``metric`` is an alias of ``name`` (``name`` wins when both are sent)."""
+    if isinstance(data, dict) and "name" not in data and "metric" in data:
+        return {**data, "name": data["metric"]}
+    return data
+
+
+class PointSchema(Schema):
+    """One point: name, value (a counter's defaults to 1), recorded_at (default: now).
+
+    ``metric_type`` fixes the type (POST /counter, /value); without it the item names its own
+    ``type`` (a batch item). Loads to ``{"name", "type", "value", "recorded_at"}``.
+    """
+
     class Meta:
         unknown = EXCLUDE
 
     name = MetricName(required=True)
+    type = fields.String(validate=validate.OneOf(METRIC_TYPES))
+    value = JsonNumber()  # absent: 1 for a counter, an error for a value; null is refused
     recorded_at = Timestamp(load_default=None)
 
+    def __init__(self, metric_type=None, **kwargs):
+        super().__init__(**kwargs)
+        self.metric_type = metric_type
+
     @pre_load
-    def _metric_alias(self, data, **kwargs):
-        if isinstance(data, dict) and "name" not in data and "metric" in data:
-            data = {**data, "name": data["metric"]}
+    def _route_fields(self, data, **kwargs):
+        data = _name_alias(data)
+        if self.metric_type and isinstance(data, dict):
+            data = {**data, "type": self.metric_type}  # the route decides; a body's is ignored
         return data
 
+    @validates_schema(skip_on_field_errors=False)
+    def _type_and_value(self, data, **kwargs):
+        if "type" not in data and not self.metric_type:
+            raise ValidationError(MISSING, "type")
+        if data.get("type") == "value" and "value" not in data:
+            raise ValidationError(MISSING, "value")
 
-class CounterSchema(_PointSchema):
-    """POST /api/metrics/counter: value defaults to 1."""
-
-    value = JsonNumber(load_default=1.0)
-
-
-class ValueSchema(_PointSchema):
-    """POST /api/metrics/value: value is required."""
-
-    value = JsonNumber(required=True)
-
-
-class BatchItemSchema(_PointSchema):
-    """One item of POST /api/metrics/batch; a counter without value counts 1."""
-
-    type = fields.String(required=True, validate=validate.OneOf(METRIC_TYPES))
-    value = JsonNumber()  # absent: 1 for a counter, an error for a value; null is refused
+    @post_load
+    def _defaults(self, data, **kwargs):
+        data.setdefault("value", COUNTER_DEFAULT_VALUE)
+        return data
 
 
 class BatchSchema(Schema):
@@ -95,6 +145,74 @@ class BatchSchema(Schema):
         unknown = EXCLUDE
 
     metrics = fields.List(fields.Raw(allow_none=True), required=True)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A write's moment (the default recorded_at), the times it accepts, and how a refusal
+    explains them."""
+
+    now: datetime
+    earliest: datetime
+    latest: datetime
+    rule: str
+
+
+def accepted_window(now, max_past_days, max_future_seconds):
+    """The TimeWindow of a write at ``now``."""
+    return TimeWindow(
+        now,
+        now - timedelta(days=max_past_days),
+        now + timedelta(seconds=max_future_seconds),
+        f"recorded_at must be within the last {max_past_days} days "
+        f"and at most {max_future_seconds} seconds ahead",
+    )
+
+
+def _in_window(recorded_at, window):
+    if not window.earliest <= recorded_at <= window.latest:
+        raise CodedValidationError("TIMESTAMP_OUT_OF_RANGE", window.rule, "recorded_at")
+    return recorded_at
+
+
+def load_point(schema, item, window, fast=True):
+    """Validate one point (a dict) for ``schema``'s route: a Point, or a ValidationError.
+    ``fast=False`` skips ``fast_point`` (the property test compares the two)."""
+    if not isinstance(item, dict):
+        raise not_an_object("item")
+    point = fast_point(item, schema.metric_type, window) if fast else None
+    if point is not None:
+        return point
+    loaded = schema.load(item)
+    recorded_at = _in_window(loaded["recorded_at"] or window.now, window)
+    return Point(loaded["name"], loaded["type"], loaded["value"], recorded_at)
+
+
+def fast_point(item, metric_type, window):
+    """The common valid point without marshmallow (same constants, same parsers), or None
+    when anything about it is unusual — the schema then gives the exact error."""
+    name = item["name"] if "name" in item else item.get("metric")
+    kind = metric_type or item.get("type")
+    if type(name) is not str or not _NAME_RE.match(name) or kind not in METRIC_TYPES:
+        return None
+    value = item.get("value")
+    if value is None:
+        if "value" in item or kind == "value":
+            return None
+        value = COUNTER_DEFAULT_VALUE
+    elif _number_problem(value) is not None:
+        return None
+    recorded = item.get("recorded_at")
+    if recorded is None:
+        recorded_at = window.now
+    else:
+        try:
+            recorded_at = parse_timestamp(recorded)
+        except ValueError:
+            return None
+    if not window.earliest <= recorded_at <= window.latest:
+        return None
+    return Point(name, kind, float(value), recorded_at)
 
 
 def coerce_form_number(data, key="value"):
@@ -107,9 +225,13 @@ def coerce_form_number(data, key="value"):
     return data
 
 
-WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
-WINDOW_ALIASES = {"minute": "1m", "hour": "1h", "day": "1d"}
-FILLS = ("zero", "none")
+def not_an_object(field):
+    """The ValidationError for a body or item that is not a JSON object."""
+    return CodedValidationError(
+        "VALIDATION_ERROR", f"{field} must be a JSON object", field, "Must be a JSON object."
+    )
+
+
 # README-form query parameters and the names they stand for.
 QUERY_ALIASES = {
     "metric": "name",
@@ -119,29 +241,60 @@ QUERY_ALIASES = {
     "to": "end",
 }
 _CASE_FREE = ("operation", "window", "fill")
+DEFAULT_SPAN = timedelta(hours=24)
 
 
-class AggregateQuerySchema(Schema):
-    """GET /api/metrics/aggregate and /api/metrics/<name>: names, operation, window, range."""
+def _query_params(data):
+    """Empty parameters mean their default; aliases fill in their canonical names."""
+    data = {key: value for key, value in data.items() if value != ""}
+    for alias, canonical in QUERY_ALIASES.items():
+        if alias in data and canonical not in data:
+            data[canonical] = data[alias]
+    return data
+
+
+class _QuerySchema(Schema):
+    """Query strings: unknown parameters ignored; errors name a parameter as it was sent."""
 
     class Meta:
         unknown = EXCLUDE
 
-    name = fields.String(required=True)
-    operation = fields.String(
-        load_default=None, validate=validate.OneOf(("sum", "count", "avg", "min", "max"))
-    )
+    def handle_error(self, error, data, **kwargs):
+        """Re-key the details by the spelling the client used (``from``, ``interval``…)."""
+        spelled = {
+            canonical: alias
+            for alias, canonical in QUERY_ALIASES.items()
+            if alias in data and canonical not in data
+        }
+        if isinstance(error.messages, dict) and spelled:
+            messages = {spelled.get(field, field): text for field, text in error.messages.items()}
+            raise ValidationError(messages) from None
+
+
+class AggregateQuerySchema(_QuerySchema):
+    """GET /api/metrics/aggregate and /api/metrics/<name>: names, operation, window, range.
+
+    Loads to {names, operation (None: each type's default), window ("1h"…), window_seconds,
+    start, end, first and last bucket, fill}; ``end`` defaults to now and ``start`` to a day
+    before ``end``; more than ``max_buckets`` buckets is QUERY_TOO_LARGE.
+    """
+
+    name = fields.List(fields.String(), required=True)
+    operation = fields.String(load_default=None, validate=validate.OneOf(OPERATIONS))
     window = fields.String(load_default="1h")
     start = Timestamp(load_default=None)
     end = Timestamp(load_default=None)
     fill = fields.String(load_default="zero", validate=validate.OneOf(FILLS))
 
+    def __init__(self, max_buckets, **kwargs):
+        super().__init__(**kwargs)
+        self.max_buckets = max_buckets
+
     @pre_load
-    def _aliases(self, data, **kwargs):
-        data = {key: value for key, value in data.items() if value != ""}  # empty = default
-        for alias, canonical in QUERY_ALIASES.items():
-            if alias in data and canonical not in data:
-                data[canonical] = data[alias]
+    def _normalise_input(self, data, **kwargs):
+        data = _query_params(data)
+        if isinstance(data.get("name"), str):  # ?name=a,b (and ?name=a&name=b, joined)
+            data["name"] = data["name"].split(",")
         for key in _CASE_FREE:
             if isinstance(data.get(key), str):
                 data[key] = data[key].lower()
@@ -155,23 +308,45 @@ class AggregateQuerySchema(Schema):
 
     @validates("name")
     def _valid_names(self, value, **kwargs):
-        names = value.split(",")
-        bad = [n for n in names if not re.match(NAME_PATTERN, n)]
+        bad = [name for name in value if not _NAME_RE.match(name)]
         if bad:
             raise ValidationError(f"Not a valid metric name: {', '.join(map(repr, bad))}.")
 
     @post_load
-    def _normalise(self, data, **kwargs):
-        data["names"] = list(dict.fromkeys(data.pop("name").split(",")))
+    def _resolve(self, data, **kwargs):
+        data["names"] = list(dict.fromkeys(data.pop("name")))
         data["window"] = WINDOW_ALIASES.get(data["window"], data["window"])
+        data["window_seconds"] = WINDOWS[data["window"]]
+        data["end"] = data["end"] or utcnow()
+        try:
+            data["start"] = data["start"] or data["end"] - DEFAULT_SPAN
+        except OverflowError:
+            raise ValidationError(
+                "end is too early to default start to 24 hours before it", "end"
+            ) from None
+        if data["start"] >= data["end"]:
+            raise ValidationError("start must be before end", "start")
+        data["first"], data["last"] = bucket_range(
+            data["start"], data["end"], data["window_seconds"]
+        )
+        count = data["last"] - data["first"] + 1
+        if count > self.max_buckets:  # not a ValidationError: marshmallow would recode it
+            raise ApiError(
+                "QUERY_TOO_LARGE",
+                f"The query spans {count} buckets; at most {self.max_buckets} are allowed",
+                details={"buckets": [f"{count} > {self.max_buckets}"]},
+            )
         return data
 
 
-class ListQuerySchema(Schema):
-    """GET /api/metrics: prefix, limit (1–1000) and offset."""
+@functools.cache
+def aggregate_query_schema(max_buckets):
+    """The AggregateQuerySchema for a bucket limit, built once (schemas are thread-safe)."""
+    return AggregateQuerySchema(max_buckets)
 
-    class Meta:
-        unknown = EXCLUDE
+
+class ListQuerySchema(_QuerySchema):
+    """GET /api/metrics: prefix, limit (1–1000) and offset."""
 
     prefix = fields.String(load_default="", validate=validate.Length(max=255))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
@@ -180,27 +355,3 @@ class ListQuerySchema(Schema):
     @pre_load
     def _empty_means_default(self, data, **kwargs):
         return {key: value for key, value in data.items() if value != ""}
-
-
-def not_an_object(field):
-    """The VALIDATION_ERROR for a body or item that is not a JSON object."""
-    return ApiError(
-        "VALIDATION_ERROR",
-        f"{field} must be a JSON object",
-        details={field: ["Must be a JSON object."]},
-    )
-
-
-def validation_error(exc, what="Invalid request"):
-    """A marshmallow ValidationError → VALIDATION_ERROR whose details name each field."""
-    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
-    summary = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in messages.items())
-    return ApiError("VALIDATION_ERROR", f"{what}: {summary}", details=messages)
-
-
-def load_or_raise(schema, data, what="Invalid request"):
-    """``schema.load(data)``, or the VALIDATION_ERROR a client sees."""
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        raise validation_error(exc, what) from None

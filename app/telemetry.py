@@ -77,21 +77,21 @@ def observe_commit(requests, answers, seconds):
     f.commit_seconds.observe(seconds)
     f.batch_requests.observe(len(requests))
     f.batch_points.observe(sum(len(r.points) for r in requests))
-    for answer in answers:
-        count_points(answer.stored)
 
 
-def count_points(points_by_type):
-    """Points stored (or queued), by metric type."""
+def count_outcome(status, body, stored):
+    """An ingest answer: the points it stored (or queued) by type and those it refused by code.
+    A replayed answer is not counted again."""
     f = figures()
-    for metric_type, count in points_by_type.items():
+    for metric_type, count in stored.items():
         if count:
             f.points.labels(metric_type).inc(count)
-
-
-def count_rejected(code, count=1):
-    """Points refused with ``code``."""
-    figures().rejected.labels(code).inc(count)
+    errors = body.get("errors")
+    if errors is not None:
+        for error in errors:
+            f.rejected.labels(error["code"]).inc()
+    elif status >= 400 and "error" in body:
+        f.rejected.labels(body["error"]["code"]).inc()
 
 
 def time_query(seconds):
