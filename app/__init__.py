@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app import auth, cli, config, db, errors, limits, logs, telemetry
+from app import auth, cli, config, db, errors, ingestion, limits, logs, redis, telemetry
 from app.blueprints import health, ingest, query
 
 
@@ -16,6 +16,8 @@ def create_app(test_config=None):
         config.validate(app.config)
     logs.init_app(app)
     db.init_app(app)
+    redis.init_app(app)
+    ingestion.init_app(app)
     telemetry.init_app(app)
     auth.init_app(app)  # before the limiter: the per-key limit reads g.api_key
     limits.init_app(app)

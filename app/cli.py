@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 from app import auth
 from app.db import get_db, keys, run_in_transaction
 from app.db.migrate import migrate
+from app.jobs import cli as jobs_cli
 from app.timeutil import isoformat_z, utcnow
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -107,3 +108,4 @@ def init_app(app):
     """Register the command groups."""
     app.cli.add_command(db_cli)
     app.cli.add_command(keys_cli)
+    jobs_cli.init_app(app)

@@ -90,13 +90,14 @@ _SETTINGS = [
     ("WRITER_WAIT_SECONDS", "WRITER_WAIT_SECONDS", 10, _at_least(1)),
     # Queued ingestion (INGEST_MODE=queue): see app/jobs/ingest.py.
     ("RQ_INGEST_QUEUE", "RQ_INGEST_QUEUE", "ingest", _queue_name),
+    ("RQ_MAINTENANCE_QUEUE", "RQ_MAINTENANCE_QUEUE", "maintenance", _queue_name),
     ("QUEUE_ALLOW_VOLATILE_REDIS", "QUEUE_ALLOW_VOLATILE_REDIS", False, _boolean),
     # Prometheus self-metrics: see app/telemetry.py.
     ("METRICS_ENDPOINT_ENABLED", "METRICS_ENDPOINT_ENABLED", True, _boolean),
     ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_DIR", None, None),
 ]
 
-INGEST_MODES = ("sync",)
+INGEST_MODES = ("sync", "queue")
 SERVER_VARIABLES = ("HOST", "PORT", "WEB_CONCURRENCY", "THREADS")
 VARIABLES = tuple(env_name for env_name, *_ in _SETTINGS) + SERVER_VARIABLES
 

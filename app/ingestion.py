@@ -2,19 +2,26 @@
 Idempotency-Key that makes a retried POST apply at most once."""
 
 import hashlib
+import logging
 import re
 
 from flask import current_app, g, jsonify, request
 from marshmallow import ValidationError
+from redis import RedisError
 
 from app import telemetry
 from app.body import raw_body
+from app.config import ConfigError
 from app.constants import IDEMPOTENCY_KEY_PATTERN
 from app.db import get_db, run_read
 from app.db.receipts import Receipt
 from app.db.writer import CONFLICT, WriteRequest, recorded_answer
 from app.errors import ApiError, envelope, from_validation_error
+from app.jobs import ingest as queued
+from app.redis import get_redis
 from app.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -54,14 +61,19 @@ def handle(parse):
 
 def record(points, respond, receipt):
     """Store (or enqueue) ``points``; the Answer ``respond`` gave (or a replayed one)."""
-    return get_db(current_app).writer().submit(WriteRequest(points, respond, receipt))
+    app = current_app
+    if app.config["INGEST_MODE"] == "queue":
+        return queued.enqueue(app, points, respond, receipt)
+    return get_db(app).writer().submit(WriteRequest(points, respond, receipt))
 
 
 def replay_or_raise(error, receipt):
     """A request refused before anything was written: if its Idempotency-Key was applied
     already (its points may have aged out of the accepted window since), the first answer."""
     answer = None
-    if receipt is not None:
+    if receipt is not None and current_app.config["INGEST_MODE"] == "queue":
+        answer = queued.recorded_answer(current_app, receipt)
+    elif receipt is not None:
         answer = run_read(get_db(current_app).write, recorded_answer, receipt, utcnow())
     if answer is None:
         if isinstance(error, ValidationError):
@@ -84,3 +96,37 @@ def answer_response(answer):
     if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def check_queue_durability(client, allow_volatile):
+    """Queue mode keeps 202'd points in Redis: refuse to start unless Redis persists every
+    write (appendonly yes) and never evicts (maxmemory-policy noeviction)."""
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly")
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except RedisError as exc:
+        problem = f"cannot read its configuration ({exc})"
+    else:
+        problem = None
+        if appendonly != "yes" or policy != "noeviction":
+            problem = f"it reports appendonly={appendonly} and maxmemory-policy={policy}"
+    if problem is None:
+        return
+    message = (
+        "INGEST_MODE=queue needs a Redis that keeps what it is given (appendonly yes, "
+        f"maxmemory-policy noeviction), but {problem}"
+    )
+    if not allow_volatile:
+        raise ConfigError(
+            message + "; QUEUE_ALLOW_VOLATILE_REDIS=true overrides this for development"
+        )
+    log.warning(
+        "%s; running anyway because QUEUE_ALLOW_VOLATILE_REDIS=true: queued points may be lost",
+        message,
+    )
+
+
+def init_app(app):
+    """In queue mode, check at start that Redis is durable enough to hold 202'd points."""
+    if app.config["INGEST_MODE"] == "queue":
+        check_queue_durability(get_redis(app), app.config["QUEUE_ALLOW_VOLATILE_REDIS"])

@@ -43,7 +43,7 @@ class Gunicorn:
         """The server's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout=30):
+    def start(self, timeout=60):
         """Start it and wait until /health answers."""
         command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
         with open(self.log_path, "ab") as log:
@@ -193,3 +193,67 @@ class TcpProxy:
             return
         finally:
             selector.close()
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port, persisting every write to its own
+    directory (appendonly yes, appendfsync always): a Redis that can be killed and restarted
+    without losing what it acknowledged, as queue mode requires."""
+
+    def __init__(self, directory, port=None):
+        self.directory = Path(directory)
+        self.port = port or free_port()
+        self.process = None
+
+    @property
+    def url(self):
+        """redis://127.0.0.1:<port>/0"""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout=20):
+        """Start it (replaying its append-only file) and wait until it answers PING."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--maxmemory-policy",
+                "noeviction",
+                "--dir",
+                str(self.directory),
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def kill(self):
+        """SIGKILL: no shutdown save, only what the append-only file already holds survives."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self):
+        """Stop it if it runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)

@@ -129,7 +129,10 @@ def test_ready_reports_an_unreachable_redis(make_app):
 def test_ready_with_everything_up(make_app, redis_url):
     response = make_app(REDIS_URL=redis_url).test_client().get("/ready")
     assert response.status_code == 200
-    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    body = response.get_json()
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
+    assert set(body["latency_ms"]) == {"database", "redis"}
+    assert all(0 <= ms < 10_000 for ms in body["latency_ms"].values())
 
 
 def test_every_response_has_a_request_id(client):

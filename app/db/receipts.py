@@ -29,6 +29,7 @@ class Receipt:
     scope: int
     key: str
     request_hash: str
+    remember_answer: bool = True  # a queue job's receipt only marks it applied
 
     @property
     def ident(self):
@@ -47,7 +48,7 @@ class Recorded:
 
 def job_receipt(job_id):
     """The receipt that marks a queue job as applied."""
-    return Receipt(JOB_SCOPE, f"job:{job_id}", "")
+    return Receipt(JOB_SCOPE, f"job:{job_id}", "", remember_answer=False)
 
 
 def claim(conn, receipts, now):

@@ -90,7 +90,7 @@ def write_requests(conn, requests, now):
         [
             (requests[i].receipt, answers[i].status, answers[i].text())
             for i in fresh
-            if requests[i].receipt
+            if requests[i].receipt and requests[i].receipt.remember_answer
         ],
     )
     for index, leader in followers.items():

@@ -1,0 +1,54 @@
+"""What a job needs in a worker process: the settings and a database, built once per process
+from the environment (a forked work horse builds its own), and the queues by name."""
+
+import os
+import threading
+
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from app import config
+from app.db import Database
+from app.redis import connect
+
+_LOCK = threading.RLock()  # building the database reads the settings
+_STATE = {}
+
+
+def settings():
+    """The settings, read from the environment once per process."""
+    return _per_process("settings", config.load)
+
+
+def database():
+    """This process's Database (its pools opened after any fork)."""
+    return _per_process("database", lambda: Database(settings()["DATABASE_URL"]))
+
+
+def redis_connection():
+    """This process's Redis client for REDIS_URL."""
+    return _per_process("redis", lambda: connect(settings()["REDIS_URL"]))
+
+
+def _per_process(name, build):
+    with _LOCK:
+        pid, value = _STATE.get(name, (None, None))
+        if pid != os.getpid():
+            value = build()
+            _STATE[name] = (os.getpid(), value)
+        return value
+
+
+def reset():
+    """Forget this process's settings, database and Redis client (tests change the env)."""
+    with _LOCK:
+        state = dict(_STATE)
+        _STATE.clear()
+    pid, database_ = state.get("database", (None, None))
+    if database_ is not None and pid == os.getpid():
+        database_.dispose()
+
+
+def queue(name, connection):
+    """An RQ queue whose jobs are stored as JSON (plain data, inspectable, no pickles)."""
+    return Queue(name, connection=connection, serializer=JSONSerializer)

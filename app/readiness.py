@@ -1,0 +1,61 @@
+"""What GET /ready reports: every dependency the configuration needs, with its latency, and
+the state of the work that happens away from requests (the ingest queue)."""
+
+import logging
+import time
+
+from app.db import get_db, ping
+from app.jobs.cli import queue_state
+from app.redis import get_redis
+
+log = logging.getLogger(__name__)
+
+
+def _probe(name, probe):
+    """("ok" or "error: Kind", milliseconds) of one check."""
+    started = time.perf_counter()
+    try:
+        probe()
+        state = "ok"
+    except Exception as exc:  # any failure means not ready; the detail says which
+        log.warning("readiness: %s check failed: %s", name, exc)
+        state = f"error: {type(exc).__name__}"
+    return state, round((time.perf_counter() - started) * 1000, 2)
+
+
+def dependencies(app):
+    """{name: state} and {name: latency in ms} of the database(s) and Redis."""
+    db = get_db(app)
+    probes = {"database": lambda: ping(db.write)}
+    if app.config["DATABASE_READ_URL"]:
+        probes["database_read"] = lambda: ping(db.read)
+    if app.config["REDIS_URL"]:
+        probes["redis"] = lambda: get_redis(app).ping()
+    checks, latency = {}, {}
+    for name, probe in probes.items():
+        checks[name], latency[name] = _probe(name, probe)
+    if not app.config["REDIS_URL"]:
+        checks["redis"] = "not configured"
+    return checks, latency
+
+
+def queue(app):
+    """The ingest queue in queue mode: waiting and failed jobs, the oldest one's age."""
+    if app.config["INGEST_MODE"] != "queue":
+        return None
+    name = app.config["RQ_INGEST_QUEUE"]
+    try:
+        return {"name": name, **queue_state(get_redis(app), name)}
+    except Exception as exc:  # Redis is down: the redis check says so
+        return {"name": name, "error": type(exc).__name__}
+
+
+def report(app):
+    """(ready?, detail) for GET /ready."""
+    checks, latency = dependencies(app)
+    detail = {"checks": checks, "latency_ms": latency}
+    state = queue(app)
+    if state is not None:
+        detail["queue"] = state
+    ready = not any(str(value).startswith("error") for value in checks.values())
+    return ready, detail
