@@ -24,11 +24,17 @@ def free_port():
 
 
 class Gunicorn:
-    """``make run``'s server (gunicorn.conf.py) in a child process, on its own port."""
+    """``make run``'s server (gunicorn.conf.py) in a child process, on its own port.
 
-    def __init__(self, env, port=None):
+    ``app_uri`` (``module:variable``) serves another WSGI app with the same settings;
+    ``log_path`` takes gunicorn's stderr, which a long run could otherwise fill its pipe with.
+    """
+
+    def __init__(self, env, port=None, app_uri=None, log_path=None):
         self.port = port or free_port()
         self.env = {**os.environ, "LOG_LEVEL": "WARNING", **env, "PORT": str(self.port)}
+        self.app_uri = app_uri
+        self.log_path = log_path
         self.process = None
 
     @property
@@ -38,17 +44,22 @@ class Gunicorn:
 
     def start(self, timeout=30):
         """Start it and wait until /health answers."""
+        command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+        # A positional app overrides the config file's wsgi_app and nothing else.
+        stderr = open(self.log_path, "ab") if self.log_path else subprocess.PIPE
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+            command + ([self.app_uri] if self.app_uri else []),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
         )
+        if self.log_path:
+            stderr.close()  # the child holds its own copy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+                raise RuntimeError(f"gunicorn exited: {self.errors()}")
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
             try:
                 conn.request("GET", "/health")
@@ -68,7 +79,14 @@ class Gunicorn:
         try:
             return self.process.wait(timeout=timeout)
         finally:
-            self.process.stderr.close()
+            if self.process.stderr:
+                self.process.stderr.close()
+
+    def errors(self):
+        """What gunicorn wrote to stderr (all of it once the process has exited)."""
+        if self.log_path:
+            return Path(self.log_path).read_text(errors="replace")
+        return self.process.stderr.read().decode(errors="replace")
 
 
 def recreate_database(server_url, name):
@@ -89,6 +107,25 @@ def list_databases(server_url, like):
             return list(conn.execute(text("SHOW DATABASES LIKE :p"), {"p": like}).scalars())
     finally:
         engine.dispose()
+
+
+def drop_abandoned_databases(server_url, prefix):
+    """Drop the ``<prefix><pid>`` databases whose process is gone (a run killed before it
+    could drop its own)."""
+    for name in list_databases(server_url, prefix.replace("_", "\\_") + "%"):
+        pid = name[len(prefix) :]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            drop_database(server_url, name)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _admin(server_url, *statements):
