@@ -2,14 +2,15 @@
 
 Each ceiling is measured in the same run: a bare Flask app on the same gunicorn settings for
 single points, a plain executemany loop into a copy of ``metric_points`` for batches; on
-MariaDB (durable commits, Redis-backed rate limits) and on the embedded SQLite default.
+MariaDB (durable commits, Redis-backed rate limits) and on the embedded SQLite default,
+then queue mode when this build has it.
 
     make bench-ingest [BENCH_ARGS="--seconds 4 --repeats 3 --json results.json"]
 
 Every figure is the median of ``--repeats`` runs of ``--seconds`` each, the runs of one
 backend interleaved; load comes from wrk (scripts/wrk/ingest.lua) over keep-alive
 connections to 127.0.0.1. MariaDB gets its own ``gf_bench_ingest_<pid>`` database, dropped
-at the end; SQLite lives in a temporary directory.
+at the end; SQLite and the queue's Redis live in a temporary directory.
 """
 
 import argparse
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import queue_bench  # noqa: E402
 from scripts.harness import drop_abandoned_databases, drop_database, recreate_database  # noqa: E402
 from scripts.ingest_report import error_lines, print_table  # noqa: E402
 from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
@@ -48,6 +50,7 @@ def write_bodies(directory):
     bodies = {
         "single": [{"name": f"bench.single.{i:02d}"} for i in range(SINGLE_METRICS)],
         "batch": [batch],
+        "queue": [{"name": f"bench.queue.{i:02d}"} for i in range(SINGLE_METRICS)],
     }
     paths = {}
     for kind, lines in bodies.items():
@@ -57,7 +60,7 @@ def write_bodies(directory):
 
 
 def run_all(args, tmp, results):
-    """Both backends; fills ``results`` as figures arrive."""
+    """Both backends, then queue mode; fills ``results`` as figures arrive."""
     bodies = write_bodies(tmp)
     database = f"{DATABASE_PREFIX}{os.getpid()}"
     drop_abandoned_databases(args.mysql_url, DATABASE_PREFIX)
@@ -68,6 +71,7 @@ def run_all(args, tmp, results):
         results["MariaDB"] = measure_backend(mysql_env, bodies, args, tmp / "mariadb")
         sqlite_env = {"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "REDIS_URL": ""}
         results["SQLite"] = measure_backend(sqlite_env, bodies, args, tmp / "sqlite")
+        results["queue"] = queue_bench.measure(mysql_env, bodies["queue"], args, tmp / "queue")
     finally:
         drop_database(args.mysql_url, database)
 
@@ -76,6 +80,7 @@ def report(results, args, seconds_taken):
     """Print the table and any errors, write --json; returns the exit status."""
     sections = [(f"{label}: {results[label]['about']}", sync_rows(results, label))
                 for label in ("MariaDB", "SQLite")]  # fmt: skip
+    sections.append(queue_bench.section(results))
     title = (
         f"Ingest benchmark: median of {args.repeats} runs x {args.seconds} s each; "
         f"wrk, {WRK_THREADS} threads, keep-alive connections; took {seconds_taken:.0f} s"
@@ -100,13 +105,13 @@ def report(results, args, seconds_taken):
 
 
 def problem_lines(results):
-    """Non-2xx answers and socket errors, one per line."""
+    """Non-2xx answers, socket errors and queue-mode failures, one per line."""
     figures = [
         (f"{label} {load.name}", results[label][load.name])
         for label in ("MariaDB", "SQLite")
         for load in loads()
     ]
-    return error_lines(figures)
+    return error_lines(figures) + queue_bench.problem_lines(results)
 
 
 def _raw(value):

@@ -12,8 +12,9 @@ _COLUMNS = (
 )
 LEGEND = (
     "p50/p95/p99: latency in ms (medians over the runs); ratio: median / the median it is\n"
-    "compared with, from the same run; errors: non-2xx answers and socket errors over all runs;\n"
-    f"wrk CPU: the load generator's CPU time as a share of one core (and of all {CORES} cores)."
+    "compared with, from the same run; errors: non-2xx answers and socket errors over all runs\n"
+    "(for the drain: points answered 202 but never written, and failed workers); wrk CPU: the\n"
+    f"load generator's CPU time as a share of one core (and of all {CORES} cores)."
 )
 
 
