@@ -46,7 +46,7 @@ class Row:
     ceiling_label: str = ""
     ceiling: float | None = None
     target: Target | None = None
-    errors: int | None = None
+    errors: int | None = None  # None where nothing could fail (the executemany rows)
     cpu_share: float | None = None
 
     @property

@@ -131,12 +131,14 @@ def drain(env, engine, pattern, since, log_path, timeout):
     with open(log_path, "ab") as log:
         began = time.perf_counter()
         worker = subprocess.Popen(WORKER_COMMAND, cwd=ROOT, env=env, stdout=log, stderr=log)
-        while worker.poll() is None and time.perf_counter() - began < timeout:
-            samples.append((time.perf_counter(), count_points(engine, pattern, since)))
-            time.sleep(POLL_SECONDS)
-        if worker.poll() is None:
-            worker.kill()
-        exit_code = worker.wait()
+        try:
+            while worker.poll() is None and time.perf_counter() - began < timeout:
+                samples.append((time.perf_counter(), count_points(engine, pattern, since)))
+                time.sleep(POLL_SECONDS)
+        finally:
+            if worker.poll() is None:  # past the timeout, or interrupted
+                worker.kill()
+            exit_code = worker.wait()
         worker_seconds = time.perf_counter() - began
     samples.append((time.perf_counter(), count_points(engine, pattern, since)))
     active = _active_seconds(samples, baseline, began)

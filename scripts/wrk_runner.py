@@ -59,7 +59,12 @@ def run_wrk(url, bodies_path, api_key, connections, seconds):
     with tempfile.TemporaryFile() as output:
         began = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        cpu_seconds = _cpu_seconds_at_exit(process, timeout=seconds + 60)
+        try:
+            cpu_seconds = _cpu_seconds_at_exit(process, timeout=seconds + 60)
+        except BaseException:  # Ctrl-C, SIGTERM: no load left running behind us
+            process.kill()
+            process.wait()
+            raise
         wall_seconds = time.perf_counter() - began
         output.seek(0)
         text = output.read().decode(errors="replace")
@@ -74,8 +79,6 @@ def _cpu_seconds_at_exit(process, timeout):
     deadline = time.monotonic() + timeout
     while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
         if time.monotonic() > deadline:
-            process.kill()
-            process.wait()
             raise RuntimeError(f"wrk did not finish within {timeout} s")
         time.sleep(0.05)
     cpu_seconds = proc_cpu_seconds(process.pid)
