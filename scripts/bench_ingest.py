@@ -86,9 +86,15 @@ def report(results, args, seconds_taken):
         f"wrk, {WRK_THREADS} threads, keep-alive connections; took {seconds_taken:.0f} s"
     )
     print_table(title, sections)
-    busy = results["machine"]["busy_share_before"]
-    print(f"the machine was {busy:.0%} busy in the second before the runs", end="")
-    print(": other work skews these figures" if busy > BUSY_WARNING else "")
+    machine = results["machine"]
+    machine["load_average_after"] = os.getloadavg()[0]
+    busy = machine["busy_share_before"]
+    print(
+        f"machine: {busy:.0%} busy in the second before the runs; load average "
+        f"{machine['load_average_before']:.1f} before, {machine['load_average_after']:.1f} "
+        f"after on {machine['cores']} cores"
+        + (" (other work skews these figures)" if busy > BUSY_WARNING else "")
+    )
     problems = problem_lines(results)
     if problems:
         print("\nERRORS during the runs (the figures above include them):")
@@ -105,13 +111,18 @@ def report(results, args, seconds_taken):
 
 
 def problem_lines(results):
-    """Non-2xx answers, socket errors and queue-mode failures, one per line."""
+    """Non-2xx answers, socket errors, the service's log lines and queue-mode failures."""
     figures = [
         (f"{label} {load.name}", results[label][load.name])
         for label in ("MariaDB", "SQLite")
         for load in loads()
     ]
-    return error_lines(figures) + queue_bench.problem_lines(results)
+    lines = error_lines(figures)
+    for label in ("MariaDB", "SQLite"):
+        log = results[label]["service_log"]
+        if log:
+            lines.append(f"  {label}: the service logged {len(log)} lines, the first: {log[0]}")
+    return lines + queue_bench.problem_lines(results)
 
 
 def _raw(value):
@@ -162,7 +173,11 @@ def main():
     started = time.perf_counter()
     results = {
         "settings": {"seconds": args.seconds, "repeats": args.repeats, "wrk_threads": WRK_THREADS},
-        "machine": {"cores": os.cpu_count(), "busy_share_before": busy},
+        "machine": {
+            "cores": os.cpu_count(),
+            "busy_share_before": busy,
+            "load_average_before": os.getloadavg()[0],
+        },
     }
     try:
         with tempfile.TemporaryDirectory(prefix="gf-bench-ingest-") as tmp:

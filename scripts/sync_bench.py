@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import statistics
+import sys
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -138,15 +139,27 @@ def measure_backend(env, bodies, args, logdir):
         "gunicorn": {"workers": settings["workers"], "threads": settings["threads"]},
     }
     servers = start_servers(env, logdir)
-    ceiling = Ceiling(env["DATABASE_URL"], max(CEILING_CONNECTIONS))
+    ceiling = None
     try:
+        ceiling = Ceiling(env["DATABASE_URL"], max(CEILING_CONNECTIONS))
         preflight(servers["app"].port, bodies, key)
         for repeat in range(args.repeats):
             run_repeat(results, servers, ceiling, bodies, key, args.seconds, warm=repeat == 0)
+    except Exception:
+        print(f"the service's log, last lines:\n{tail(servers['app'].errors())}", file=sys.stderr)
+        raise
     finally:
-        ceiling.close()
+        if ceiling:
+            ceiling.close()
         stop_servers(servers)
+    # The servers log at WARNING: any line at all is worth a look.
+    results["service_log"] = servers["app"].errors().splitlines()
     return results
+
+
+def tail(log, lines=20):
+    """The last ``lines`` lines of a log."""
+    return "\n".join(log.splitlines()[-lines:])
 
 
 def run_repeat(results, servers, ceiling, bodies, key, seconds, warm):
