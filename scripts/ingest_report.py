@@ -1,6 +1,7 @@
 """The ingest benchmark's table: per figure the median rate, latency percentiles, the
 ceiling it is compared with, the ratio, the issue's target, errors and wrk's CPU share."""
 
+import math
 import os
 import statistics
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ _COLUMNS = (
     f"{'ratio':>6}  {'target':<24}{'errors':>6}  wrk CPU"
 )
 LEGEND = (
-    "p50/p95/p99: latency in ms (medians over the runs); ratio: median / the median it is\n"
-    "compared with, from the same run; errors: non-2xx answers and socket errors over all runs\n"
-    "(for the drain: points answered 202 but never written, and failed workers); wrk CPU: the\n"
-    f"load generator's CPU time as a share of one core (and of all {CORES} cores)."
+    "p50/p95/p99: latency in ms (medians over the runs); ratio (rounded down): median / the\n"
+    "median it is compared with, from the same run; errors: non-2xx answers and socket\n"
+    "errors over all runs (for the drain: points answered 202 but never written, and failed\n"
+    f"workers); wrk CPU: the load generator's CPU time as a share of one core (and of all {CORES})."
 )
 
 
@@ -97,7 +98,8 @@ def format_row(row):
     """The row as one line of text."""
     latency = "".join(f"{ms:>7.1f}" for ms in row.latency) if row.latency else " " * 21
     compared = f"{row.ceiling_label} {row.ceiling:,.0f}" if row.ceiling else ""
-    ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
+    # Rounded down, so a ratio just short of its target never prints as reaching it.
+    ratio = f"{math.floor(row.ratio * 100 + 1e-9) / 100:.2f}x" if row.ratio is not None else ""
     target = ""
     if row.target:
         target = f"{row.target.text()} {'met' if row.target_met else 'MISSED'}"
