@@ -35,7 +35,8 @@ test: setup services ## Run the tests against real MariaDB and Redis
 
 bench: bench-query bench-ingest ## Every benchmark
 
-bench-ingest: setup services ## Ingest throughput on both backends beside the /health floor (BENCH_ARGS=…)
+bench-ingest: setup services ## Ingest throughput beside bare-HTTP and executemany ceilings (BENCH_ARGS=…)
+	@bash scripts/packages.sh wrk=wrk
 	$(BIN)/python scripts/bench_ingest.py $(BENCH_ARGS)
 
 bench-query: setup services ## Query latency over 10 M points, HTTP vs direct SQL (BENCH_ARGS=…)

@@ -1,116 +1,190 @@
-"""Ingest benchmark: requests/s and points/s through gunicorn on SQLite and MariaDB, beside
-GET /health (the HTTP floor) measured in the same run.
+"""Ingest benchmark: single points and batches through gunicorn, beside their ceilings.
 
-    make bench-ingest [BENCH_ARGS="--seconds 5 --repeats 3 --clients 4"]
+Each ceiling is measured in the same run: a bare Flask app on the same gunicorn settings for
+single points, a plain executemany loop into a copy of ``metric_points`` for batches; on
+MariaDB (durable commits, Redis-backed rate limits) and on the embedded SQLite default,
+then queue mode when this build has it.
 
-Each case runs ``--repeats`` times for ``--seconds`` with ``--clients`` keep-alive client
-threads; the report gives the median. MariaDB uses its own ``gf_bench_ingest`` database,
-dropped at the end; SQLite a temporary file.
+    make bench-ingest [BENCH_ARGS="--seconds 4 --repeats 3 --json results.json"]
+
+Every figure is the median of ``--repeats`` runs of ``--seconds`` each, the runs of one
+backend interleaved; load comes from wrk (scripts/wrk/ingest.lua) over keep-alive
+connections to 127.0.0.1. MariaDB gets its own ``gf_bench_ingest_<pid>`` database, dropped
+at the end; SQLite and the queue's Redis live in a temporary directory.
 """
 
 import argparse
-import http.client
 import json
-import statistics
+import os
+import signal
 import sys
 import tempfile
-import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.auth import create_key  # noqa: E402
-from app.db import create_engine_for, run_in_transaction  # noqa: E402
-from app.db.migrate import migrate  # noqa: E402
-from scripts.harness import Gunicorn, drop_database, recreate_database  # noqa: E402
+from scripts import queue_bench  # noqa: E402
+from scripts.harness import drop_abandoned_databases, drop_database, recreate_database  # noqa: E402
+from scripts.ingest_report import error_lines, print_table  # noqa: E402
+from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
+from scripts.wrk_runner import WRK_THREADS  # noqa: E402
 
-DATABASE = "gf_bench_ingest"
-BATCH = 100
+DATABASE_PREFIX = "gf_bench_ingest_"
+SINGLE_METRICS = 48
+BATCH_METRICS = 100
+BUSY_WARNING = 0.10
 
 
-def cases(key):
-    """name → (method, path, body, headers, points per request)."""
-    headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    single = json.dumps({"name": "bench.single", "value": 1}).encode()
-    batch = json.dumps(
-        {"metrics": [{"name": f"bench.b{i % 10}", "type": "counter"} for i in range(BATCH)]}
-    ).encode()
-    return {
-        "GET /health (floor)": ("GET", "/health", None, headers, 0),
-        "POST counter": ("POST", "/api/metrics/counter", single, headers, 1),
-        f"POST batch of {BATCH}": ("POST", "/api/metrics/batch", batch, headers, BATCH),
+def write_bodies(directory):
+    """One body a line for each load; returns {load kind: path}."""
+    now = datetime.now(UTC).timestamp()
+    batch = {
+        "metrics": [
+            {"name": f"bench.batch.{i % BATCH_METRICS:03d}", "type": "value",
+             "value": round((i * 7.31) % 1000, 2), "recorded_at": round(now - i / 1000, 3)}
+            for i in range(BATCH_POINTS)
+        ]
+    }  # fmt: skip
+    bodies = {
+        "single": [{"name": f"bench.single.{i:02d}"} for i in range(SINGLE_METRICS)],
+        "batch": [batch],
+        "queue": [{"name": f"bench.queue.{i:02d}"} for i in range(SINGLE_METRICS)],
     }
+    paths = {}
+    for kind, lines in bodies.items():
+        paths[kind] = Path(directory) / f"{kind}.jsonl"
+        paths[kind].write_text("".join(json.dumps(body) + "\n" for body in lines))
+    return paths
 
 
-def hammer(port, case, seconds, clients):
-    """Requests completed per second by ``clients`` keep-alive threads for ``seconds``."""
-    method, path, body, headers, _ = case
-    done = [0] * clients
-    failures = []
-    deadline = time.perf_counter() + seconds
-
-    def client(slot):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while time.perf_counter() < deadline:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status >= 300:
-                failures.append(response.status)
-                break
-            done[slot] += 1
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit(f"{path} answered {failures[0]}")
-    return sum(done) / (time.perf_counter() - started)
-
-
-def bench_backend(label, url, args):
-    """Migrate, serve, run every case ``--repeats`` times and print the medians."""
-    engine = create_engine_for(url)
-    migrate(engine)
-    key, _ = run_in_transaction(engine, create_key, "bench", 10**9)
-    engine.dispose()
-    server = Gunicorn({"DATABASE_URL": url}).start()
+def run_all(args, tmp, results):
+    """Both backends, then queue mode; fills ``results`` as figures arrive."""
+    bodies = write_bodies(tmp)
+    database = f"{DATABASE_PREFIX}{os.getpid()}"
+    drop_abandoned_databases(args.mysql_url, DATABASE_PREFIX)
+    recreate_database(args.mysql_url, database)
     try:
-        rows = []
-        for name, case in cases(key).items():
-            rates = [
-                hammer(server.port, case, args.seconds, args.clients) for _ in range(args.repeats)
-            ]
-            rows.append((name, statistics.median(rates), case[4]))
+        mysql_url = f"{args.mysql_url}/{database}"
+        mysql_env = {"DATABASE_URL": mysql_url, "REDIS_URL": args.redis_url}
+        results["MariaDB"] = measure_backend(mysql_env, bodies, args, tmp / "mariadb")
+        sqlite_env = {"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "REDIS_URL": ""}
+        results["SQLite"] = measure_backend(sqlite_env, bodies, args, tmp / "sqlite")
+        results["queue"] = queue_bench.measure(mysql_env, bodies["queue"], args, tmp / "queue")
     finally:
-        server.stop()
-    floor = rows[0][1]
-    print(f"\n{label}: median of {args.repeats} x {args.seconds} s, {args.clients} clients")
-    print(f"{'case':<22}{'req/s':>10}{'points/s':>11}{'vs floor':>10}")
-    for name, rate, points in rows:
-        print(f"{name:<22}{rate:>10.0f}{rate * points:>11.0f}{rate / floor:>9.2f}x")
+        drop_database(args.mysql_url, database)
+
+
+def report(results, args, seconds_taken):
+    """Print the table and any errors, write --json; returns the exit status."""
+    sections = [(f"{label}: {results[label]['about']}", sync_rows(results, label))
+                for label in ("MariaDB", "SQLite")]  # fmt: skip
+    sections.append(queue_bench.section(results))
+    title = (
+        f"Ingest benchmark: median of {args.repeats} runs x {args.seconds} s each; "
+        f"wrk, {WRK_THREADS} threads, keep-alive connections; took {seconds_taken:.0f} s"
+    )
+    print_table(title, sections)
+    machine = results["machine"]
+    machine["load_average_after"] = os.getloadavg()[0]
+    busy = machine["busy_share_before"]
+    print(
+        f"machine: {busy:.0%} busy in the second before the runs; load average "
+        f"{machine['load_average_before']:.1f} before, {machine['load_average_after']:.1f} "
+        f"after on {machine['cores']} cores"
+        + (" (other work skews these figures)" if busy > BUSY_WARNING else "")
+    )
+    problems = problem_lines(results)
+    if problems:
+        print("\nERRORS during the runs (the figures above include them):")
+        print("\n".join(problems))
+    if args.json:
+        results["table"] = [
+            {"section": heading.splitlines()[0], **row.as_dict()}
+            for heading, rows in sections
+            for row in rows
+        ]
+        Path(args.json).write_text(json.dumps(results, indent=2, default=_raw) + "\n")
+        print(f"\nraw figures: {args.json}")
+    return 1 if problems else 0
+
+
+def problem_lines(results):
+    """Non-2xx answers, socket errors, the service's log lines and queue-mode failures."""
+    figures = [
+        (f"{label} {load.name}", results[label][load.name])
+        for label in ("MariaDB", "SQLite")
+        for load in loads()
+    ]
+    lines = error_lines(figures)
+    for label in ("MariaDB", "SQLite"):
+        log = results[label]["service_log"]
+        if log:
+            lines.append(f"  {label}: the service logged {len(log)} lines, the first: {log[0]}")
+    return lines + queue_bench.problem_lines(results)
+
+
+def _raw(value):
+    return value.as_dict()
+
+
+def machine_busy_share(seconds=1.0):
+    """The share of all cores busy over ``seconds`` (from /proc/stat): other work on the
+    machine skews every figure, so the report says how busy it was before the runs."""
+
+    def sample():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle and iowait
+        return sum(fields), idle
+
+    total_before, idle_before = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    return 1 - (idle_after - idle_before) / max(1, total_after - total_before)
+
+
+def _at_least_one(raw):
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_args(argv=None):
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                        help="the rate limits' Redis on MariaDB")  # fmt: skip
+    parser.add_argument(
+        "--seconds", type=_at_least_one, default=4, help="length of a run (whole s)"
+    )
+    parser.add_argument("--repeats", type=_at_least_one, default=3, help="runs per figure (median)")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw figures here")
+    return parser.parse_args(argv)
 
 
 def main():
-    """Both backends in turn."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306")
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=4)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        bench_backend("SQLite (embedded default)", f"sqlite:///{tmp}/bench.sqlite3", args)
-    recreate_database(args.mysql_url, DATABASE)
+    """Measure, clean up (on Ctrl-C or SIGTERM too), report."""
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the finally
+    busy = machine_busy_share()
+    started = time.perf_counter()
+    results = {
+        "settings": {"seconds": args.seconds, "repeats": args.repeats, "wrk_threads": WRK_THREADS},
+        "machine": {
+            "cores": os.cpu_count(),
+            "busy_share_before": busy,
+            "load_average_before": os.getloadavg()[0],
+        },
+    }
     try:
-        bench_backend("MariaDB", f"{args.mysql_url}/{DATABASE}", args)
-    finally:
-        drop_database(args.mysql_url, DATABASE)
+        with tempfile.TemporaryDirectory(prefix="gf-bench-ingest-") as tmp:
+            run_all(args, Path(tmp), results)
+    except KeyboardInterrupt:
+        sys.exit("interrupted: servers stopped, benchmark database dropped")
+    sys.exit(report(results, args, time.perf_counter() - started))
 
 
 if __name__ == "__main__":

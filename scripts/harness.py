@@ -26,17 +26,22 @@ def free_port():
 
 
 class Gunicorn:
-    """``make run``'s server (gunicorn.conf.py) in a child process, on its own port; what it
-    writes to stderr (its JSON log) goes to ``log_path``."""
+    """``make run``'s server (gunicorn.conf.py) in a child process, on its own port.
 
-    def __init__(self, env, port=None, app_spec=None):
+    ``app_uri`` (``module:variable``) serves another WSGI app with the same settings; what the
+    server writes to stderr (its JSON log) goes to ``log_path`` (default: a temporary file).
+    """
+
+    def __init__(self, env, port=None, app_uri=None, log_path=None):
         self.port = port or free_port()
         self.env = {**os.environ, "LOG_LEVEL": "WARNING", **env, "PORT": str(self.port)}
-        self.app_spec = app_spec  # another WSGI app under the same settings (benchmarks)
+        self.app_uri = app_uri
         self.process = None
-        handle, path = tempfile.mkstemp(prefix="gunicorn-", suffix=".log")
-        os.close(handle)
-        self.log_path = Path(path)
+        self._own_log = log_path is None
+        if log_path is None:
+            handle, log_path = tempfile.mkstemp(prefix="gunicorn-", suffix=".log")
+            os.close(handle)
+        self.log_path = Path(log_path)
 
     @property
     def base(self):
@@ -48,7 +53,7 @@ class Gunicorn:
         command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command + ([self.app_spec] if self.app_spec else []),
+                command + ([self.app_uri] if self.app_uri else []),  # overrides wsgi_app only
                 cwd=ROOT,
                 env=self.env,
                 stdout=subprocess.DEVNULL,
@@ -58,7 +63,7 @@ class Gunicorn:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()}")
+                raise RuntimeError(f"gunicorn exited: {self.errors()}")
             if self._healthy():
                 return self
             time.sleep(0.1)
@@ -77,7 +82,11 @@ class Gunicorn:
 
     def log_lines(self):
         """Every line the server has written to stderr so far."""
-        return self.log_path.read_text().splitlines()
+        return self.errors().splitlines()
+
+    def errors(self):
+        """What the server has written to stderr so far."""
+        return self.log_path.read_text(errors="replace")
 
     def kill(self):
         """SIGKILL the master and every worker at once: a crash, not a shutdown."""
@@ -97,7 +106,8 @@ class Gunicorn:
         """Stop it if it runs and remove its log."""
         if self.process is not None and self.process.poll() is None:
             self.stop()
-        self.log_path.unlink(missing_ok=True)
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
 
 
 def recreate_database(server_url, name):
@@ -118,6 +128,25 @@ def list_databases(server_url, like):
             return list(conn.execute(text("SHOW DATABASES LIKE :p"), {"p": like}).scalars())
     finally:
         engine.dispose()
+
+
+def drop_abandoned_databases(server_url, prefix):
+    """Drop the ``<prefix><pid>`` databases whose process is gone (a run killed before it
+    could drop its own)."""
+    for name in list_databases(server_url, prefix.replace("_", "\\_") + "%"):
+        pid = name[len(prefix) :]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            drop_database(server_url, name)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _admin(server_url, *statements):
