@@ -45,6 +45,11 @@ function axisLabels(plot, ticks, axis, space, step) {
   });
 }
 
+function legendTime(plot, seconds) {
+  // No time under the cursor: uPlot passes null (or nothing) instead.
+  return seconds === null || seconds === undefined ? "–" : formatUtc(seconds);
+}
+
 function plotOptions(data, width) {
   const dots = data.times.length <= DOTS_UP_TO;
   return {
@@ -55,7 +60,7 @@ function plotOptions(data, width) {
     scales: { x: { time: true } },
     axes: [{ values: axisLabels, space: 60 }, {}],
     series: [
-      { label: "Time (UTC)", value: (plot, seconds) => (seconds == null ? "–" : formatUtc(seconds)) },
+      { label: "Time (UTC)", value: legendTime },
       ...data.series.map((series, index) => ({
         label: `${series.name} (${series.operation})`,
         stroke: COLORS[index % COLORS.length],

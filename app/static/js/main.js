@@ -37,8 +37,8 @@ function writeUrl() {
   page.chosen.forEach((name) => params.append("metric", name));
   for (const id of CONTROLS) {
     const select = $(id);
-    const initial = [...select.options].find((option) => option.defaultSelected) ?? select.options[0];
-    if (select.value !== initial.value) {
+    const initial = [...select.options].find((option) => option.defaultSelected);
+    if (select.value !== (initial ?? select.options[0]).value) {
       params.set(id, select.value);
     }
   }
@@ -114,9 +114,9 @@ function showResult(result) {
 
 function describe(data, body) {
   const points = countPoints(data);
-  const span = `${formatUtc(Date.parse(body.start) / 1000)} to ${formatUtc(Date.parse(body.end) / 1000)} UTC`;
+  const [start, end] = [body.start, body.end].map((time) => formatUtc(Date.parse(time) / 1000));
   const count = `${points} point${points === 1 ? "" : "s"} in ${data.times.length} buckets`;
-  return `${count} of ${body.window}, ${span}.`;
+  return `${count} of ${body.window}, ${start} to ${end} UTC.`;
 }
 
 function fillTableIfOpen() {
