@@ -111,6 +111,10 @@ def settled_chart(browser, points=None):
 def table_rows(browser):
     """The cells of the chart's data table, opened, below its header row."""
     browser.find_element(By.CSS_SELECTOR, "#data-details summary").click()
+    # The page fills the table on the details' toggle event, which comes after the click.
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda _: browser.find_elements(By.CSS_SELECTOR, "#data-table th")
+    )
     rows = browser.find_elements(By.CSS_SELECTOR, "#data-table tr")[1:]
     return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
 
@@ -159,7 +163,9 @@ def test_ticking_metrics_in_the_list_charts_them_together(app, database_url, ser
     key = new_key(app)
     post_values(server, key, "queue.depth", [(25, 7), (5, 9)])
     post_values(server, key, "queue.age", [(45, 1), (35, 2), (15, 3)])
+    post_values(server, key, "checkout.latency", [(5, 1)])
     enter_key(browser, server, key)
+    assert browser.find_element(By.ID, "metrics-status").text == "3 metrics"
     Select(browser.find_element(By.ID, "range")).select_by_visible_text("last 1 hour")
     Select(browser.find_element(By.ID, "window")).select_by_visible_text("5 minutes")
     browser.find_element(By.ID, "prefix").send_keys("queue.")
