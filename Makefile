@@ -31,6 +31,7 @@ services: ## Make sure MariaDB and Redis run on loopback (installs them when abs
 	@bash scripts/services.sh
 
 test: setup services ## Run the tests against real MariaDB and Redis
+	@bash scripts/packages.sh chromium=chromium chromedriver=chromium-driver
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bench-query bench-ingest ## Every benchmark

@@ -3,7 +3,7 @@
 from flask import Flask
 
 from app import auth, cli, config, db, errors, ingestion, limits, logs, redis, telemetry
-from app.blueprints import health, ingest, query
+from app.blueprints import health, ingest, query, ui
 
 
 def create_app(test_config=None):
@@ -24,6 +24,7 @@ def create_app(test_config=None):
     app.register_blueprint(ingest.bp)
     app.register_blueprint(query.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(ui.bp)
     errors.init_app(app)
     cli.init_app(app)
     return app

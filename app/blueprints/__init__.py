@@ -1,1 +1,1 @@
-"""HTTP blueprints: ingest, query and health; each module exports ``bp``."""
+"""HTTP blueprints: ingest, query, health and ui (the chart page); each module exports ``bp``."""

@@ -1,0 +1,82 @@
+// The metric list: pages of GET /api/metrics by name prefix, each name a checkbox.
+import { getJson } from "./api.js";
+import { setStatus } from "./status.js";
+
+const PAGE_SIZE = 100;
+
+/** The list in `list`, its status line and "Show more" button; the page owns the choice. */
+export class MetricList {
+  constructor({ list, status, more, isChosen, onToggle }) {
+    Object.assign(this, { list, status, more, isChosen, onToggle });
+    this.prefix = "";
+    this.offset = 0;
+    this.controller = null;
+    more.addEventListener("click", () => this.loadPage(false));
+  }
+
+  /** Start again from the first page of names starting with `prefix`. */
+  reload(prefix) {
+    this.prefix = prefix;
+    this.offset = 0;
+    return this.loadPage(true);
+  }
+
+  /** Empty the list and say why. */
+  clear(message) {
+    this.controller?.abort();
+    this.list.replaceChildren();
+    this.more.hidden = true;
+    setStatus(this.status, message);
+  }
+
+  async loadPage(fresh) {
+    this.controller?.abort();
+    const controller = (this.controller = new AbortController());
+    setStatus(this.status, "Loading metrics…");
+    const params = { prefix: this.prefix, limit: PAGE_SIZE, offset: this.offset };
+    const result = await getJson("/api/metrics", params, controller.signal);
+    if (result.aborted) {
+      return;
+    }
+    if (!result.ok) {
+      this.clear("");
+      setStatus(this.status, result.message, true);
+      return;
+    }
+    const items = result.body.data.map((metric) => this.item(metric));
+    if (fresh) {
+      this.list.replaceChildren(...items);
+    } else {
+      this.list.append(...items);
+    }
+    this.offset += items.length;
+    this.more.hidden = !result.body.has_more;
+    setStatus(this.status, this.summary());
+  }
+
+  item(metric) {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = metric.name;
+    box.checked = this.isChosen(metric.name);
+    box.addEventListener("change", () => this.onToggle(metric.name, box.checked));
+    const name = document.createElement("span");
+    name.textContent = metric.name;
+    const type = document.createElement("span");
+    type.className = "metric-type";
+    type.textContent = metric.type;
+    const label = document.createElement("label");
+    label.append(box, name, type);
+    const item = document.createElement("li");
+    item.append(label);
+    return item;
+  }
+
+  summary() {
+    const shown = this.list.children.length;
+    if (shown > 0) {
+      return `${shown} metric${shown === 1 ? "" : "s"}${this.more.hidden ? "" : " so far"}`;
+    }
+    return this.prefix ? `No metric name starts with “${this.prefix}”.` : "No metrics yet.";
+  }
+}

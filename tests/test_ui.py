@@ -1,0 +1,129 @@
+"""GET / and /static: the chart page's HTML, its security headers and the files it loads."""
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from app import create_app
+from app.db import get_db
+
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
+JS_IMPORT_RE = re.compile(r'^import .* from "\./([\w.-]+\.js)";$', re.MULTILINE)
+
+
+class PageParts(HTMLParser):
+    """What a page would run or load: script sources, linked files and anything inline."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts = []
+        self.files = []
+        self.inline = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "style" or "style" in attrs or any(name.startswith("on") for name in attrs):
+            self.inline.append((tag, attrs))
+        if tag == "script":
+            self.scripts.append(attrs.get("src"))
+            self._in_script = True
+        url = attrs.get("src") if tag == "script" else attrs.get("href") if tag == "link" else None
+        if url and not url.startswith("data:"):
+            self.files.append(url)
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.inline.append(("script", data))
+
+
+@pytest.fixture
+def page_client(tmp_path):
+    """A test client; the page never touches the database, so one backend is enough."""
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'ui.sqlite3'}"})
+    yield app.test_client()
+    get_db(app).dispose()
+
+
+def get(client, url):
+    """GET a page or file, read whole and closed (files are streamed from an open file)."""
+    response = client.get(url)
+    response.get_data()
+    response.close()
+    return response
+
+
+def page_parts(client):
+    """The parsed chart page."""
+    parts = PageParts()
+    parts.feed(get(client, "/").get_data(as_text=True))
+    return parts
+
+
+def test_chart_page_is_html_served_without_a_key(page_client):
+    response = get(page_client, "/")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert '<input id="api-key" name="api-key" type="password"' in html
+    assert 'id="chart"' in html and 'data-state="idle"' in html and 'data-points="0"' in html
+    assert 'for="prefix"' in html and 'for="operation"' in html and 'for="window"' in html
+
+
+def test_chart_page_has_a_strict_content_security_policy(page_client):
+    headers = get(page_client, "/").headers
+    policy = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
+    for directive in (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ):
+        assert directive in policy
+    assert "unsafe" not in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_chart_page_has_no_inline_script_or_style(page_client):
+    parts = page_parts(page_client)
+    assert parts.inline == []
+    assert parts.scripts and all(src and src.startswith("/static/") for src in parts.scripts)
+
+
+def test_every_file_the_page_loads_is_served_with_its_type(page_client):
+    pending = list(page_parts(page_client).files)
+    seen = set()
+    while pending:
+        url = pending.pop()
+        seen.add(url)
+        response = get(page_client, url)
+        assert response.status_code == 200, url
+        assert response.mimetype == STATIC_TYPES[url[url.rindex(".") :]], url
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        if url.endswith(".js") and "/vendor/" not in url:  # follow our modules' imports
+            folder = url.rsplit("/", 1)[0]
+            imports = JS_IMPORT_RE.findall(response.get_data(as_text=True))
+            pending += [f"{folder}/{name}" for name in imports if f"{folder}/{name}" not in seen]
+    assert "/static/js/chart.js" in seen and "/static/vendor/uplot/uPlot.min.css" in seen
+
+
+def test_vendored_uplot_is_the_version_its_notes_name(page_client):
+    script = get(page_client, "/static/vendor/uplot/uPlot.iife.min.js").get_data(as_text=True)
+    notes = get(page_client, "/static/vendor/uplot/VERSION").get_data(as_text=True)
+    version = re.match(r"/\*! https://github.com/leeoniya/uPlot \(v([\d.]+)\) \*/", script)[1]
+    assert notes.startswith(f"uPlot {version} ")
+    assert "MIT" in get(page_client, "/static/vendor/uplot/LICENSE").get_data(as_text=True)
+
+
+def test_missing_static_file_is_a_json_404(page_client):
+    response = get(page_client, "/static/js/missing.js")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "NOT_FOUND"
