@@ -33,7 +33,12 @@ def _raw_body():
         if len(raw) > limit:
             raise RequestEntityTooLarge()
         return raw
-    return request.get_data(cache=True)
+    raw = request.get_data(cache=True)
+    if request.content_length is not None and len(raw) < request.content_length:
+        # The client was cut off (or lied): what arrived may be a different number.
+        message = f"The body ended after {len(raw)} of its {request.content_length} bytes"
+        raise ApiError("VALIDATION_ERROR", message, details={"body": [message]})
+    return raw
 
 
 def raw_body():

@@ -97,12 +97,9 @@ def _from_http_exception(exc):
         exc.code, "INTERNAL_ERROR" if (exc.code or 500) >= 500 else "BAD_REQUEST"
     )
     message = exc.description or exc.name
-    if exc.code == 429:
-        message = f"Rate limit exceeded: {exc.description}"
     headers = {}
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(exc.valid_methods)
-    # Flask-Limiter adds Retry-After and X-RateLimit-* in its after_request hook.
     return error_response(ApiError(code, message, status=exc.code or 500, headers=headers))
 
 

@@ -1,10 +1,9 @@
-"""A Redis storage for Flask-Limiter that costs one round trip per request instead of three.
+"""A Redis storage for ``limits`` that costs one round trip per request instead of three.
 
-Flask-Limiter counts a hit (a Lua INCRBY + EXPIRE) and then, for the X-RateLimit headers,
-reads the counter and its TTL back (GET, TTL). Here the script returns the count and the
-remaining time together, and the two reads that follow in the same thread are answered from
-that reply. Selected by the ``gf+redis://`` scheme; everything else is limits' RedisStorage,
-Flask-Limiter's in-memory fallback included.
+limits' fixed window counts a hit (a Lua INCRBY + EXPIRE) and then, for the X-RateLimit
+headers, reads the counter and its TTL back (GET, TTL). Here the script returns the count and
+the remaining time together, and the two reads that follow in the same thread are answered
+from that reply. Everything else is limits' RedisStorage.
 """
 
 import threading
@@ -12,7 +11,6 @@ import time
 
 from limits.storage import RedisStorage
 
-SCHEME_PREFIX = "gf+"
 # Count and expire in one step, and return the window's remaining milliseconds with the count.
 _INCR_EXPIRE_PTTL = """
 local current = redis.call("incrby", KEYS[1], ARGV[2])
@@ -28,10 +26,8 @@ _MEMO_SECONDS = 1.0
 class OneTripRedisStorage(RedisStorage):
     """limits' RedisStorage whose ``incr`` also answers the ``get`` and ``get_expiry`` after it."""
 
-    STORAGE_SCHEME = ["gf+redis", "gf+rediss", "gf+unix"]
-
     def __init__(self, uri, **options):
-        super().__init__(uri.removeprefix(SCHEME_PREFIX), **options)
+        super().__init__(uri, **options)
         self._memo = threading.local()
 
     def initialize_storage(self, uri):

@@ -1,11 +1,14 @@
 """Structured JSON logs, each line carrying the request id (X-Request-ID in and out)."""
 
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import sys
+import threading
 import time
-import uuid
 
 from flask import g, has_request_context, request
 
@@ -46,9 +49,31 @@ def configure(level):
     root.setLevel(level.upper())
 
 
+class RequestIds:
+    """32 hex characters per request: a random prefix per process and a counter (cheaper than
+    a uuid4 per request, and as unique)."""
+
+    def __init__(self):
+        self._state = (None, None, None)  # (pid, prefix, counter), replaced whole
+        self._lock = threading.Lock()
+
+    def next(self):
+        """A fresh id."""
+        pid, prefix, counter = self._state
+        if pid != os.getpid():  # a forked worker starts its own sequence
+            with self._lock:
+                if self._state[0] != os.getpid():
+                    self._state = (os.getpid(), secrets.token_hex(8), itertools.count())
+                pid, prefix, counter = self._state
+        return f"{prefix}{next(counter):016x}"
+
+
+_ids = RequestIds()
+
+
 def _assign_request_id():
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else _ids.next()
 
 
 def _echo_request_id(response):
