@@ -6,8 +6,10 @@ from app.config import ensure_multiprocess_dir, server_settings
 from app.db import get_db
 
 _settings = server_settings()
-# Before any worker exists: every worker writes its Prometheus figures there (app/telemetry.py).
+# Before any worker exists: every worker writes its Prometheus figures there (app/telemetry.py);
+# prometheus_client reads that at import, so it is imported only now (never in a signal handler).
 _metrics_dir = ensure_multiprocess_dir()
+from prometheus_client import multiprocess  # noqa: E402
 
 bind = _settings["bind"]
 workers = _settings["workers"]
@@ -43,6 +45,4 @@ def worker_exit(server, worker):
 
 def child_exit(server, worker):
     """Forget a dead worker's live gauges (its counters stay in the sums)."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid, _metrics_dir)
