@@ -6,10 +6,11 @@ FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run migrate api-key test lint services bench bench-query bench-ingest clean
+.PHONY: help setup run migrate api-key worker scheduler test lint services bench bench-query \
+	bench-ingest clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(STAMP): setup.cfg pyproject.toml
 	@bash scripts/setup.sh "$(PYTHON)" "$(VENV)"
@@ -26,6 +27,15 @@ migrate: setup ## Apply the sql/ migrations to DATABASE_URL (safe to re-run)
 api-key: setup migrate ## Create an API key: make api-key NAME="My App" [RATE=1000]
 	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000]' >&2; exit 2; }
 	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)")
+
+worker: setup migrate ## RQ workers: the ingest and the maintenance queue, one process each
+	@trap 'kill 0' INT TERM; \
+	$(FLASK) jobs worker --queue ingest & \
+	$(FLASK) jobs worker --queue maintenance & \
+	wait
+
+scheduler: setup migrate ## rq-scheduler with the maintenance schedule (registered idempotently)
+	$(FLASK) jobs scheduler
 
 services: ## Make sure MariaDB and Redis run on loopback (installs them when absent, as root)
 	@bash scripts/services.sh

@@ -2,8 +2,9 @@
 
 import logging
 
-from app.config import ensure_multiprocess_dir, server_settings
+from app.config import ensure_multiprocess_dir, maintenance_runner, server_settings
 from app.db import get_db
+from app.jobs.timer import MaintenanceTimer
 
 _settings = server_settings()
 # Before any worker exists: every worker writes its Prometheus figures there (app/telemetry.py);
@@ -32,14 +33,21 @@ def worker_int(worker):
 
 
 def post_worker_init(worker):
-    """Forget any pooled connection inherited from the master (it matters with --preload)."""
-    get_db(worker.wsgi).dispose(close=False)
+    """Forget any pooled connection inherited from the master (it matters with --preload), and
+    start the maintenance timer where no rq-scheduler runs maintenance (the embedded default)."""
+    app = worker.wsgi
+    get_db(app).dispose(close=False)
+    if maintenance_runner(app.config) == "timer":
+        app.extensions["glowing_fiesta.timer"] = MaintenanceTimer(get_db(app), app.config).start()
 
 
 def worker_exit(server, worker):
     """Commit what the worker's writer holds and close its database connections."""
     app = getattr(worker, "wsgi", None)
     if app is not None:
+        timer = app.extensions.get("glowing_fiesta.timer")
+        if timer is not None:
+            timer.stop()
         get_db(app).dispose()
 
 

@@ -8,10 +8,12 @@ from app import auth
 from app.db import get_db, keys, run_in_transaction
 from app.db.migrate import migrate
 from app.jobs import cli as jobs_cli
+from app.jobs import maintenance
 from app.timeutil import isoformat_z, utcnow
 
 db_cli = AppGroup("db", help="Database schema.")
 keys_cli = AppGroup("keys", help="API keys.")
+metrics_cli = AppGroup("metrics", help="Metrics.")
 
 
 def _engine():
@@ -104,8 +106,31 @@ def rotate_command(ident):
     _announce_key(raw, key_id, row.name)
 
 
+@metrics_cli.command("delete")
+@click.argument("name")
+def delete_metric_command(name):
+    """Delete a metric and all its points (the name is free again at once)."""
+    outcome = maintenance.delete_metric(get_db(current_app), current_app.config, name, _purge_here)
+    if outcome is None:
+        raise click.ClickException(f"No metric named {name!r}")
+    metric, deleted, _ = outcome
+    click.echo(f"Metric {name!r} ({metric.type}) deleted with {deleted} point(s).")
+
+
+def _purge_here(metric_id):
+    """The CLI waits for a large deletion to finish."""
+    config = current_app.config
+    return maintenance.purge_metric_points(
+        _engine(),
+        metric_id,
+        config["RETENTION_CHUNK_ROWS"],
+        config["RETENTION_CHUNK_PAUSE_MS"] / 1000,
+    )
+
+
 def init_app(app):
     """Register the command groups."""
     app.cli.add_command(db_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(metrics_cli)
     jobs_cli.init_app(app)

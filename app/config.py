@@ -9,6 +9,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from crontab import CronTab
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "glowing-fiesta.sqlite3"
 
@@ -62,6 +64,37 @@ def _queue_name(name, raw):
     return raw
 
 
+def _cron(name, raw):
+    try:
+        CronTab(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a cron expression like '17 3 * * *': {exc}") from None
+    return raw
+
+
+def _choice(*choices):
+    """A parser accepting one of ``choices``."""
+
+    def parse(name, raw):
+        if raw.lower() not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw.lower()
+
+    return parse
+
+
+def _between(minimum, maximum):
+    """A parser of integers from ``minimum`` to ``maximum``."""
+
+    def parse(name, raw):
+        value = _integer(name, raw, minimum)
+        if value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
 def _redis_url(name, raw):
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{name} must be a redis:// URL, got {raw!r}")
@@ -92,6 +125,13 @@ _SETTINGS = [
     ("RQ_INGEST_QUEUE", "RQ_INGEST_QUEUE", "ingest", _queue_name),
     ("RQ_MAINTENANCE_QUEUE", "RQ_MAINTENANCE_QUEUE", "maintenance", _queue_name),
     ("QUEUE_ALLOW_VOLATILE_REDIS", "QUEUE_ALLOW_VOLATILE_REDIS", False, _boolean),
+    # Maintenance (partitions, retention): see app/jobs/maintenance.py.
+    ("MAINTENANCE_RUNNER", "MAINTENANCE_RUNNER", "auto", _choice("auto", "rq", "timer", "off")),
+    ("MAINTENANCE_PARTITIONS_CRON", "PARTITIONS_CRON", "7 * * * *", _cron),
+    ("RETENTION_CRON", "RETENTION_CRON", "17 3 * * *", _cron),
+    ("PARTITIONS_AHEAD_DAYS", "PARTITIONS_AHEAD_DAYS", 7, _at_least(1)),
+    ("RETENTION_CHUNK_ROWS", "RETENTION_CHUNK_ROWS", 10_000, _between(1, 10_000)),
+    ("RETENTION_CHUNK_PAUSE_MS", "RETENTION_CHUNK_PAUSE_MS", 20, _at_least(0)),
     # Prometheus self-metrics: see app/telemetry.py.
     ("METRICS_ENDPOINT_ENABLED", "METRICS_ENDPOINT_ENABLED", True, _boolean),
     ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_DIR", None, None),
@@ -124,6 +164,8 @@ def validate(config):
         )
     if config["INGEST_MODE"] == "queue" and not config["REDIS_URL"]:
         raise ConfigError("INGEST_MODE=queue needs REDIS_URL (the queue lives in Redis)")
+    if config["MAINTENANCE_RUNNER"] == "rq" and not config["REDIS_URL"]:
+        raise ConfigError("MAINTENANCE_RUNNER=rq needs REDIS_URL (rq-scheduler lives in Redis)")
     if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {config['LOG_LEVEL']!r}"
@@ -143,6 +185,15 @@ def ensure_multiprocess_dir(environ=None):
         path = tempfile.mkdtemp(prefix="glowing-fiesta-prometheus-")
         environ["PROMETHEUS_MULTIPROC_DIR"] = path
     return path
+
+
+def maintenance_runner(config):
+    """Who runs maintenance: "rq" (workers + rq-scheduler, with REDIS_URL), "timer" (a thread
+    in each app process) or "off"."""
+    runner = config["MAINTENANCE_RUNNER"]
+    if runner == "auto":
+        return "rq" if config["REDIS_URL"] else "timer"
+    return runner
 
 
 def server_settings(environ=None):

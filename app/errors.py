@@ -51,6 +51,14 @@ class ServiceUnavailable(ApiError):
         )
 
 
+def metric_not_found(names):
+    """The 404 for metrics that do not exist, naming them."""
+    quoted = ", ".join(f"'{name}'" for name in names)
+    return ApiError(
+        "METRIC_NOT_FOUND", f"No metric named {quoted}", status=404, details={"name": list(names)}
+    )
+
+
 def envelope(error):
     """An ``ApiError`` as the JSON body every error shares."""
     body = {"success": False, "error": {"code": error.code, "message": error.message}}

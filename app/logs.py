@@ -14,6 +14,8 @@ from flask import g, has_request_context, request
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 _HANDLER_NAME = "glowing_fiesta.json"
+# What every LogRecord carries; anything else on a record came as ``extra`` and is logged.
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,9 +35,12 @@ class JsonFormatter(logging.Formatter):
             api_key = g.get("api_key")
             if api_key is not None:
                 entry["key"] = api_key.prefix
+        for name, value in record.__dict__.items():  # extra={...} given to the logger
+            if name not in _RECORD_FIELDS and name not in entry:
+                entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+        return json.dumps(entry, default=str)
 
 
 def configure(level):

@@ -1,12 +1,14 @@
 """What GET /ready reports: every dependency the configuration needs, with its latency, and
-the state of the work that happens away from requests (the ingest queue)."""
+the state of the work that happens away from requests (the ingest queue, maintenance)."""
 
 import logging
 import time
 
-from app.db import get_db, ping
+from app.config import maintenance_runner
+from app.db import get_db, partitions, ping, run_read, runs
 from app.jobs.cli import queue_state
 from app.redis import get_redis
+from app.timeutil import isoformat_z, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,33 @@ def queue(app):
         return {"name": name, "error": type(exc).__name__}
 
 
+def maintenance(app):
+    """Each maintenance job's last start and success (and error), and the partitions ahead."""
+    db = get_db(app)
+    try:
+        last = run_read(db.write, runs.last_runs)
+        ahead = None if db.is_sqlite else run_read(db.write, partitions.days_ahead, utcnow().date())
+    except Exception as exc:  # the database check says what is wrong
+        return {"error": type(exc).__name__}
+    jobs = {
+        job: {
+            "last_started_at": _iso(record["last_started_at"]),
+            "last_success_at": _iso(record["last_success_at"]),
+            **(
+                {"last_error": record["last_error"].splitlines()[-1]}
+                if record["last_error"]
+                else {}
+            ),
+        }
+        for job, record in sorted(last.items())
+    }
+    return {"runner": maintenance_runner(app.config), "jobs": jobs, "partitions_days_ahead": ahead}
+
+
+def _iso(moment):
+    return isoformat_z(moment) if moment else None
+
+
 def report(app):
     """(ready?, detail) for GET /ready."""
     checks, latency = dependencies(app)
@@ -57,5 +86,6 @@ def report(app):
     state = queue(app)
     if state is not None:
         detail["queue"] = state
+    detail["maintenance"] = maintenance(app)
     ready = not any(str(value).startswith("error") for value in checks.values())
     return ready, detail

@@ -33,10 +33,15 @@ class Session:
 
     def post(self, path, body, headers=None):
         """POST JSON; (status, parsed body). Raises OSError when the server is gone."""
+        return self.request("POST", path, body, headers)
+
+    def request(self, method, path, body=None, headers=None):
+        """Any request, a JSON body if given; (status, parsed body)."""
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        payload = None if body is None else json.dumps(body)
         try:
-            self.conn.request("POST", path, json.dumps(body), {**self.headers, **(headers or {})})
+            self.conn.request(method, path, payload, {**self.headers, **(headers or {})})
             response = self.conn.getresponse()
             payload = response.read()
         except (OSError, http.client.HTTPException):

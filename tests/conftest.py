@@ -25,6 +25,7 @@ from scripts.harness import (
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 PROJECT_ROOT = ROOT
+TABLES = ("metric_points", "metrics", "api_keys", "idempotency_keys", "maintenance_runs")
 
 
 @pytest.fixture(autouse=True)
@@ -69,11 +70,25 @@ def mysql_url():
     drop_database(MYSQL_SERVER_URL, name)
 
 
+@pytest.fixture
+def fresh_mysql_url(mysql_url):
+    """A MariaDB database of this test's own, migrated, dropped afterwards: for tests that
+    reshape the partitions."""
+    name = f"gf_test_own_{os.getpid()}"
+    recreate_database(MYSQL_SERVER_URL, name)
+    url = f"{MYSQL_SERVER_URL}/{name}"
+    engine = create_engine_for(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+    drop_database(MYSQL_SERVER_URL, name)
+
+
 def clear_mysql(url):
     """Empty the tables between tests (rows only; the schema stays)."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        for table in ("metric_points", "metrics", "api_keys", "idempotency_keys"):
+        for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
 

@@ -25,7 +25,7 @@ def test_unknown_route_is_json_404(client, auth):
 
 
 def test_wrong_method_is_json_405(client, auth):
-    response = client.delete("/api/metrics/counter", headers=auth)
+    response = client.put("/api/metrics/counter", headers=auth)
     assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
     assert "POST" in response.headers["Allow"]
 

@@ -117,11 +117,11 @@ def test_a_fault_in_one_request_does_not_fail_its_neighbours(app, make_writer):
 
 @pytest.fixture
 def write_lock(app, database_url):
-    """Hold the lock the writer needs (the metric's row, or SQLite's write lock) until released."""
+    """Hold the locks the writer needs (the metric rows, or SQLite's write lock) until released."""
     conn = get_db(app).write.connect()
     conn.begin()  # on SQLite: BEGIN IMMEDIATE, the database's write lock
     if not database_url.startswith("sqlite"):
-        conn.execute(text("SELECT id FROM metrics WHERE name = 'held' FOR UPDATE"))
+        conn.execute(text("SELECT id FROM metrics FOR UPDATE"))
     yield conn.rollback
     conn.close()
 
@@ -144,16 +144,23 @@ def test_a_full_queue_makes_requests_wait_then_refuses_them(app, make_writer, re
     assert len(stored_points(app, "held")) == 1 + len(answered)
 
 
-def test_close_commits_what_is_waiting(app, make_writer):
-    writer = make_writer(linger_ms=200)
-    requests = [WriteRequest([counter("closing")], ok) for _ in range(8)]
-    threads = [threading.Thread(target=writer.submit, args=(r,)) for r in requests]
-    for thread in threads:
-        thread.start()
-    writer.close()
+def test_close_commits_what_is_waiting(app, make_writer, request):
+    writer = make_writer(linger_ms=0)
+    assert writer.submit(WriteRequest([counter("closing")], ok)).status == 201
+    release = request.getfixturevalue("write_lock")  # the next group waits on this lock
+    threads, outcomes = start_together(writer, [WriteRequest([counter("closing")], ok)] * 8)
+    deadline = time.monotonic() + 30
+    while writer.backlog < 8:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    release()
+    closing.join(30)
     for thread in threads:
         thread.join(30)
-    assert len(stored_points(app, "closing")) == 8
+    assert [o.status for o in outcomes] == [201] * 8
+    assert len(stored_points(app, "closing")) == 9
     with pytest.raises(WriterUnavailable):
         writer.submit(WriteRequest([counter("closing")], ok))
 

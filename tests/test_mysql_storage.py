@@ -27,8 +27,8 @@ def test_ensure_daily_adds_only_the_missing_days(mysql_app):
         after = partitions.existing(conn)
         again = partitions.ensure_daily(conn, newest, newest + timedelta(days=2))
     expected = {partitions.partition_name(newest + timedelta(days=d)) for d in (1, 2)}
-    assert set(added) == expected and after - before == expected
-    assert again == []
+    assert set(added["created"]) == expected and after - before == expected
+    assert again == {"created": [], "future_rows": False}
 
 
 def test_sessions_run_in_utc(mysql_app):

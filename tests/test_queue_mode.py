@@ -10,7 +10,6 @@ import time
 import pytest
 from rq import SimpleWorker
 from rq.registry import StartedJobRegistry
-from rq.serializers import JSONSerializer
 
 from app import create_app
 from app.config import ConfigError
@@ -51,7 +50,7 @@ def drain(app):
     """Run a real RQ worker over the ingest queue until it is empty; how many jobs it ran."""
     connection = get_redis(app)
     queue = runtime.queue(app.config["RQ_INGEST_QUEUE"], connection)
-    worker = SimpleWorker([queue], connection=connection, serializer=JSONSerializer)
+    worker = SimpleWorker([queue], connection=connection)
     worker.work(burst=True)
     return worker.successful_job_count
 

@@ -8,8 +8,10 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from app.db import get_db
 from scripts.harness import TcpProxy
 from tests.clients import Session, scrape
 from tests.conftest import new_key, stored_points
@@ -119,3 +121,44 @@ def test_a_database_outage_gives_503s_never_a_false_201(mysql_app, proxied_mysql
     stored = {value for _, value in stored_points(app, "load")}
     unsure = set(map(float, values_with(seen, 503) + values_with(seen, None)))
     assert acknowledged <= stored <= acknowledged | unsure
+
+
+def test_deleting_a_metric_under_concurrent_ingest(app, database_url, serve):
+    server = serve(DATABASE_URL=database_url, WEB_CONCURRENCY="2", THREADS="8")
+    key = new_key(app, rate_limit=1_000_000)
+    stop = threading.Event()
+    workers, seen = hammer(server, key, threads=6, stop=stop, name="victim")
+    while len(values_with(seen, 201)) < 200:
+        time.sleep(0.01)
+    deleted = Session(server, {"X-API-Key": key})
+    before_delete = len(seen)
+    status, body = deleted.request("DELETE", "/api/metrics/victim")
+    answered = len(seen)  # every answer counted from here came after the DELETE's
+    while len(seen) < answered + 200:
+        time.sleep(0.01)
+    stop.set()
+    join(workers)
+    assert status in (200, 202), body
+    assert {code for code, _ in seen} == {201}
+    after = {float(v) for code, v in seen[answered:]}
+    stored = {value for _, value in stored_points(app, "victim")}
+    assert after <= stored  # nothing acknowledged after the DELETE's answer was lost
+    assert stored <= {float(v) for _, v in seen[before_delete:]}  # nothing older survived
+    deadline = time.monotonic() + 30
+    while orphan_points(app) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert orphan_points(app) == 0
+    assert deleted.request("DELETE", "/api/metrics/victim")[0] in (200, 202)
+    assert deleted.post("/api/metrics/value", {"name": "victim", "value": 0.5})[0] == 201
+    deleted.close()
+
+
+def orphan_points(app):
+    """Points left of deleted metrics."""
+    with get_db(app).write.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT COUNT(*) FROM metric_points p LEFT JOIN metrics m ON m.id = p.metric_id "
+                "WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
+            )
+        ).scalar()

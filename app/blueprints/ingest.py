@@ -1,16 +1,22 @@
-"""POST /api/metrics/counter, /value and /batch."""
+"""Writes: POST /api/metrics/counter, /value and /batch, and DELETE /api/metrics/<name>."""
 
-from flask import Blueprint, current_app
+import re
+
+from flask import Blueprint, current_app, jsonify
 from marshmallow import ValidationError
 
 from app.body import read_body
+from app.constants import NAME_PATTERN, NAME_RULE
+from app.db import get_db
 from app.db.writer import Answer
-from app.errors import ApiError, envelope, from_validation_error
+from app.errors import ApiError, envelope, from_validation_error, metric_not_found
 from app.ingestion import handle
+from app.jobs import maintenance
 from app.schemas import BatchSchema, PointSchema, accepted_window, load_point
 from app.timeutil import utcnow
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/metrics")
+NAME_RE = re.compile(NAME_PATTERN)
 
 _counter_schema = PointSchema("counter")
 _value_schema = PointSchema("value")
@@ -115,3 +121,21 @@ def _batch(items):
 def record_batch():
     """Validate each item on its own; write the valid ones in one transaction."""
     return handle(lambda: _batch(_batch_schema.load(read_body())["metrics"]))
+
+
+@bp.delete("/<name>")
+def delete_metric(name):
+    """Delete a metric and its points; 202 when the points are still being removed."""
+    if not NAME_RE.match(name):
+        raise ValidationError({"name": [NAME_RULE]})
+    app = current_app
+    outcome = maintenance.delete_metric(
+        get_db(app), app.config, name, maintenance.background_purger(app)
+    )
+    if outcome is None:
+        raise metric_not_found([name])
+    metric, deleted, finished = outcome
+    body = {"success": True, "metric": name, "type": metric.type, "points_deleted": deleted}
+    if finished:
+        return jsonify(message="Metric deleted", **body), 200
+    return jsonify(message="Metric deleted; its points are being removed", **body), 202

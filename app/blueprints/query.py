@@ -5,20 +5,13 @@ from flask import Blueprint, current_app, jsonify, request
 from app.buckets import series
 from app.db import get_db, metrics, run_read
 from app.db.aggregate import aggregate_metrics
-from app.errors import ApiError
+from app.errors import metric_not_found
 from app.schemas import ListQuerySchema, aggregate_query_schema
 from app.timeutil import isoformat_z
 
 bp = Blueprint("query", __name__, url_prefix="/api/metrics")
 
 _list_schema = ListQuerySchema()
-
-
-def _not_found(missing):
-    quoted = ", ".join(f"'{name}'" for name in missing)
-    return ApiError(
-        "METRIC_NOT_FOUND", f"No metric named {quoted}", status=404, details={"name": missing}
-    )
 
 
 def aggregate(args):
@@ -36,7 +29,7 @@ def aggregate(args):
         end,
     )
     if missing:
-        raise _not_found(missing)
+        raise metric_not_found(missing)
     found = [metric for metric, _, _ in results]
     operations = {metric.name: operation for metric, operation, _ in results}
     data = {

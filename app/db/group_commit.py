@@ -64,9 +64,15 @@ class GroupWriter:
         self.observer = observer  # called as observer(requests, answers, seconds) per commit
         self._queue = deque()
         self._queued_points = 0
+        self._in_flight = 0  # requests in the transaction being written
         self._cond = threading.Condition()
         self._closing = False
         self._thread = None
+
+    @property
+    def backlog(self):
+        """Requests waiting or being written now."""
+        return len(self._queue) + self._in_flight
 
     def submit(self, request):
         """Queue ``request`` and wait for its commit; its Answer, or the commit's exception."""
@@ -125,6 +131,7 @@ class GroupWriter:
             if not group:
                 return
             self._commit(group)
+            self._in_flight = 0
 
     def _take(self):
         """The next group: what waits, and with concurrency a short linger for more."""
@@ -134,6 +141,7 @@ class GroupWriter:
                     return []
                 self._cond.wait()
             group, points = self._pop_into([], 0)
+            self._in_flight = len(group)
             if len(group) > 1 and self.linger > 0:
                 deadline = time.monotonic() + self.linger
                 while points < self.max_batch and not self._closing:
@@ -143,6 +151,7 @@ class GroupWriter:
                     if not self._queue:
                         self._cond.wait(remaining)
                     group, points = self._pop_into(group, points)
+                    self._in_flight = len(group)
             self._cond.notify_all()  # room for the requests waiting on a full queue
             return group
 

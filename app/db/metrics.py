@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select, update
 
 from app.db.schema import metrics
 from app.db.statements import insert_ignore
@@ -70,9 +70,48 @@ def list_page(conn, prefix, limit, offset):
     """Metrics whose name starts with ``prefix``, in name order (binary), one page."""
     if not _NAME_CHARS.match(prefix):
         return []  # no name can start with it (and MySQL would refuse to compare non-ASCII)
-    query = select(metrics.c.name, metrics.c.type, metrics.c.created_at)
+    query = select(metrics.c.name, metrics.c.type, metrics.c.created_at).where(
+        metrics.c.deleted_at.is_(None)
+    )
     if prefix:
         query = query.where(
             metrics.c.name >= prefix, metrics.c.name < prefix + _AFTER_NAME_ALPHABET
         )
     return conn.execute(query.order_by(metrics.c.name).limit(limit).offset(offset)).all()
+
+
+TOMBSTONE_PREFIX = "~deleted~"  # "~" is outside the name alphabet: no metric can clash
+
+
+def tombstone(conn, name, now):
+    """Mark the metric ``name`` deleted and free its name; the Metric, or None if unknown.
+
+    The exclusive row lock waits for every write transaction holding the row (they read it
+    under a shared lock), and every later one finds the name gone: no point lands on the
+    metric after this commits.
+    """
+    row = conn.execute(
+        select(metrics.c.id, metrics.c.name, metrics.c.type)
+        .where(metrics.c.name == name)
+        .with_for_update()
+    ).first()
+    if row is None:
+        return None
+    conn.execute(
+        update(metrics)
+        .where(metrics.c.id == row.id)
+        .values(name=f"{TOMBSTONE_PREFIX}{row.id}", deleted_at=now, updated_at=now)
+    )
+    return Metric(row.id, row.name, row.type)
+
+
+def deleted_ids(conn):
+    """Ids of deleted metrics whose points may remain."""
+    return list(conn.scalars(select(metrics.c.id).where(metrics.c.deleted_at.is_not(None))))
+
+
+def forget(conn, metric_id):
+    """Remove a deleted metric's row (once its points are gone)."""
+    conn.execute(
+        delete(metrics).where(metrics.c.id == metric_id, metrics.c.deleted_at.is_not(None))
+    )

@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 
 from app.config import PROJECT_ROOT
 from app.db import partitions
+from app.db.locks import LockBusy, named_lock
 from app.db.schema import schema_migrations
 from app.timeutil import utcnow
 
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 
 SQL_DIR = PROJECT_ROOT / "sql"
 PARTITION_DAYS_AHEAD = 7
+MIGRATION_LOCK = "migrate"
 
 _BOOTSTRAP = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version VARCHAR(64) NOT NULL PRIMARY KEY,
@@ -52,25 +54,23 @@ def _apply_pending(conn, files):
     return done
 
 
-def migrate(engine, retention_days=90, today=None):
+def migrate(engine, retention_days=90, today=None, days_ahead=PARTITION_DAYS_AHEAD):
     """Bring the schema up to date; safe to run again and from several processes at once."""
     files = migration_files(engine)
     if engine.dialect.name == "sqlite":
         # SQLite DDL is transactional and BEGIN IMMEDIATE serialises concurrent migrators.
         with engine.begin() as conn:
             return _apply_pending(conn, files)
-    with engine.connect() as conn:
-        if conn.execute(text("SELECT GET_LOCK('glowing_fiesta_migrate', 60)")).scalar() != 1:
-            raise RuntimeError("another migration held the lock for 60 s; try again")
-        try:
+    try:
+        with named_lock(engine, MIGRATION_LOCK, wait_seconds=60), engine.begin() as conn:
             done = _apply_pending(conn, files)
-            conn.commit()
-            today = today or utcnow().date()  # partitions are UTC days
-            partitions.ensure_daily(
-                conn,
-                first_day=today - timedelta(days=retention_days),
-                last_day=today + timedelta(days=PARTITION_DAYS_AHEAD),
-            )
-        finally:
-            conn.execute(text("SELECT RELEASE_LOCK('glowing_fiesta_migrate')"))
+    except LockBusy:
+        raise RuntimeError("another migration held the lock for 60 s; try again") from None
+    today = today or utcnow().date()  # partitions are UTC days
+    with named_lock(engine, partitions.LOCK, wait_seconds=60), engine.connect() as conn:
+        partitions.ensure_daily(
+            conn,
+            first_day=today - timedelta(days=retention_days),
+            last_day=today + timedelta(days=days_ahead),
+        )
     return done

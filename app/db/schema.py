@@ -1,12 +1,16 @@
 """Table objects for SQLAlchemy Core. The DDL itself lives in ``sql/<dialect>/``.
 
-- ``metrics``: one row per metric; ``name`` is unique and case-sensitive (binary collation).
+- ``metrics``: one row per metric; ``name`` is unique and case-sensitive (binary collation). A
+  deleted metric is renamed ``~deleted~<id>`` and stamped ``deleted_at`` until its points are
+  gone.
 - ``metric_points``: raw points, clustered (MySQL) or covered (SQLite) by
   ``(metric_id, recorded_at)`` so one metric's range is one contiguous scan. On MySQL there is
   deliberately no index on ``recorded_at`` alone: retention drops whole daily partitions.
 - ``api_keys``: SHA-256 of each key, its display prefix and its per-minute limit.
 - ``idempotency_keys``: the answer given to each Idempotency-Key (per API key) and the queue
   jobs applied, kept a day; ``created_at`` is indexed for the sweep.
+- ``maintenance_runs``: each maintenance job's last start, success and result.
+- ``named_locks`` (SQLite only): leased locks; MySQL uses GET_LOCK.
 - ``schema_migrations``: which ``sql/`` files have been applied.
 """
 
@@ -37,6 +41,7 @@ metrics = Table(
     Column("type", String(8), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
 )
 
 metric_points = Table(
@@ -72,6 +77,24 @@ idempotency_keys = Table(
     Column("status", Integer, nullable=True),
     Column("body", Text, nullable=True),
     Column("created_at", Timestamp, nullable=False),
+)
+
+maintenance_runs = Table(
+    "maintenance_runs",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("last_started_at", Timestamp, nullable=True),
+    Column("last_success_at", Timestamp, nullable=True),
+    Column("last_result", Text, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+named_locks = Table(
+    "named_locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(32), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
 )
 
 schema_migrations = Table(

@@ -1,18 +1,23 @@
-"""Flask CLI for the queues: ``flask jobs worker`` and ``flask queue status|requeue``."""
+"""Flask CLI for the queues and maintenance: ``flask jobs worker|scheduler``, ``flask queue
+status|requeue``, ``flask partitions ensure``, ``flask retention run``."""
+
+import json
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from rq import SimpleWorker, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
-from rq.serializers import JSONSerializer
 
-from app.jobs import runtime
+from app.db import get_db
+from app.jobs import maintenance, runtime, schedule
 from app.redis import get_redis
 from app.timeutil import isoformat_z, utcnow
 
-jobs_cli = AppGroup("jobs", help="RQ workers.")
+jobs_cli = AppGroup("jobs", help="RQ workers and the maintenance scheduler.")
 queue_cli = AppGroup("queue", help="The RQ queues: state and failed jobs.")
+partitions_cli = AppGroup("partitions", help="Daily partitions of the points table (MySQL).")
+retention_cli = AppGroup("retention", help="Removing points older than the retention.")
 
 QUEUE_SETTINGS = {"ingest": "RQ_INGEST_QUEUE", "maintenance": "RQ_MAINTENANCE_QUEUE"}
 
@@ -51,8 +56,47 @@ def worker_command(roles, burst):
     connection = _connection()
     queues = [runtime.queue(names[role], connection) for role in roles]
     worker_class = SimpleWorker if set(roles) == {"ingest"} else Worker
-    worker = worker_class(queues, connection=connection, serializer=JSONSerializer)
+    worker = worker_class(queues, connection=connection)
     worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"])
+
+
+@jobs_cli.command("scheduler")
+@click.option("--register-only", is_flag=True, help="Register the schedule and exit.")
+def scheduler_command(register_only):
+    """Register the maintenance schedule (idempotent) and run rq-scheduler."""
+    settings = current_app.config
+    scheduler = schedule.scheduler(_connection(), settings)
+    for entry in schedule.register(scheduler, settings):
+        click.echo(f"scheduled {entry}", err=True)
+    if not register_only:
+        scheduler.run()
+
+
+_NOW = click.option("--now", help="Act as if it were this time (ISO 8601): for trials.")
+
+
+def _report(run, *args, **kwargs):
+    try:
+        result = run(get_db(current_app), current_app.config, *args, **kwargs)
+    except maintenance.Skipped:
+        raise click.ClickException("the job is running elsewhere right now; try later") from None
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
+@partitions_cli.command("ensure")
+@_NOW
+@click.option("--force", is_flag=True, help="Split p_future even if rows landed in it.")
+def ensure_command(now, force):
+    """Create the daily partitions PARTITIONS_AHEAD_DAYS ahead."""
+    _report(maintenance.run_partitions, now, force=force)
+
+
+@retention_cli.command("run")
+@_NOW
+@click.option("--dry-run", is_flag=True, help="Report what would go; change nothing.")
+def retention_command(now, dry_run):
+    """Remove points older than METRICS_RETENTION_DAYS + METRICS_RETENTION_GRACE_DAYS."""
+    _report(maintenance.run_retention, now, dry_run=dry_run)
 
 
 def _oldest_age(queue):
@@ -99,5 +143,5 @@ def requeue_command(job_ids, role):
 
 def init_app(app):
     """Register the command groups."""
-    app.cli.add_command(jobs_cli)
-    app.cli.add_command(queue_cli)
+    for group in (jobs_cli, queue_cli, partitions_cli, retention_cli):
+        app.cli.add_command(group)

@@ -5,7 +5,6 @@ import os
 import threading
 
 from rq import Queue
-from rq.serializers import JSONSerializer
 
 from app import config
 from app.db import Database
@@ -50,5 +49,5 @@ def reset():
 
 
 def queue(name, connection):
-    """An RQ queue whose jobs are stored as JSON (plain data, inspectable, no pickles)."""
-    return Queue(name, connection=connection, serializer=JSONSerializer)
+    """An RQ queue (RQ's default serializer, which rq-scheduler's jobs use too)."""
+    return Queue(name, connection=connection)

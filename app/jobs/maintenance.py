@@ -1,0 +1,258 @@
+"""Maintenance jobs: daily partitions ahead, retention, and the removal of deleted metrics.
+
+``run_partitions`` and ``run_retention`` take a Database and the settings; the same code runs
+from RQ (``maintain_partitions``, ``apply_retention``: module-level functions over plain
+arguments), from the in-process timer of the embedded default (``app/jobs/timer.py``) and from
+the CLI (``flask partitions ensure``, ``flask retention run``). Every run holds a named lock
+(two runs never overlap), is recorded in ``maintenance_runs`` and logs one line: what it did,
+how many rows and partitions, how long. A failure is recorded and raised again (RQ retries it).
+"""
+
+import logging
+import threading
+import time
+import traceback
+from datetime import timedelta
+
+from rq import Retry
+
+from app.config import maintenance_runner
+from app.db import get_db, partitions, receipts, retention, run_in_transaction, runs
+from app.db import metrics as metric_rows
+from app.db.locks import LockBusy, named_lock
+from app.jobs import runtime
+from app.redis import get_redis
+from app.timeutil import isoformat_z, parse_timestamp, utcnow
+
+log = logging.getLogger(__name__)
+
+PARTITIONS = "partitions"
+RETENTION = "retention"
+JOB_TIMEOUT_SECONDS = 6 * 3600
+RETRY = Retry(max=3, interval=[60, 300, 900])
+
+
+class Skipped(Exception):
+    """Another process is running the same job right now."""
+
+
+def run_job(db, job, work, due=None):
+    """Run ``work()`` as ``job``: under its named lock, recorded, logged; its result dict.
+    ``due(last_runs)``, when given, is asked again under the lock (None: not due after all)."""
+    started, began = utcnow(), time.perf_counter()
+    try:
+        with named_lock(db.write, f"job:{job}"):
+            if due is not None and not due(run_in_transaction(db.write, runs.last_runs)):
+                return None
+            run_in_transaction(db.write, runs.started, job, started)
+            result = work()
+            run_in_transaction(db.write, runs.succeeded, job, utcnow(), result)
+    except LockBusy:
+        log.info("maintenance %s: already running elsewhere; skipped", job)
+        raise Skipped(job) from None
+    except Exception:
+        error = traceback.format_exc(limit=5)
+        run_in_transaction(db.write, runs.failed, job, error)
+        log.exception("maintenance %s failed after %.1f s", job, time.perf_counter() - began)
+        raise
+    seconds = round(time.perf_counter() - began, 3)
+    extra = {"job": job, "result": result, "seconds": seconds}
+    log.info("maintenance %s done in %.1f s: %s", job, seconds, result, extra=extra)
+    return result
+
+
+def _moment(now):
+    return parse_timestamp(now) if now else utcnow()
+
+
+def run_partitions(db, settings, now=None, due=None, force=False):
+    """Keep daily partitions PARTITIONS_AHEAD_DAYS ahead (MySQL; nothing to do on SQLite)."""
+    today = _moment(now).date()
+
+    def work():
+        if db.is_sqlite:
+            return {"backend": "sqlite", "created": [], "days_ahead": None}
+        with named_lock(db.write, partitions.LOCK, wait_seconds=60), db.write.connect() as conn:
+            outcome = partitions.ensure_daily(
+                conn, today, today + timedelta(days=settings["PARTITIONS_AHEAD_DAYS"]), force
+            )
+            outcome["days_ahead"] = partitions.days_ahead(conn, today)
+        return outcome
+
+    return run_job(db, PARTITIONS, work, due)
+
+
+def run_retention(db, settings, now=None, dry_run=False, due=None):
+    """Remove points older than the retention (whole partitions, then chunks), expired
+    Idempotency-Key receipts and deleted metrics; ``dry_run`` only counts."""
+    moment = _moment(now)
+    keep_days = settings["RETENTION_DAYS"] + settings["RETENTION_GRACE_DAYS"]
+    before = retention.cutoff(moment, keep_days)
+    trim = _Trimmer(db, settings, dry_run)
+
+    def work():
+        result = {"cutoff": isoformat_z(before), "dry_run": dry_run}
+        result.update(trim.partitions(before))
+        result["rows_deleted"] = trim.points(before)
+        result["metrics_purged"], result["deleted_metric_rows"] = trim.deleted_metrics()
+        result["receipts_deleted"] = trim.receipts(moment - receipts.TTL)
+        return result
+
+    return run_job(db, RETENTION, work, due)
+
+
+class _Trimmer:
+    """The steps of a retention run, each chunk its own short transaction."""
+
+    def __init__(self, db, settings, dry_run):
+        self.engine = db.write
+        self.is_sqlite = db.is_sqlite
+        self.chunk = settings["RETENTION_CHUNK_ROWS"]
+        self.pause = settings["RETENTION_CHUNK_PAUSE_MS"] / 1000
+        self.dry_run = dry_run
+
+    def partitions(self, before):
+        """Drop whole expired daily partitions (MySQL): their names and rows."""
+        if self.is_sqlite:
+            return {"partitions_dropped": [], "rows_dropped_with_partitions": 0}
+        with named_lock(self.engine, partitions.LOCK, wait_seconds=60):
+            with self.engine.connect() as conn:
+                names = retention.expired_partitions(conn, before)
+                rows = sum(partitions.rows_in(conn, name) for name in names)
+                if not self.dry_run:
+                    partitions.drop(conn, names)
+        return {"partitions_dropped": names, "rows_dropped_with_partitions": rows}
+
+    def points(self, before):
+        """Delete (or count) the expired points left, metric by metric, in chunks."""
+        ids = run_in_transaction(self.engine, retention.metrics_with_points_before, before)
+        if self.dry_run:
+            count = retention.count_before
+            return sum(run_in_transaction(self.engine, count, i, before) for i in ids)
+        return sum(self._drain(metric_id, before) for metric_id in ids)
+
+    def _drain(self, metric_id, before):
+        total = 0
+        while True:
+            deleted = run_in_transaction(
+                self.engine, retention.delete_chunk, metric_id, before, self.chunk
+            )
+            total += deleted
+            if deleted < self.chunk:
+                return total
+            time.sleep(self.pause)  # let writers in between chunks
+
+    def deleted_metrics(self):
+        """Remove what remains of deleted metrics: (metrics finished, rows deleted)."""
+        ids = run_in_transaction(self.engine, metric_rows.deleted_ids)
+        if self.dry_run:
+            return len(ids), 0
+        rows = 0
+        for metric_id in ids:
+            rows += purge_metric_points(self.engine, metric_id, self.chunk, self.pause)
+        return len(ids), rows
+
+    def receipts(self, before):
+        """Delete expired Idempotency-Key receipts in chunks."""
+        if self.dry_run:
+            return 0
+        total = 0
+        while True:
+            deleted = run_in_transaction(self.engine, receipts.sweep, before, self.chunk)
+            total += deleted
+            if deleted < self.chunk:
+                return total
+            time.sleep(self.pause)
+
+
+def purge_metric_points(engine, metric_id, chunk, pause):
+    """Delete a deleted metric's points in chunks, then its row; how many points went."""
+    total = 0
+    while True:
+        deleted = run_in_transaction(engine, retention.delete_chunk, metric_id, None, chunk)
+        total += deleted
+        if deleted < chunk:
+            break
+        time.sleep(pause)
+    run_in_transaction(engine, metric_rows.forget, metric_id)
+    return total
+
+
+# RQ entry points: plain arguments, the database and settings of the worker process.
+
+
+def maintain_partitions(now=None):
+    """RQ job: keep partitions ahead."""
+    return _skippable(run_partitions, runtime.database(), runtime.settings(), now)
+
+
+def apply_retention(now=None, dry_run=False):
+    """RQ job: apply retention."""
+    return _skippable(run_retention, runtime.database(), runtime.settings(), now, dry_run)
+
+
+def purge_metric(metric_id):
+    """RQ job: finish removing a deleted metric."""
+    settings = runtime.settings()
+    engine = runtime.database().write
+    chunk, pause = settings["RETENTION_CHUNK_ROWS"], settings["RETENTION_CHUNK_PAUSE_MS"] / 1000
+    return purge_metric_points(engine, metric_id, chunk, pause)
+
+
+def _skippable(run, *args):
+    try:
+        return run(*args)
+    except Skipped:
+        return {"skipped": "already running elsewhere"}
+
+
+JOBS = {PARTITIONS: maintain_partitions, RETENTION: apply_retention}
+
+
+def trigger(job):
+    """RQ job the scheduler enqueues on its cron: a fresh ``job`` with its own retries (a cron
+    entry is one long-lived RQ job, whose retries would be spent once and for all)."""
+    settings = runtime.settings()
+    queue = runtime.queue(settings["RQ_MAINTENANCE_QUEUE"], runtime.redis_connection())
+    queued = queue.enqueue(
+        JOBS[job], retry=RETRY, job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=86400
+    )
+    return queued.id
+
+
+def delete_metric(db, settings, name, finish_later):
+    """Delete the metric ``name``: its name is free and no point can land on it from the
+    moment this returns. Its points go now when they are few (one chunk), else
+    ``finish_later(metric_id)`` removes the rest (and returns how many, if it waited).
+    (Metric, points deleted, finished) or None."""
+    metric = run_in_transaction(db.write, metric_rows.tombstone, name, utcnow())
+    if metric is None:
+        return None
+    chunk = settings["RETENTION_CHUNK_ROWS"]
+    deleted = run_in_transaction(db.write, retention.delete_chunk, metric.id, None, chunk)
+    if deleted < chunk:
+        run_in_transaction(db.write, metric_rows.forget, metric.id)
+        return metric, deleted, True
+    more = finish_later(metric.id)
+    if more is not None:
+        return metric, deleted + more, True
+    log.info("metric %s deleted; its remaining points are being removed", name)
+    return metric, deleted, False
+
+
+def background_purger(app):
+    """How this app finishes a large deletion: an RQ job on the maintenance queue when RQ
+    runs maintenance, else a thread of this process (the next retention run finishes whatever
+    a stopped process left)."""
+    config = app.config
+    chunk, pause = config["RETENTION_CHUNK_ROWS"], config["RETENTION_CHUNK_PAUSE_MS"] / 1000
+    if maintenance_runner(config) == "rq":
+        queue = runtime.queue(config["RQ_MAINTENANCE_QUEUE"], get_redis(app))
+        return lambda metric_id: queue.enqueue(purge_metric, metric_id, retry=RETRY)
+    engine = get_db(app).write
+
+    def in_a_thread(metric_id):
+        args = (engine, metric_id, chunk, pause)
+        threading.Thread(target=purge_metric_points, args=args, daemon=True).start()
+
+    return in_a_thread

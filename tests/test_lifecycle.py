@@ -1,0 +1,265 @@
+"""Partitions ahead, retention and metric deletion, on both backends, with the clock moved by
+``--now`` day after day; the timer of the embedded default."""
+
+import random
+import threading
+from datetime import datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app import create_app
+from app.db import get_db, partitions, run_in_transaction
+from app.db.migrate import migrate
+from app.db.schema import metric_points, metrics
+from app.jobs import maintenance
+from app.jobs.timer import MaintenanceTimer
+from app.timeutil import isoformat_z, utcnow
+from tests.conftest import new_key, stored_points
+
+KEEP_DAYS = 10  # retention 9 + grace 1
+SETTINGS = {
+    "RETENTION_DAYS": 9,
+    "RETENTION_GRACE_DAYS": 1,
+    "RETENTION_CHUNK_ROWS": 7,  # small, so the chunked path loops
+    "RETENTION_CHUNK_PAUSE_MS": 0,
+}
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def lifecycle_app(request, tmp_path):
+    """An app on an empty database of the test's own (partitions are reshaped)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'life.sqlite3'}"
+    else:
+        url = request.getfixturevalue("fresh_mysql_url")
+    app = create_app({"TESTING": True, "DATABASE_URL": url, **SETTINGS})
+    if get_db(app).is_sqlite:
+        migrate(get_db(app).write)
+    yield app
+    get_db(app).dispose()
+
+
+def insert_points(app, name, moments):
+    """Store points directly (ingest would refuse times outside its window): their values."""
+    db = get_db(app)
+
+    def work(conn):
+        metric = conn.execute(select(metrics.c.id).where(metrics.c.name == name)).scalar()
+        if metric is None:
+            now = utcnow()
+            conn.execute(
+                metrics.insert().values(name=name, type="counter", created_at=now, updated_at=now)
+            )
+            metric = conn.execute(select(metrics.c.id).where(metrics.c.name == name)).scalar()
+        rows = [{"metric_id": metric, "recorded_at": m, "value": 1.0} for m in moments]
+        conn.execute(metric_points.insert(), rows)
+
+    run_in_transaction(db.write, work)
+
+
+def all_points(app):
+    """Every stored (name, recorded_at), sorted."""
+    query = select(metrics.c.name, metric_points.c.recorded_at).join(
+        metrics, metrics.c.id == metric_points.c.metric_id
+    )
+    with get_db(app).write.connect() as conn:
+        return sorted((row.name, row.recorded_at) for row in conn.execute(query))
+
+
+def day_start(moment):
+    return datetime.combine(moment.date(), time())
+
+
+def test_a_hundred_days_of_maintenance_keep_exactly_the_window(lifecycle_app):
+    app, db = lifecycle_app, get_db(lifecycle_app)
+    rng = random.Random(7)
+    start = day_start(utcnow())
+    expected = []
+    for day in range(100):
+        now = start + timedelta(days=day, hours=3, minutes=17)
+        ahead = maintenance.run_partitions(db, app.config, isoformat_z(now))
+        todays = [
+            day_start(now)
+            + timedelta(seconds=rng.randrange(86400), microseconds=rng.randrange(10**6))
+            for _ in range(rng.randrange(3, 12))
+        ]
+        todays += [day_start(now), day_start(now) - timedelta(microseconds=1)]  # on the edge
+        insert_points(app, f"life.{day % 3}", todays)
+        expected += [(f"life.{day % 3}", m) for m in todays]
+        result = maintenance.run_retention(db, app.config, isoformat_z(now))
+        cutoff = day_start(now) - timedelta(days=KEEP_DAYS)
+        removed = [p for p in expected if p[1] < cutoff]
+        expected = sorted(p for p in expected if p[1] >= cutoff)
+        assert result["rows_deleted"] + result["rows_dropped_with_partitions"] == len(removed)
+        assert all_points(app) == expected
+        if not db.is_sqlite:
+            assert ahead["days_ahead"] >= 7 and not ahead["future_rows"]
+            with db.write.connect() as conn:
+                days = partitions.daily(conn)
+            assert days[0] + timedelta(days=1) > cutoff.date()  # expired days are gone
+            assert days[-1] >= now.date() + timedelta(days=7)
+
+
+def test_queries_over_the_edge_of_the_window_stay_exact(lifecycle_app):
+    app, db = lifecycle_app, get_db(lifecycle_app)
+    now = utcnow()
+    cutoff = day_start(now) - timedelta(days=KEEP_DAYS)
+    moments = [cutoff + timedelta(hours=h) for h in range(-30, 30)]
+    insert_points(app, "edge", moments)
+    result = maintenance.run_retention(db, app.config)
+    assert result["rows_deleted"] + result["rows_dropped_with_partitions"] == 30
+    auth = {"X-API-Key": new_key(app)}
+    query = {
+        "name": "edge",
+        "operation": "count",
+        "window": "1h",
+        "start": isoformat_z(cutoff - timedelta(days=1)),
+        "end": isoformat_z(cutoff + timedelta(days=2)),
+    }
+    body = (
+        app.test_client().get("/api/metrics/aggregate", query_string=query, headers=auth).get_json()
+    )
+    counts = {p["timestamp"]: p["value"] for p in body["data"]}
+    assert sum(counts.values()) == 30
+    assert (
+        counts[isoformat_z(cutoff)] == 1 and counts[isoformat_z(cutoff - timedelta(hours=1))] == 0
+    )
+
+
+def test_a_dry_run_reports_and_changes_nothing(lifecycle_app):
+    app = lifecycle_app
+    old = day_start(utcnow()) - timedelta(days=KEEP_DAYS + 1)
+    insert_points(app, "dry", [old + timedelta(minutes=m) for m in range(20)])
+    before = all_points(app)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["retention", "run", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert '"dry_run": true' in result.output
+    assert all_points(app) == before
+    assert (
+        '"rows_deleted": 20' in result.output
+        or '"rows_dropped_with_partitions": 20' in result.output
+    )
+    assert runner.invoke(args=["retention", "run"]).exit_code == 0
+    assert all_points(app) == []
+
+
+def test_metrics_whose_points_all_expired_stay_defined(lifecycle_app):
+    app = lifecycle_app
+    insert_points(app, "gone.points", [day_start(utcnow()) - timedelta(days=40)])
+    maintenance.run_retention(get_db(app), app.config)
+    assert all_points(app) == []
+    auth = {"X-API-Key": new_key(app)}
+    listed = app.test_client().get("/api/metrics", headers=auth).get_json()["data"]
+    assert [m["name"] for m in listed] == ["gone.points"]
+
+
+def test_ingest_keeps_working_while_retention_trims_in_chunks(lifecycle_app):
+    app = lifecycle_app
+    app.config.update(RETENTION_CHUNK_ROWS=250, RETENTION_CHUNK_PAUSE_MS=2)
+    # Before 1970-01-02: no daily partition holds these, so even MySQL trims them in chunks.
+    ancient = datetime(1970, 1, 1)
+    insert_points(app, "old.rows", [ancient + timedelta(microseconds=n) for n in range(4000)])
+    results, statuses = [], []
+    trimmer = threading.Thread(
+        target=lambda: results.append(maintenance.run_retention(get_db(app), app.config))
+    )
+    client, auth = app.test_client(), {"X-API-Key": new_key(app)}
+    trimmer.start()
+    while trimmer.is_alive() or len(statuses) < 20:
+        statuses.append(
+            client.post("/api/metrics/counter", json={"name": "live"}, headers=auth).status_code
+        )
+    trimmer.join()
+    assert set(statuses) == {201}
+    assert results[0]["rows_deleted"] == 4000
+    assert len(stored_points(app, "live")) == len(statuses)
+
+
+def test_deleting_a_metric_frees_its_name_and_leaves_nothing(lifecycle_app):
+    app = lifecycle_app
+    client, auth = app.test_client(), {"X-API-Key": new_key(app)}
+    for _ in range(3):
+        client.post("/api/metrics/counter", json={"name": "doomed"}, headers=auth)
+    response = client.delete("/api/metrics/doomed", headers=auth)
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "message": "Metric deleted",
+        "success": True,
+        "metric": "doomed",
+        "type": "counter",
+        "points_deleted": 3,
+    }
+    assert client.get("/api/metrics/doomed", headers=auth).status_code == 404
+    assert client.delete("/api/metrics/doomed", headers=auth).status_code == 404
+    assert (
+        client.post(
+            "/api/metrics/value", json={"name": "doomed", "value": 2.5}, headers=auth
+        ).status_code
+        == 201
+    )
+    assert [v for _, v in stored_points(app, "doomed")] == [2.5]
+    assert client.delete("/api/metrics/bad name", headers=auth).status_code == 400
+
+
+def test_a_large_deletion_finishes_in_the_background(lifecycle_app):
+    app = lifecycle_app
+    insert_points(app, "big", [utcnow() - timedelta(seconds=n) for n in range(40)])  # > 7 a chunk
+    auth = {"X-API-Key": new_key(app)}
+    response = app.test_client().delete("/api/metrics/big", headers=auth)
+    assert response.status_code == 202 and response.get_json()["points_deleted"] == 7
+    deadline = utcnow() + timedelta(seconds=30)
+    while orphans(app) and utcnow() < deadline:
+        threading.Event().wait(0.05)
+    assert orphans(app) == 0
+    with get_db(app).write.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(metrics)).scalar() == 0
+
+
+def orphans(app):
+    """Points whose metric row is gone or deleted."""
+    with get_db(app).write.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT COUNT(*) FROM metric_points p LEFT JOIN metrics m ON m.id = p.metric_id "
+                "WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
+            )
+        ).scalar()
+
+
+def test_the_timer_runs_each_job_when_due_and_once(lifecycle_app):
+    app = lifecycle_app
+    timers = [MaintenanceTimer(get_db(app), app.config) for _ in range(2)]
+    first = timers[0].run_due()
+    assert first[maintenance.PARTITIONS] is not None and first[maintenance.RETENTION] is not None
+    assert timers[1].run_due() == {maintenance.PARTITIONS: None, maintenance.RETENTION: None}
+    body = app.test_client().get("/ready").get_json()["maintenance"]
+    assert body["runner"] == "timer"
+    assert set(body["jobs"]) == {"partitions", "retention"}
+    assert all(job["last_success_at"] for job in body["jobs"].values())
+
+
+def test_rows_past_the_last_partition_raise_an_alert_not_a_split(fresh_mysql_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": fresh_mysql_url})
+    far = day_start(utcnow()) + timedelta(days=30)
+    insert_points(app, "future", [far])
+    later = isoformat_z(far - timedelta(days=5))
+    result = maintenance.run_partitions(get_db(app), app.config, later)
+    assert result["future_rows"] is True and result["created"] == []
+    forced = app.test_cli_runner().invoke(args=["partitions", "ensure", "--now", later, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert all_points(app) == [("future", far)]
+    with get_db(app).write.connect() as conn:
+        assert partitions.days_ahead(conn, (far - timedelta(days=5)).date()) >= 7
+    get_db(app).dispose()
+
+
+def test_metrics_delete_from_the_shell(lifecycle_app):
+    app = lifecycle_app
+    insert_points(app, "shell.gone", [utcnow() - timedelta(seconds=n) for n in range(20)])
+    result = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"])
+    assert result.exit_code == 0 and "deleted with 20 point(s)" in result.output
+    assert all_points(app) == [] and orphans(app) == 0
+    missing = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"])
+    assert missing.exit_code != 0 and "No metric named" in missing.output

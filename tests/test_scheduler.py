@@ -1,0 +1,96 @@
+"""Maintenance on RQ: rq-scheduler's entries registered once however often the scheduler
+starts, real workers running the jobs, a failing job retried into the failed registry."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from rq import Retry, SimpleWorker
+from rq.registry import FailedJobRegistry
+from rq_scheduler import Scheduler
+
+from app import create_app
+from app.db import get_db, run_read, runs
+from app.db.migrate import migrate
+from app.jobs import maintenance, runtime, schedule
+from app.redis import connect
+from scripts.harness import ROOT, free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:rq_scheduler")
+
+
+@pytest.fixture
+def rq_env(database_url, redis_url, monkeypatch):
+    """Settings for a deployment whose maintenance runs on RQ; also this process's env."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "MAINTENANCE_RUNNER": "rq"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    app = create_app({"TESTING": True})
+    if get_db(app).is_sqlite:
+        migrate(get_db(app).write)
+    yield env, app
+    get_db(app).dispose()
+    runtime.reset()
+
+
+def flask(env, *args):
+    """Start ``flask --app app ARGS`` with ``env``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def finish(process, timeout=120):
+    """Its exit code and the end of what it wrote to stderr."""
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err.decode()[-3000:]
+
+
+def entry_ids(redis_url):
+    return sorted(job.id for job in Scheduler(connection=connect(redis_url)).get_jobs())
+
+
+def test_the_schedule_is_registered_once_however_often_the_scheduler_starts(rq_env):
+    env, _ = rq_env
+    for _ in range(2):  # two restarts…
+        assert finish(flask(env, "jobs", "scheduler", "--register-only"))[0] == 0
+    racing = [flask(env, "jobs", "scheduler", "--register-only") for _ in range(2)]  # …and a race
+    assert [finish(p)[0] for p in racing] == [0, 0]
+    assert entry_ids(env["REDIS_URL"]) == [
+        "glowing-fiesta.maintenance.partitions",
+        "glowing-fiesta.maintenance.retention",
+    ]
+
+
+def test_a_worker_runs_what_the_scheduler_enqueues(rq_env):
+    env, app = rq_env
+    scheduler = schedule.scheduler(connect(env["REDIS_URL"]), app.config)
+    schedule.register(scheduler, app.config)
+    for entry in scheduler.get_jobs():
+        scheduler.enqueue_job(entry)  # what rq-scheduler does when an entry's time comes
+    code, err = finish(flask(env, "jobs", "worker", "--queue", "maintenance", "--burst"))
+    assert code == 0, err
+    last = run_read(get_db(app).write, runs.last_runs)
+    assert set(last) == {"partitions", "retention"}
+    assert all(record["last_success_at"] for record in last.values())
+
+
+def test_a_failing_job_is_retried_then_kept_in_the_failed_registry(rq_env, monkeypatch):
+    env, app = rq_env
+    monkeypatch.setattr(maintenance, "RETRY", Retry(max=2, interval=0))
+    monkeypatch.setenv("DATABASE_URL", f"mysql+pymysql://root@127.0.0.1:{free_port()}/none")
+    runtime.reset()  # the worker's settings now point at a database that is not there
+    connection = connect(env["REDIS_URL"])
+    queue = runtime.queue(app.config["RQ_MAINTENANCE_QUEUE"], connection)
+    queue.enqueue(maintenance.trigger, "retention")
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    failed = FailedJobRegistry(queue=queue)
+    assert failed.count == 1
+    job = queue.fetch_job(failed.get_job_ids()[0])
+    assert job.func_name == "app.jobs.maintenance.apply_retention"
+    assert job.retries_left == 0  # tried three times in all
