@@ -31,6 +31,7 @@ class WrkResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    max_ms: float
     cpu_seconds: float
     wall_seconds: float
 
@@ -111,6 +112,7 @@ def _parse(text, connections, cpu_seconds, wall_seconds):
         p50_ms=latency["p50"] / 1000,
         p95_ms=latency["p95"] / 1000,
         p99_ms=latency["p99"] / 1000,
+        max_ms=latency["max"] / 1000,
         cpu_seconds=cpu_seconds,
         wall_seconds=wall_seconds,
     )

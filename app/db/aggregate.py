@@ -84,14 +84,17 @@ def _result(row, operation):
     if operation == "count":
         return int(row.n)
     if operation in ("min", "max"):
-        return _json_number(float(row.result))
+        return json_number(float(row.result))
     total = _exact_total(row)
-    return _json_number(float(total if operation == "sum" else EXACT.divide(total, row.n)))
+    return json_number(total if operation == "sum" else EXACT.divide(total, row.n))
 
 
-def _json_number(value):
-    """A whole float as an int (a sum of counters reads 1500, not 1500.0), else the float."""
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+def json_number(value):
+    """A whole number as an exact int of any size (a sum of counters reads 1500, not 1500.0;
+    1e16 + 1 reads 10000000000000001), anything else as the nearest float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return int(value) if value.is_integer() else value
 
 
 def bucket_values(conn, metric_id, operation, window_seconds, start, end):
