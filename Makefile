@@ -24,9 +24,9 @@ run: setup migrate ## Serve on 127.0.0.1:$$PORT (default 8000) through gunicorn
 migrate: setup ## Apply the sql/ migrations to DATABASE_URL (safe to re-run)
 	@$(FLASK) db migrate
 
-api-key: setup migrate ## Create an API key: make api-key NAME="My App" [RATE=1000]
-	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000]' >&2; exit 2; }
-	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)")
+api-key: setup migrate ## Create an API key: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]
+	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]' >&2; exit 2; }
+	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)") $(if $(SCOPE),--scope "$(SCOPE)")
 
 worker: setup migrate ## RQ workers: the ingest and the maintenance queue, one process each
 	@trap 'kill 0' INT TERM; \

@@ -2,7 +2,19 @@
 
 from flask import Flask
 
-from app import auth, cli, config, db, errors, ingestion, limits, logs, redis, telemetry
+from app import (
+    auth,
+    cli,
+    config,
+    db,
+    errors,
+    headers,
+    ingestion,
+    limits,
+    logs,
+    redis,
+    telemetry,
+)
 from app.blueprints import health, ingest, query, ui
 
 
@@ -19,6 +31,7 @@ def create_app(test_config=None):
     redis.init_app(app)
     ingestion.init_app(app)
     telemetry.init_app(app)
+    headers.init_app(app)  # OPTIONS is answered before authentication
     auth.init_app(app)  # before the limiter: the per-key limit reads g.api_key
     limits.init_app(app)
     app.register_blueprint(ingest.bp)

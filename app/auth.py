@@ -1,8 +1,9 @@
-"""API keys: format, hashing, a short per-process cache of lookups, and the request check."""
+"""API keys: format, hashing, scopes, a short per-process cache of lookups, the request check,
+and the limit on failed authentication per client address."""
 
+import functools
 import hashlib
 import hmac
-import logging
 import random
 import re
 import secrets
@@ -11,13 +12,13 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cachetools import TLRUCache
 from flask import current_app, g, request
 
 from app.db import get_db, keys, run_in_transaction, run_read
 from app.errors import ApiError
+from app.limits import get_limits, rate_limited
 from app.timeutil import utcnow
-
-log = logging.getLogger(__name__)
 
 KEY_PREFIX = "gf_"
 KEY_RE = re.compile(r"^gf_[A-Za-z0-9_-]{43}\Z")
@@ -28,6 +29,15 @@ CACHE_MAX_ENTRIES = 10_000
 TOUCH_EVERY = timedelta(seconds=60)
 EXTENSION = "glowing_fiesta.keys"
 
+READ, WRITE, ADMIN = "read", "write", "admin"
+SCOPE_CHOICES = {  # what `--scope` / SCOPE= accepts → what is stored
+    "read": "read",
+    "write": "write",
+    "read,write": "read,write",
+    "admin": "admin",
+}
+DEFAULT_SCOPES = "read,write"
+
 
 @dataclass(frozen=True)
 class ApiKey:
@@ -37,6 +47,12 @@ class ApiKey:
     name: str
     prefix: str
     rate_limit: int | None
+    scopes: str = DEFAULT_SCOPES
+
+    def allows(self, scope):
+        """Whether the key may do what ``scope`` covers (admin may do everything)."""
+        granted = self.scopes.split(",")
+        return ADMIN in granted or scope in granted
 
 
 def generate_key():
@@ -54,53 +70,66 @@ def display_prefix(raw):
     return raw[:DISPLAY_PREFIX_LENGTH]
 
 
-def create_key(conn, name, rate_limit=None):
+def create_key(conn, name, rate_limit=None, scopes=DEFAULT_SCOPES):
     """Store a new key and return ``(raw_key, id)``; the raw key is never stored."""
     raw = generate_key()
-    key_id = keys.insert_key(conn, name, hash_key(raw), display_prefix(raw), rate_limit, utcnow())
+    key_id = keys.insert_key(
+        conn, name, hash_key(raw), display_prefix(raw), rate_limit, scopes, utcnow()
+    )
     return raw, key_id
 
 
 def presented_key():
-    """The key from ``X-API-Key`` or ``Authorization: Bearer``, or None."""
-    raw = request.headers.get("X-API-Key")
-    if raw is None:
+    """The key from ``X-API-Key`` or ``Authorization: Bearer`` (an empty header counts as
+    absent), or None."""
+    raw = request.headers.get("X-API-Key", "").strip()
+    if not raw:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer":
-            raw = value
-    return raw.strip() if raw else None
+            raw = value.strip()
+    return raw or None
+
+
+def _expiry(_key, _value, now):
+    return now + CACHE_TTL_SECONDS * random.uniform(0.875, 1.125)
 
 
 class KeyCache:
-    """hash → ApiKey (or None for a known-bad key), with slightly randomised expiry.
+    """hash → ApiKey (or None for a known-bad key) for a few seconds.
 
-    Good and bad keys live in separate tables of bounded size, so a flood of random keys
-    cannot push the good ones out.
+    Good and bad keys live in separate caches of bounded size, so a flood of random keys
+    cannot push the good ones out; and the hashes of every active key, reloaded at most every
+    few seconds, tell a valid key from a guess without a lookup each (see ``authenticate``).
     """
 
-    def __init__(self, ttl=CACHE_TTL_SECONDS, clock=time.monotonic):
-        self.ttl = ttl
+    def __init__(self, max_entries=CACHE_MAX_ENTRIES, clock=time.monotonic):
         self.clock = clock
-        self._good = {}
-        self._bad = {}
+        self._good = TLRUCache(max_entries, _expiry, timer=lambda: self.clock())
+        self._bad = TLRUCache(max_entries, _expiry, timer=lambda: self.clock())
+        self._active = (float("-inf"), frozenset())
         self._lock = threading.Lock()
 
     def get(self, key_hash):
         """(hit, value): value is the cached ApiKey or None for a known-bad key."""
-        for table in (self._good, self._bad):
-            entry = table.get(key_hash)
-            if entry is not None and entry[0] >= self.clock():
-                return True, entry[1]
+        with self._lock:
+            for cache in (self._good, self._bad):
+                if key_hash in cache:
+                    return True, cache[key_hash]
         return False, None
 
     def put(self, key_hash, value):
         """Cache a lookup result."""
-        expires = self.clock() + self.ttl * random.uniform(0.875, 1.125)
-        table = self._good if value is not None else self._bad
         with self._lock:
-            if len(table) >= CACHE_MAX_ENTRIES:
-                table.clear()
-            table[key_hash] = (expires, value)
+            (self._good if value is not None else self._bad)[key_hash] = value
+
+    def is_active(self, key_hash, load):
+        """Whether ``key_hash`` is an active key's, from a set reloaded by ``load()`` when older
+        than the cache's lifetime."""
+        loaded_at, hashes = self._active
+        if self.clock() - loaded_at > CACHE_TTL_SECONDS:
+            hashes = frozenset(load())
+            self._active = (self.clock(), hashes)
+        return key_hash in hashes
 
 
 def _find_active(conn, key_hash):
@@ -118,32 +147,84 @@ def _lookup(db, key_hash):
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         run_in_transaction(db.write, keys.touch, row.id, now)
-    return ApiKey(row.id, row.name, row.prefix, row.rate_limit)
+    return ApiKey(row.id, row.name, row.prefix, row.rate_limit, row.scopes)
+
+
+def _cache():
+    return current_app.extensions[EXTENSION]
+
+
+def cached_key(raw):
+    """(known, ApiKey or None) for a raw key from this process's cache alone."""
+    if not raw or not KEY_RE.match(raw):
+        return True, None
+    return _cache().get(hash_key(raw))
 
 
 def resolve_key(raw):
     """The active ApiKey for a raw key, or None; cached for a few seconds per process."""
-    if not raw or not KEY_RE.match(raw):
-        return None
-    key_hash = hash_key(raw)
-    cache = current_app.extensions[EXTENSION]
-    hit, value = cache.get(key_hash)
-    if not hit:
+    known, value = cached_key(raw)
+    if not known:
+        key_hash = hash_key(raw)
         value = _lookup(get_db(current_app), key_hash)
-        cache.put(key_hash, value)
+        _cache().put(key_hash, value)
     return value
+
+
+def client_address():
+    """The client's address (the real one behind TRUSTED_PROXY_HOPS proxies)."""
+    return request.remote_addr or "unknown"
+
+
+def _refuse_flooding_address(raw):
+    """Past AUTH_FAILURE_LIMIT failures a minute, an address's requests are refused before any
+    key lookup — unless the key is an active one (many users may share one address)."""
+    limit = current_app.config["AUTH_FAILURE_LIMIT"]
+    identity = f"auth-failures:{client_address()}"
+    if not get_limits(current_app).exceeded(identity, limit):
+        return
+    if raw and KEY_RE.match(raw):
+        load = lambda: run_read(get_db(current_app).write, keys.active_hashes)  # noqa: E731
+        if _cache().is_active(hash_key(raw), load):
+            return
+    raise rate_limited("Too many failed authentications from this address", 60)
 
 
 def authenticate():
     """before_request: every /api/ route needs a valid key; sets ``g.api_key``."""
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith("/api/") or request.method == "OPTIONS":
         return
     raw = presented_key()
-    api_key = resolve_key(raw)
+    known, api_key = cached_key(raw)
+    if not known or api_key is None:
+        _refuse_flooding_address(raw)
+        api_key = resolve_key(raw)
     if api_key is None:
+        limit = current_app.config["AUTH_FAILURE_LIMIT"]
+        get_limits(current_app).hit(f"auth-failures:{client_address()}", limit)
         reason = "missing" if not raw else "invalid or revoked"
         raise ApiError("UNAUTHORIZED", f"API key {reason}: send X-API-Key", status=401)
     g.api_key = api_key
+
+
+def requires(scope):
+    """A view decorator: the request's key must allow ``scope`` (else 403 FORBIDDEN)."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            if not g.api_key.allows(scope):
+                raise ApiError(
+                    "FORBIDDEN",
+                    f"This API key may not {scope} (its scopes: {g.api_key.scopes})",
+                    status=403,
+                )
+            return view(*args, **kwargs)
+
+        checked.required_scope = scope
+        return checked
+
+    return decorate
 
 
 def init_app(app):

@@ -37,18 +37,56 @@ def _announce_key(raw, key_id, name):
     click.echo(raw)  # alone, the last line of stdout
 
 
-@keys_cli.command("create")
-@click.option("--name", required=True, help="Who the key is for.")
-@click.option(
+_RATE = click.option(
     "--rate",
     type=click.IntRange(min=1),
     default=None,
     help="Requests per minute (default: METRICS_RATE_LIMIT_DEFAULT).",
 )
-def create_command(name, rate):
+
+
+def _scope_option(default):
+    return click.option(
+        "--scope",
+        type=click.Choice(sorted(auth.SCOPE_CHOICES)),
+        default=default,
+        help="read (queries, listings), write (ingest, deletion), read,write, or admin.",
+    )
+
+
+@keys_cli.command("create")
+@click.option("--name", required=True, help="Who the key is for.")
+@_RATE
+@_scope_option(auth.DEFAULT_SCOPES)
+def create_command(name, rate, scope):
     """Create a key and print it once."""
-    raw, key_id = run_in_transaction(_engine(), auth.create_key, name, rate)
+    scopes = auth.SCOPE_CHOICES[scope]
+    raw, key_id = run_in_transaction(_engine(), auth.create_key, name, rate, scopes)
     _announce_key(raw, key_id, name)
+
+
+def _update(conn, ident, values):
+    row = _find_or_fail(conn, ident)
+    keys.change(conn, row.id, **values)
+    return row
+
+
+@keys_cli.command("update")
+@click.argument("ident")
+@_RATE
+@_scope_option(None)
+def update_command(ident, rate, scope):
+    """Change a key's limit or scope; every server applies it within 5 s."""
+    values = {}
+    if rate is not None:
+        values["rate_limit"] = rate
+    if scope is not None:
+        values["scopes"] = auth.SCOPE_CHOICES[scope]
+    if not values:
+        raise click.UsageError("nothing to change: give --rate and/or --scope")
+    row = run_in_transaction(_engine(), _update, ident, values)
+    changes = ", ".join(f"{name} {value}" for name, value in values.items())
+    click.echo(f"API key {row.id} ({row.prefix}) updated: {changes}.")
 
 
 @keys_cli.command("list")
@@ -56,14 +94,14 @@ def list_command():
     """List keys (never the keys themselves)."""
     rows = run_in_transaction(_engine(), keys.list_keys)
     default = current_app.config["RATE_LIMIT_DEFAULT"]
-    click.echo("id\tprefix\tname\trate_per_minute\tcreated_at\tlast_used_at\tstatus")
+    click.echo("id\tprefix\tname\tscopes\trate_per_minute\tcreated_at\tlast_used_at\tstatus")
     for row in rows:
         used = isoformat_z(row.last_used_at) if row.last_used_at else "-"
         status = f"revoked {isoformat_z(row.revoked_at)}" if row.revoked_at else "active"
         rate = row.rate_limit or f"{default} (default)"
-        click.echo(
-            f"{row.id}\t{row.prefix}\t{row.name}\t{rate}\t{isoformat_z(row.created_at)}\t{used}\t{status}"
-        )
+        fields = [row.id, row.prefix, row.name, row.scopes, rate]
+        fields += [isoformat_z(row.created_at), used, status]
+        click.echo("\t".join(map(str, fields)))
 
 
 def _find_or_fail(conn, ident):
@@ -93,14 +131,14 @@ def _rotate(conn, ident):
     if row.revoked_at is not None:
         raise click.ClickException(f"API key {row.id} is revoked; create a new one instead")
     keys.revoke(conn, row.id, utcnow())
-    raw, key_id = auth.create_key(conn, row.name, row.rate_limit)
+    raw, key_id = auth.create_key(conn, row.name, row.rate_limit, row.scopes)
     return row, raw, key_id
 
 
 @keys_cli.command("rotate")
 @click.argument("ident")
 def rotate_command(ident):
-    """Replace a key: revoke it and print a new one with the same name and limit."""
+    """Replace a key: revoke it and print a new one with the same name, limit and scopes."""
     row, raw, key_id = run_in_transaction(_engine(), _rotate, ident)
     click.echo(f"API key {row.id} ({row.prefix}) revoked.", err=True)
     _announce_key(raw, key_id, row.name)

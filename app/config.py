@@ -95,6 +95,17 @@ def _between(minimum, maximum):
     return parse
 
 
+def _origins(name, raw):
+    """Comma-separated origins (``https://dash.example.com``) or ``*``."""
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+            raise ConfigError(
+                f"{name} must list origins like https://dash.example.com or *, got {origin!r}"
+            )
+    return origins
+
+
 def _redis_url(name, raw):
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{name} must be a redis:// URL, got {raw!r}")
@@ -116,6 +127,9 @@ _SETTINGS = [
     ("MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, _at_least(1)),
     ("METRICS_MAX_BUCKETS", "MAX_BUCKETS", 10000, _at_least(1)),
     ("LOG_LEVEL", "LOG_LEVEL", "INFO", None),
+    ("AUTH_FAILURE_LIMIT", "AUTH_FAILURE_LIMIT", 60, _rate_per_minute),
+    ("TRUSTED_PROXY_HOPS", "TRUSTED_PROXY_HOPS", 0, _at_least(0)),
+    ("CORS_ORIGINS", "CORS_ORIGINS", (), _origins),
     # The batched writer (INGEST_MODE=sync): see app/db/group_commit.py.
     ("WRITER_LINGER_MS", "WRITER_LINGER_MS", 2, _at_least(0)),
     ("WRITER_MAX_BATCH", "WRITER_MAX_BATCH", 5000, _at_least(1)),

@@ -93,8 +93,8 @@ def test_revocation_reaches_another_server_within_five_seconds(make_app):
     assert_unauthorized(post_counter(second.test_client(), headers))
 
 
-def test_a_flood_of_bad_keys_does_not_evict_good_ones(app, client, api_key, monkeypatch):
-    monkeypatch.setattr(auth_module, "CACHE_MAX_ENTRIES", 3)
+def test_a_flood_of_bad_keys_does_not_evict_good_ones(app, client, api_key):
+    app.extensions[auth_module.EXTENSION] = auth_module.KeyCache(max_entries=3)
     headers = {"X-API-Key": api_key}
     assert post_counter(client, headers).status_code == 201
     for n in range(5):

@@ -5,6 +5,7 @@ import re
 from flask import Blueprint, current_app, jsonify
 from marshmallow import ValidationError
 
+from app.auth import WRITE, requires
 from app.body import read_body
 from app.constants import NAME_PATTERN, NAME_RULE
 from app.db import get_db
@@ -50,12 +51,14 @@ def _one_point(schema, message):
 
 
 @bp.post("/counter")
+@requires(WRITE)
 def record_counter():
     """Add to a counter (value defaults to 1)."""
     return handle(lambda: _one_point(_counter_schema, "Counter metric recorded"))
 
 
 @bp.post("/value")
+@requires(WRITE)
 def record_value():
     """Record one measurement."""
     return handle(lambda: _one_point(_value_schema, "Value metric recorded"))
@@ -118,12 +121,14 @@ def _batch(items):
 
 
 @bp.post("/batch")
+@requires(WRITE)
 def record_batch():
     """Validate each item on its own; write the valid ones in one transaction."""
     return handle(lambda: _batch(_batch_schema.load(read_body())["metrics"]))
 
 
 @bp.delete("/<name>")
+@requires(WRITE)
 def delete_metric(name):
     """Delete a metric and its points; 202 when the points are still being removed."""
     if not NAME_RE.match(name):

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, request
 
+from app.auth import READ, requires
 from app.buckets import series
 from app.db import get_db, metrics, run_read
 from app.db.aggregate import aggregate_metrics
@@ -53,6 +54,7 @@ def _one_or_by_name(by_name):
 
 
 @bp.get("/aggregate")
+@requires(READ)
 def aggregate_many():
     """Bucketed aggregates of one or more comma-separated metric names."""
     args = request.args.to_dict()
@@ -63,12 +65,14 @@ def aggregate_many():
 
 
 @bp.get("/<name>")
+@requires(READ)
 def aggregate_one(name):
     """The README form: /api/metrics/<name>?aggregation=&interval=&from=&to=."""
     return aggregate({**request.args.to_dict(), "name": name})
 
 
 @bp.get("")
+@requires(READ)
 def list_metrics():
     """Metrics ordered by name, optionally by prefix, paginated by limit/offset."""
     params = _list_schema.load(request.args.to_dict())

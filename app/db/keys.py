@@ -13,14 +13,20 @@ _COLUMNS = (
     api_keys.c.created_at,
     api_keys.c.last_used_at,
     api_keys.c.revoked_at,
+    api_keys.c.scopes,
 )
 
 
-def insert_key(conn, name, key_hash, prefix, rate_limit, now):
+def insert_key(conn, name, key_hash, prefix, rate_limit, scopes, now):
     """Store a new key's hash; returns its id."""
     result = conn.execute(
         api_keys.insert().values(
-            name=name, key_hash=key_hash, prefix=prefix, rate_limit=rate_limit, created_at=now
+            name=name,
+            key_hash=key_hash,
+            prefix=prefix,
+            rate_limit=rate_limit,
+            scopes=scopes,
+            created_at=now,
         )
     )
     return result.inserted_primary_key[0]
@@ -57,3 +63,13 @@ def revoke(conn, key_id, now):
 def touch(conn, key_id, now):
     """Record that a key was used."""
     conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+
+
+def change(conn, key_id, **values):
+    """Change a key's ``rate_limit`` and/or ``scopes``."""
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**values))
+
+
+def active_hashes(conn):
+    """The hashes of every key not revoked."""
+    return set(conn.scalars(select(api_keys.c.key_hash).where(api_keys.c.revoked_at.is_(None))))

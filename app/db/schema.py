@@ -6,7 +6,7 @@
 - ``metric_points``: raw points, clustered (MySQL) or covered (SQLite) by
   ``(metric_id, recorded_at)`` so one metric's range is one contiguous scan. On MySQL there is
   deliberately no index on ``recorded_at`` alone: retention drops whole daily partitions.
-- ``api_keys``: SHA-256 of each key, its display prefix and its per-minute limit.
+- ``api_keys``: SHA-256 of each key, its display prefix, its per-minute limit and its scopes.
 - ``idempotency_keys``: the answer given to each Idempotency-Key (per API key) and the queue
   jobs applied, kept a day; ``created_at`` is indexed for the sweep.
 - ``maintenance_runs``: each maintenance job's last start, success and result.
@@ -65,6 +65,7 @@ api_keys = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("last_used_at", Timestamp, nullable=True),
     Column("revoked_at", Timestamp, nullable=True),
+    Column("scopes", String(32), nullable=False, server_default="read,write"),
 )
 
 idempotency_keys = Table(
