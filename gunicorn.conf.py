@@ -1,10 +1,29 @@
-"""gunicorn settings, read from the environment through app.config (see README)."""
+"""gunicorn settings, read from the environment through app.config (see README).
+
+The choices:
+- Worker class: gthread (threads in each process; requests mostly wait on the database and
+  Redis, and threads of one process share its group-commit writer), subclassed to answer
+  gunicorn's own errors (an oversized request line or headers) in the service's JSON envelope.
+- Workers × threads: WEB_CONCURRENCY × THREADS. The embedded default (SQLite, no Redis) runs
+  one process — one SQLite writer, exact in-memory rate limits — with 8 threads; with MySQL
+  and Redis, 2 processes a core, 8 threads each (each process writes its own group commits,
+  so two a core keep the database busy while one is parsing).
+- timeout 60 s: a worker silent that long (a hung C call) is killed and replaced.
+  graceful_timeout 30 s: a SIGTERM'd worker stops accepting, finishes its requests, and its
+  writer commits what waits, within that. keepalive 5 s: a little under nginx's own, so nginx
+  never reuses a connection gunicorn has just closed.
+- max_requests 20,000 ± 2,000 (jitter, so the workers do not all restart at once): recycles a
+  process now and then, a bound on any slow leak; a restart is graceful like a SIGTERM.
+- Logs: gunicorn's own lines go through the app's formatter (JSON by default, LOG_FORMAT),
+  and the app writes one access record per request, so gunicorn's access log stays off.
+"""
 
 import logging
 
 from app.config import ensure_multiprocess_dir, maintenance_runner, server_settings
 from app.db import get_db
 from app.jobs.timer import MaintenanceTimer
+from app.logs import gunicorn_logconfig
 
 _settings = server_settings()
 # Before any worker exists: every worker writes its Prometheus figures there (app/telemetry.py);
@@ -15,15 +34,16 @@ from prometheus_client import multiprocess  # noqa: E402
 bind = _settings["bind"]
 workers = _settings["workers"]
 threads = _settings["threads"]
-# gthread, answering gunicorn's own errors (oversized request line, headers) in JSON.
 worker_class = "app.server.JsonErrorWorker"
 limit_request_line = 8190  # gunicorn's maximum: room for ~30 full-length names in one query
-loglevel = _settings["loglevel"]
 wsgi_app = "app:create_app()"
-# A SIGTERM'd worker gets this long to finish the requests (and writes) it has in flight.
 graceful_timeout = 30
 timeout = 60
 keepalive = 5
+max_requests = 20_000
+max_requests_jitter = 2_000
+loglevel = _settings["loglevel"]
+logconfig_dict = gunicorn_logconfig(_settings["loglevel"], _settings["logformat"])
 accesslog = None
 
 

@@ -127,6 +127,7 @@ _SETTINGS = [
     ("MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, _at_least(1)),
     ("METRICS_MAX_BUCKETS", "MAX_BUCKETS", 10000, _at_least(1)),
     ("LOG_LEVEL", "LOG_LEVEL", "INFO", None),
+    ("LOG_FORMAT", "LOG_FORMAT", "json", _choice("json", "text")),
     ("AUTH_FAILURE_LIMIT", "AUTH_FAILURE_LIMIT", 60, _rate_per_minute),
     ("TRUSTED_PROXY_HOPS", "TRUSTED_PROXY_HOPS", 0, _at_least(0)),
     ("CORS_ORIGINS", "CORS_ORIGINS", (), _origins),
@@ -223,4 +224,5 @@ def server_settings(environ=None):
         "workers": _integer("WEB_CONCURRENCY", environ.get("WEB_CONCURRENCY", default_workers), 1),
         "threads": _integer("THREADS", environ.get("THREADS", 8), 1),
         "loglevel": app_config["LOG_LEVEL"].lower(),
+        "logformat": app_config["LOG_FORMAT"],
     }

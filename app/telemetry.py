@@ -99,12 +99,8 @@ def time_query(seconds):
     figures().query_seconds.observe(seconds)
 
 
-def _start_timer():
-    g.telemetry_started = time.perf_counter()
-
-
 def _record_request(response):
-    started = g.get("telemetry_started")
+    started = g.get("request_started")  # set by app/logs.py, first of the request hooks
     if started is not None:
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
         f = figures()
@@ -116,20 +112,26 @@ def _record_request(response):
 
 
 def exposition(app):
-    """The Prometheus text of every figure (summed over gunicorn's workers) and its type."""
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    """The Prometheus text of every figure (summed over gunicorn's workers, then those other
+    processes own, read now) and its content type."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
     from prometheus_client.multiprocess import MultiProcessCollector
+
+    from app.telemetry_state import StateCollector
 
     registry = REGISTRY
     if app.config["PROMETHEUS_MULTIPROC_DIR"]:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, app.config["PROMETHEUS_MULTIPROC_DIR"])
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    state = CollectorRegistry()
+    state.register(StateCollector(app))
+    # The classic text format (0.0.4), which every Prometheus reads.
+    return generate_latest(registry) + generate_latest(state), CONTENT_TYPE_PLAIN_0_0_4
 
 
 def init_app(app):
     """Create this process's figures, time every request, and watch the writer's commits."""
     figures()
-    app.before_request(_start_timer)
     app.after_request(_record_request)
     get_db(app).writer_options["observer"] = observe_commit

@@ -3,6 +3,7 @@
 Services are real; a missing one fails the run (``make services`` starts them).
 """
 
+import json
 import os
 
 import pytest
@@ -180,10 +181,23 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def new_key(app, name="tests", rate_limit=None):
+ISSUED_KEYS = []  # every raw key the tests made: none may appear in a server's log
+
+
+def new_key(app, name="tests", rate_limit=None, scopes="read,write"):
     """Create an API key in the app's database; returns the raw key."""
-    raw, _ = run_in_transaction(get_db(app).write, create_key, name, rate_limit)
+    raw, _ = run_in_transaction(get_db(app).write, create_key, name, rate_limit, scopes)
+    ISSUED_KEYS.append(raw)
     return raw
+
+
+def check_log(server):
+    """Every line a server wrote is one JSON object, and no API key appears in any."""
+    text = server.errors()
+    for line in text.splitlines():
+        assert isinstance(json.loads(line), dict), line
+    leaked = [key for key in ISSUED_KEYS if key in text or key[3:] in text]
+    assert not leaked, "a raw API key reached the log"
 
 
 @pytest.fixture
@@ -231,4 +245,7 @@ def serve():
 
     yield start
     for server in servers:
+        if server.process is not None and server.process.poll() is None:
+            server.stop()
+        check_log(server)
         server.cleanup()

@@ -1,7 +1,10 @@
 """GET /api/metrics/aggregate, /api/metrics/<name> and /api/metrics (the list)."""
 
+import time
+
 from flask import Blueprint, current_app, jsonify, request
 
+from app import telemetry
 from app.auth import READ, requires
 from app.buckets import series
 from app.db import get_db, metrics, run_read
@@ -20,6 +23,7 @@ def aggregate(args):
     params = aggregate_query_schema(current_app.config["MAX_BUCKETS"]).load(args)
     start, end, window = params["start"], params["end"], params["window_seconds"]
     first, last = params["first"], params["last"]
+    started = time.perf_counter()
     results, missing = run_read(
         get_db(current_app).read,
         aggregate_metrics,
@@ -29,6 +33,7 @@ def aggregate(args):
         start,
         end,
     )
+    telemetry.time_query(time.perf_counter() - started)
     if missing:
         raise metric_not_found(missing)
     found = [metric for metric, _, _ in results]

@@ -1,0 +1,105 @@
+"""Figures other processes own, read at scrape time: the RQ queues (from Redis) and the last
+maintenance runs (from the database). Each read that fails is left out of the scrape (and
+/ready says what is down), so a scrape never fails."""
+
+import logging
+
+from prometheus_client.core import GaugeMetricFamily
+
+from app.db import get_db, run_read, runs
+from app.jobs.cli import queue_names, queue_state
+from app.redis import get_redis
+from app.timeutil import EPOCH
+
+log = logging.getLogger(__name__)
+
+RETENTION_FIGURES = {
+    "gf_retention_last_rows_deleted": (
+        "Points removed by the last retention run",
+        lambda r: r.get("rows_deleted", 0) + r.get("rows_dropped_with_partitions", 0),
+    ),
+    "gf_retention_last_partitions_dropped": (
+        "Daily partitions dropped by the last retention run",
+        lambda r: len(r.get("partitions_dropped", [])),
+    ),
+    "gf_retention_last_receipts_deleted": (
+        "Idempotency receipts removed by the last retention run",
+        lambda r: r.get("receipts_deleted", 0),
+    ),
+}
+
+
+class StateCollector:
+    """A prometheus_client collector reading the queues and the maintenance record."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def collect(self):
+        """Yield the metric families (what can be read now)."""
+        for read in (self._queues, self._maintenance):
+            try:
+                yield from read()
+            except Exception as exc:  # a dependency is down: /ready reports it
+                log.warning("scrape: %s unavailable: %s", read.__name__, exc)
+
+    def _queues(self):
+        connection = get_redis(self.app)
+        if connection is None:
+            return
+        jobs = GaugeMetricFamily(
+            "gf_queue_jobs", "RQ jobs by queue and state", labels=["queue", "state"]
+        )
+        oldest = GaugeMetricFamily(
+            "gf_queue_oldest_job_age_seconds", "Age of the oldest waiting job", labels=["queue"]
+        )
+        with self.app.app_context():
+            names = queue_names()
+        for name in names.values():
+            state = queue_state(connection, name)
+            for kind in ("queued", "started", "failed"):
+                jobs.add_metric([name, kind], state[kind])
+            oldest.add_metric([name], state["oldest_seconds"] or 0)
+        yield jobs
+        yield oldest
+
+    def _maintenance(self):
+        last = run_read(get_db(self.app).write, runs.last_runs)
+        success = GaugeMetricFamily(
+            "gf_maintenance_last_success_timestamp_seconds",
+            "When each maintenance job last succeeded (Unix time)",
+            labels=["job"],
+        )
+        failing = GaugeMetricFamily(
+            "gf_maintenance_failing", "1 when a job's last run failed", labels=["job"]
+        )
+        for job, record in sorted(last.items()):
+            done = record["last_success_at"]
+            success.add_metric([job], (done - EPOCH).total_seconds() if done else 0)
+            failing.add_metric([job], 1 if record["last_error"] else 0)
+        yield success
+        yield failing
+        yield from _partition_figures(last.get("partitions", {}).get("last_result") or {})
+        yield from _retention_figures(last.get("retention", {}).get("last_result") or {})
+
+
+def _partition_figures(result):
+    if result.get("days_ahead") is not None:
+        ahead = GaugeMetricFamily(
+            "gf_partitions_days_ahead", "Days after today with a daily partition (MySQL)"
+        )
+        ahead.add_metric([], result["days_ahead"])
+        yield ahead
+    alert = GaugeMetricFamily(
+        "gf_partitions_future_rows", "1 when rows landed past the last daily partition (MySQL)"
+    )
+    alert.add_metric([], 1 if result.get("future_rows") else 0)
+    yield alert
+
+
+def _retention_figures(result):
+    for name, (help_text, value) in RETENTION_FIGURES.items():
+        family = GaugeMetricFamily(name, help_text)
+        family.add_metric([], value(result) if result else 0)
+        yield family
+
