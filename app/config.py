@@ -140,6 +140,10 @@ _SETTINGS = [
     ("RQ_INGEST_QUEUE", "RQ_INGEST_QUEUE", "ingest", _queue_name),
     ("RQ_MAINTENANCE_QUEUE", "RQ_MAINTENANCE_QUEUE", "maintenance", _queue_name),
     ("QUEUE_ALLOW_VOLATILE_REDIS", "QUEUE_ALLOW_VOLATILE_REDIS", False, _boolean),
+    # Rollups: see app/db/rollups.py.
+    ("METRICS_ROLLUPS", "ROLLUPS", True, _boolean),
+    ("METRICS_ROLLUP_MINUTE_DAYS", "ROLLUP_MINUTE_DAYS", 90, _at_least(1)),
+    ("METRICS_ROLLUP_HOUR_DAYS", "ROLLUP_HOUR_DAYS", 1825, _at_least(1)),
     # Maintenance (partitions, retention): see app/jobs/maintenance.py.
     ("MAINTENANCE_RUNNER", "MAINTENANCE_RUNNER", "auto", _choice("auto", "rq", "timer", "off")),
     ("MAINTENANCE_PARTITIONS_CRON", "PARTITIONS_CRON", "7 * * * *", _cron),

@@ -240,7 +240,9 @@ QUERY_ALIASES = {
     "from": "start",
     "to": "end",
 }
-_CASE_FREE = ("operation", "window", "fill")
+_CASE_FREE = ("operation", "window", "fill", "source")
+# auto: rollups where they answer exactly; raw: raw points only (for comparison).
+SOURCES = ("auto", "raw")
 DEFAULT_SPAN = timedelta(hours=24)
 
 
@@ -285,6 +287,7 @@ class AggregateQuerySchema(_QuerySchema):
     start = Timestamp(load_default=None)
     end = Timestamp(load_default=None)
     fill = fields.String(load_default="zero", validate=validate.OneOf(FILLS))
+    source = fields.String(load_default="auto", validate=validate.OneOf(SOURCES))
 
     def __init__(self, max_buckets, **kwargs):
         super().__init__(**kwargs)

@@ -102,4 +102,3 @@ def _retention_figures(result):
         family = GaugeMetricFamily(name, help_text)
         family.add_metric([], value(result) if result else 0)
         yield family
-

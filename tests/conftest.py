@@ -26,7 +26,15 @@ from scripts.harness import (
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 PROJECT_ROOT = ROOT
-TABLES = ("metric_points", "metrics", "api_keys", "idempotency_keys", "maintenance_runs")
+TABLES = (
+    "metric_points",
+    "metrics",
+    "api_keys",
+    "idempotency_keys",
+    "maintenance_runs",
+    "metric_rollups_minute",
+    "metric_rollups_hour",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +99,7 @@ def clear_mysql(url):
     with engine.begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text("UPDATE rollup_state SET complete_from = '1970-01-01'"))
     engine.dispose()
 
 

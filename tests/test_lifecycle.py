@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app import create_app
-from app.db import get_db, partitions, run_in_transaction
+from app.db import get_db, partitions, rollups, run_in_transaction
 from app.db.migrate import migrate
 from app.db.schema import metric_points, metrics
 from app.jobs import maintenance
@@ -41,7 +41,8 @@ def lifecycle_app(request, tmp_path):
 
 
 def insert_points(app, name, moments):
-    """Store points directly (ingest would refuse times outside its window): their values."""
+    """Store points as the writer does — with their rollups — but directly (ingest would
+    refuse times outside its window)."""
     db = get_db(app)
 
     def work(conn):
@@ -54,6 +55,7 @@ def insert_points(app, name, moments):
             metric = conn.execute(select(metrics.c.id).where(metrics.c.name == name)).scalar()
         rows = [{"metric_id": metric, "recorded_at": m, "value": 1.0} for m in moments]
         conn.execute(metric_points.insert(), rows)
+        rollups.upsert(conn, rollups.summarize(rows, exact_all=conn.dialect.name == "sqlite"))
 
     run_in_transaction(db.write, work)
 
@@ -105,26 +107,29 @@ def test_queries_over_the_edge_of_the_window_stay_exact(lifecycle_app):
     app, db = lifecycle_app, get_db(lifecycle_app)
     now = utcnow()
     cutoff = day_start(now) - timedelta(days=KEEP_DAYS)
-    moments = [cutoff + timedelta(hours=h) for h in range(-30, 30)]
+    moments = [cutoff + timedelta(hours=h, minutes=7) for h in range(-30, 30)]
     insert_points(app, "edge", moments)
     result = maintenance.run_retention(db, app.config)
     assert result["rows_deleted"] + result["rows_dropped_with_partitions"] == 30
     auth = {"X-API-Key": new_key(app)}
-    query = {
-        "name": "edge",
-        "operation": "count",
-        "window": "1h",
-        "start": isoformat_z(cutoff - timedelta(days=1)),
-        "end": isoformat_z(cutoff + timedelta(days=2)),
-    }
-    body = (
-        app.test_client().get("/api/metrics/aggregate", query_string=query, headers=auth).get_json()
-    )
-    counts = {p["timestamp"]: p["value"] for p in body["data"]}
-    assert sum(counts.values()) == 30
-    assert (
-        counts[isoformat_z(cutoff)] == 1 and counts[isoformat_z(cutoff - timedelta(hours=1))] == 0
-    )
+
+    def counts(start, **params):
+        query = {"name": "edge", "operation": "count", "window": "1h", **params}
+        query.update(start=isoformat_z(start), end=isoformat_z(cutoff + timedelta(days=2)))
+        response = app.test_client().get("/api/metrics/aggregate", query_string=query, headers=auth)
+        return response.status_code, response.get_json()
+
+    status, raw_part = counts(cutoff, source="raw")  # only kept raw points
+    assert status == 200 and raw_part["resolution"] == "raw"
+    assert sum(p["value"] for p in raw_part["data"]) == 30
+    status, whole = counts(cutoff - timedelta(days=1, minutes=30))  # past the raw horizon
+    assert status == 200 and whole["resolution"] == "minute"
+    assert whole["start"] == isoformat_z(cutoff - timedelta(days=1, minutes=30))
+    values = {p["timestamp"]: p["value"] for p in whole["data"]}
+    assert sum(values.values()) == 54  # 24 expired hours read from the minute rollups
+    assert values[isoformat_z(cutoff - timedelta(hours=1))] == 1
+    status, refused = counts(cutoff - timedelta(days=1), source="raw")
+    assert status == 400 and refused["error"]["code"] == "RESOLUTION_UNAVAILABLE"
 
 
 def test_a_dry_run_reports_and_changes_nothing(lifecycle_app):

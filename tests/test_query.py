@@ -81,6 +81,7 @@ def test_hourly_sum_returns_every_bucket_in_order(client, auth, day, hits):
         "window": "1h",
         "start": isoformat_z(day),
         "end": isoformat_z(day + timedelta(hours=5)),
+        "resolution": "raw",
         "data": [
             {"timestamp": isoformat_z(day + timedelta(hours=h)), "value": v}
             for h, v in enumerate([5, 10, 0, 1.5, 0])

@@ -9,20 +9,38 @@ from app.auth import READ, requires
 from app.buckets import series
 from app.db import get_db, metrics, run_read
 from app.db.aggregate import aggregate_metrics
-from app.errors import metric_not_found
+from app.db.planner import ResolutionUnavailable, coverage, plan
+from app.errors import ApiError, metric_not_found
 from app.schemas import ListQuerySchema, aggregate_query_schema
-from app.timeutil import isoformat_z
+from app.timeutil import isoformat_z, utcnow
 
 bp = Blueprint("query", __name__, url_prefix="/api/metrics")
 
 _list_schema = ListQuerySchema()
 
 
+def _plan(params):
+    """Which stored data answers the query (raises RESOLUTION_UNAVAILABLE when none can)."""
+    app = current_app
+    use_rollups = app.config["ROLLUPS"] and params["source"] == "auto"
+    watermarks = get_db(app).rollup_watermarks() if use_rollups else {}
+    covered = coverage(watermarks, utcnow(), app.config)
+    try:
+        return plan(params["start"], params["end"], params["window_seconds"], covered, use_rollups)
+    except ResolutionUnavailable as exc:
+        details = {"start": [str(exc)]}
+        if exc.earliest is not None:
+            details["earliest"] = [isoformat_z(exc.earliest)]
+        raise ApiError("RESOLUTION_UNAVAILABLE", str(exc), details=details) from None
+
+
 def aggregate(args):
-    """Validate the query, run one GROUP BY per metric, shape the response."""
+    """Validate the query, plan it, run one statement per metric, shape the response."""
     params = aggregate_query_schema(current_app.config["MAX_BUCKETS"]).load(args)
-    start, end, window = params["start"], params["end"], params["window_seconds"]
+    window = params["window_seconds"]
     first, last = params["first"], params["last"]
+    query_plan = _plan(params)
+    start, end = query_plan.start, query_plan.end
     started = time.perf_counter()
     results, missing = run_read(
         get_db(current_app).read,
@@ -30,8 +48,7 @@ def aggregate(args):
         params["names"],
         params["operation"],
         window,
-        start,
-        end,
+        query_plan,
     )
     telemetry.time_query(time.perf_counter() - started)
     if missing:
@@ -48,6 +65,7 @@ def aggregate(args):
     body["type"] = _one_or_by_name({m.name: m.type for m in found})
     body["operation"] = _one_or_by_name(operations)
     body.update(window=params["window"], start=isoformat_z(start), end=isoformat_z(end))
+    body["resolution"] = query_plan.resolution
     body["data"] = data[found[0].name] if len(found) == 1 else data
     return jsonify(body)
 

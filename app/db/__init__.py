@@ -5,11 +5,13 @@ import threading
 import time
 from pathlib import Path
 
+from cachetools import TTLCache
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
-from app.db.aggregate import DecimalSum
+from app.db import rollups
+from app.db.aggregate import DecimalSum, decimal_add
 from app.db.group_commit import GroupWriter
 from app.db.transaction import ping, run_in_transaction, run_read
 
@@ -18,6 +20,7 @@ __all__ = ["Database", "get_db", "init_app", "ping", "run_in_transaction", "run_
 EXTENSION = "glowing_fiesta.db"
 SQLITE_BUSY_SECONDS = 10
 PING_AFTER_IDLE_SECONDS = 2
+WATERMARK_CACHE_SECONDS = 5
 
 
 def _sqlite_engine(url):
@@ -43,6 +46,7 @@ def _sqlite_engine(url):
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
         dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
+        dbapi_connection.create_function("decimal_add", 2, decimal_add, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
@@ -116,6 +120,7 @@ class Database:
         self._writer = None
         self._writer_pid = None
         self._writer_lock = threading.Lock()
+        self._watermarks = TTLCache(maxsize=1, ttl=WATERMARK_CACHE_SECONDS)
         self.write = create_engine_for(url)
         if read_url:
             self.read = create_engine_for(read_url)
@@ -128,6 +133,16 @@ class Database:
     def is_sqlite(self):
         """True for the embedded SQLite backend."""
         return self.write.dialect.name == "sqlite"
+
+    def rollup_watermarks(self):
+        """{tier: complete from} of the rollups, read at most every few seconds."""
+        with self._writer_lock:
+            cached = self._watermarks.get("all")
+        if cached is None:
+            cached = run_read(self.read, rollups.complete_from)
+            with self._writer_lock:
+                self._watermarks["all"] = cached
+        return cached
 
     def writer(self):
         """This process's GroupWriter, created on first use after any fork."""
@@ -168,6 +183,7 @@ def init_app(app):
         "max_batch": config["WRITER_MAX_BATCH"],
         "queue_limit": config["WRITER_QUEUE_LIMIT"],
         "wait_seconds": config["WRITER_WAIT_SECONDS"],
+        "rollups": config["ROLLUPS"],
     }
     app.extensions[EXTENSION] = Database(
         config["DATABASE_URL"], config["DATABASE_READ_URL"], writer_options

@@ -1,4 +1,5 @@
-"""The bucketed GROUP BY, one statement per metric and query, per dialect.
+"""The bucketed GROUP BY, one statement per metric and query, per dialect, over the sources a
+plan (``app/db/planner.py``) picked: raw points, minute rollups, hourly rollups.
 
 Buckets are ``floor(epoch_seconds / window)``, computed without the session time zone:
 MySQL's ``TIMESTAMPDIFF`` from the epoch and SQLite's ``strftime('%s')`` both read the stored
@@ -12,10 +13,25 @@ double sum of the values too small for 30 decimal places (|v| < 1e-13).
 
 from decimal import Context, Decimal
 
-from sqlalchemy import DECIMAL, Integer, case, cast, func, literal_column, select, text
+from sqlalchemy import (
+    DECIMAL,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
 
 from app.db import metrics
-from app.db.schema import metric_points
+from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute
+
+MINUTE, HOUR = "minute", "hour"
+ROLLUP_TABLES = {MINUTE: metric_rollups_minute, HOUR: metric_rollups_hour}
 
 OPERATIONS = ("sum", "count", "avg", "min", "max")
 DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}
@@ -26,9 +42,21 @@ TINY = 1e-13
 EXACT = Context(prec=800)
 
 
+def exact_decimal(value):
+    """A stored value as an exact Decimal: decimal text as written, a double by its shortest
+    decimal form."""
+    return Decimal(value) if isinstance(value, str) else Decimal(repr(float(value)))
+
+
+def decimal_add(left, right):
+    """SQLite function ``decimal_add(a, b)``: the exact sum of two decimal texts, as text."""
+    return str(EXACT.add(exact_decimal(left), exact_decimal(right)))
+
+
 class DecimalSum:
-    """SQLite aggregate ``decimal_sum(x)``: the exact sum of each value's shortest decimal,
-    returned as text so no digit is lost before Python reads it."""
+    """SQLite aggregate ``decimal_sum(x)``: the exact sum of each value's shortest decimal (or
+    of decimal texts, as rollups keep), returned as text so no digit is lost before Python
+    reads it."""
 
     def __init__(self):
         self.total = None
@@ -36,7 +64,7 @@ class DecimalSum:
     def step(self, value):
         """Take one value."""
         if value is not None:
-            term = Decimal(repr(float(value)))
+            term = exact_decimal(value)
             self.total = term if self.total is None else EXACT.add(self.total, term)
 
     def finalize(self):
@@ -44,39 +72,108 @@ class DecimalSum:
         return None if self.total is None else str(self.total)
 
 
-def _bucket(dialect, window_seconds):
-    column = metric_points.c.recorded_at
+def _bucket(dialect, column, window_seconds):
     if dialect == "sqlite":
         # SQLite's date functions round to milliseconds (…59.9999 would become the next
         # second), so cut the stored text to whole seconds first. Integer // integer renders
         # as SQLite's integer "/"; plain "/" would be true division.
         seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
-        return (seconds // window_seconds).label("bucket")
+        return (seconds // window_seconds).label("slot")
     epoch = text("'1970-01-01 00:00:00'")
     seconds = func.timestampdiff(literal_column("SECOND"), epoch, column, type_=Integer)
     # DIV, not FLOOR(x / w): "/" is DECIMAL division rounded to div_precision_increment places.
-    return seconds.op("DIV")(window_seconds).label("bucket")
+    return seconds.op("DIV")(window_seconds).label("slot")
 
 
-def _measures(dialect, operation):
+# What each operation needs of a bucket: count n, exact total (+ residual), min, max.
+NEEDS = {
+    "count": ("n",),
+    "sum": ("n", "total", "residual"),
+    "avg": ("n", "total", "residual"),
+    "min": ("vmin",),
+    "max": ("vmax",),
+}
+
+
+def _raw_measures(dialect, names):
     value = metric_points.c.value
-    if operation in ("min", "max"):
-        return [getattr(func, operation)(value).label("result")]
-    measures = [func.count().label("n")]
-    if operation == "count":
-        return measures
-    if dialect == "sqlite":
-        return measures + [func.decimal_sum(value).label("total")]
     tiny = func.abs(value) < TINY
-    return measures + [
-        func.sum(case((tiny, 0), else_=cast(value, DECIMAL(65, 30)))).label("total"),
-        func.sum(case((tiny, value), else_=0)).label("residual"),
-    ]
+    if dialect == "sqlite":
+        total, residual = func.decimal_sum(value), literal_column("0.0")
+    else:
+        total = func.sum(case((tiny, 0), else_=cast(value, DECIMAL(65, 30))))
+        residual = func.sum(case((tiny, value), else_=0))
+    measures = {
+        "n": func.count(),
+        "total": total,
+        "residual": residual,
+        "vmin": func.min(value),
+        "vmax": func.max(value),
+    }
+    return [measures[name].label(name) for name in names]
+
+
+def _merged_measures(dialect, columns, names):
+    """Adding up partial aggregates (rollup rows, or the sources' partial buckets)."""
+    total = func.decimal_sum if dialect == "sqlite" else func.sum
+    measures = {
+        "n": lambda: func.sum(columns.n),
+        "total": lambda: total(columns.total),
+        "residual": lambda: func.sum(columns.residual),
+        "vmin": lambda: func.min(columns.vmin),
+        "vmax": lambda: func.max(columns.vmax),
+    }
+    return [measures[name]().label(name) for name in names]
+
+
+def _within(column, intervals):
+    return or_(*[and_(column >= start, column < end) for start, end in intervals])
+
+
+def _sources(dialect, metric_id, names, window_seconds, plan):
+    """One SELECT per source the plan uses, each grouped by bucket."""
+    selects = []
+    column = metric_points.c.recorded_at
+    if plan.raw:
+        selects.append(
+            select(_bucket(dialect, column, window_seconds), *_raw_measures(dialect, names))
+            .where(metric_points.c.metric_id == metric_id, _within(column, plan.raw))
+            .group_by(literal_column("slot"))
+        )
+    for tier, intervals in ((MINUTE, plan.minute), (HOUR, plan.hour)):
+        if intervals:
+            table = ROLLUP_TABLES[tier]
+            bucket = _bucket(dialect, table.c.bucket, window_seconds)
+            selects.append(
+                select(bucket, *_merged_measures(dialect, table.c, names))
+                .where(table.c.metric_id == metric_id, _within(table.c.bucket, intervals))
+                .group_by(literal_column("slot"))
+            )
+    return selects
+
+
+def bucket_values(conn, metric_id, operation, window_seconds, plan):
+    """{bucket index (epoch seconds // window): value} over the plan's sources, in one
+    statement (a UNION ALL of each source's buckets, added up)."""
+    dialect = conn.dialect.name
+    names = NEEDS[operation]
+    selects = _sources(dialect, metric_id, names, window_seconds, plan)
+    if not selects:
+        return {}
+    if len(selects) == 1:
+        query = selects[0]
+    else:
+        parts = union_all(*selects).subquery()
+        query = select(parts.c.slot, *_merged_measures(dialect, parts.c, names)).group_by(
+            parts.c.slot
+        )
+    # The bucket's index is labelled "slot": "bucket" is a column of the rollup tables.
+    return {int(row.slot): _result(row, operation) for row in conn.execute(query)}
 
 
 def _exact_total(row):
     total = Decimal(row.total)  # text from SQLite, Decimal from MySQL
-    residual = getattr(row, "residual", None)
+    residual = float(row.residual or 0)
     return EXACT.add(total, Decimal(residual)) if residual else total
 
 
@@ -84,7 +181,7 @@ def _result(row, operation):
     if operation == "count":
         return int(row.n)
     if operation in ("min", "max"):
-        return json_number(float(row.result))
+        return json_number(float(getattr(row, "v" + operation)))
     total = _exact_total(row)
     return json_number(total if operation == "sum" else EXACT.divide(total, row.n))
 
@@ -97,26 +194,14 @@ def json_number(value):
     return int(value) if value.is_integer() else value
 
 
-def bucket_values(conn, metric_id, operation, window_seconds, start, end):
-    """{bucket index (epoch seconds // window): value} for points with start ≤ t < end."""
-    dialect = conn.dialect.name
-    bucket = _bucket(dialect, window_seconds)
-    column = metric_points.c.recorded_at
-    query = (
-        select(bucket, *_measures(dialect, operation))
-        .where(metric_points.c.metric_id == metric_id, column >= start, column < end)
-        .group_by(literal_column("bucket"))
-    )
-    return {int(row.bucket): _result(row, operation) for row in conn.execute(query)}
-
-
-def aggregate_metrics(conn, names, operation, window_seconds, start, end):
+def aggregate_metrics(conn, names, operation, window_seconds, plan, known=None):
     """Bucketed values of each named metric: ([(Metric, operation, {bucket: value})], missing).
 
     ``operation`` None means each metric's type default (sum for counters, avg for values).
-    Nothing is queried when a name is missing.
+    ``known``: {name: Metric} already looked up. Nothing is queried when a name is missing.
     """
-    found = metrics.find(conn, names)
+    found = dict(known or {})
+    found.update(metrics.find(conn, [name for name in names if name not in found]))
     missing = [name for name in names if name not in found]
     if missing:
         return [], missing
@@ -124,6 +209,6 @@ def aggregate_metrics(conn, names, operation, window_seconds, start, end):
     for name in names:
         metric = found[name]
         chosen = operation or DEFAULT_OPERATION[metric.type]
-        values = bucket_values(conn, metric.id, chosen, window_seconds, start, end)
+        values = bucket_values(conn, metric.id, chosen, window_seconds, plan)
         results.append((metric, chosen, values))
     return results, []

@@ -9,6 +9,10 @@
 - ``api_keys``: SHA-256 of each key, its display prefix, its per-minute limit and its scopes.
 - ``idempotency_keys``: the answer given to each Idempotency-Key (per API key) and the queue
   jobs applied, kept a day; ``created_at`` is indexed for the sweep.
+- ``metric_rollups_minute`` / ``metric_rollups_hour``: per metric and minute (hour), the
+  count, exact sum (``total``, plus ``residual``: the double sum of |v| < 1e-13 on MySQL),
+  minimum and maximum; primary key ``(metric_id, bucket)`` so one metric's range is one scan.
+- ``rollup_state``: from when each rollup tier is complete.
 - ``maintenance_runs``: each maintenance job's last start, success and result.
 - ``named_locks`` (SQLite only): leased locks; MySQL uses GET_LOCK.
 - ``schema_migrations``: which ``sql/`` files have been applied.
@@ -78,6 +82,34 @@ idempotency_keys = Table(
     Column("status", Integer, nullable=True),
     Column("body", Text, nullable=True),
     Column("created_at", Timestamp, nullable=False),
+)
+
+# The exact sum: DECIMAL(65,30) on MySQL; decimal text on SQLite (no exact decimal type there).
+ExactTotal = Text().with_variant(mysql.DECIMAL(65, 30, asdecimal=True), "mysql", "mariadb")
+
+
+def _rollup_table(name):
+    return Table(
+        name,
+        metadata,
+        Column("metric_id", Integer, primary_key=True),
+        Column("bucket", DateTime, primary_key=True),
+        Column("n", BigInteger, nullable=False),
+        Column("total", ExactTotal, nullable=False),
+        Column("residual", Double, nullable=False),
+        Column("vmin", Double, nullable=False),
+        Column("vmax", Double, nullable=False),
+    )
+
+
+metric_rollups_minute = _rollup_table("metric_rollups_minute")
+metric_rollups_hour = _rollup_table("metric_rollups_hour")
+
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("tier", String(16), primary_key=True),
+    Column("complete_from", DateTime, nullable=True),
 )
 
 maintenance_runs = Table(

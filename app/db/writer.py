@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from app.db import metrics, receipts
+from app.db import rollups as rollup_rows
 from app.db.schema import metric_points
 
 
@@ -69,8 +70,9 @@ class WriteRequest:
         return max(1, len(self.points))
 
 
-def write_requests(conn, requests, now):
-    """Apply several requests in one transaction; returns each one's Answer (or CONFLICT)."""
+def write_requests(conn, requests, now, rollups=True):
+    """Apply several requests in one transaction; returns each one's Answer (or CONFLICT).
+    ``rollups``: keep the minute and hour rollups of the points in the same transaction."""
     answers, fresh, followers, recorded = _settle_receipts(conn, requests, now)
     wanted = {}
     for index in fresh:
@@ -85,6 +87,9 @@ def write_requests(conn, requests, now):
         answers[index] = replace(requests[index].respond(result), stored=stored)
     if rows:
         conn.execute(_INSERT_POINTS, rows)
+        if rollups:
+            summaries = rollup_rows.summarize(rows, exact_all=conn.dialect.name == "sqlite")
+            rollup_rows.upsert(conn, summaries)
     receipts.record_answers(
         conn,
         [

@@ -11,13 +11,15 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from app.db import get_db
 from app.jobs import maintenance, runtime, schedule
+from app.jobs import rollups as rollup_jobs
 from app.redis import get_redis
-from app.timeutil import isoformat_z, utcnow
+from app.timeutil import isoformat_z, parse_timestamp, utcnow
 
 jobs_cli = AppGroup("jobs", help="RQ workers and the maintenance scheduler.")
 queue_cli = AppGroup("queue", help="The RQ queues: state and failed jobs.")
 partitions_cli = AppGroup("partitions", help="Daily partitions of the points table (MySQL).")
 retention_cli = AppGroup("retention", help="Removing points older than the retention.")
+rollups_cli = AppGroup("rollups", help="Minute and hour rollups: rebuild and check.")
 
 QUEUE_SETTINGS = {"ingest": "RQ_INGEST_QUEUE", "maintenance": "RQ_MAINTENANCE_QUEUE"}
 
@@ -99,6 +101,55 @@ def retention_command(now, dry_run):
     _report(maintenance.run_retention, now, dry_run=dry_run)
 
 
+def _moment(text):
+    return parse_timestamp(text) if text else None
+
+
+_RANGE = [
+    click.option("--from", "start", help="Start (ISO 8601; default: the raw points' horizon)."),
+    click.option("--to", "end", help="End (ISO 8601; default: now)."),
+    click.option("--metric", help="Only this metric (the tiers' watermark stays)."),
+]
+
+
+def _range_options(command):
+    for option in reversed(_RANGE):
+        command = option(command)
+    return command
+
+
+@rollups_cli.command("rebuild")
+@_range_options
+def rebuild_command(start, end, metric):
+    """Recompute rollups from raw points (after an upgrade or a restore)."""
+    try:
+        result = rollup_jobs.rebuild(
+            get_db(current_app),
+            current_app.config,
+            _moment(start),
+            _moment(end),
+            metric,
+            progress=lambda name: click.echo(f"rebuilt {name}", err=True),
+        )
+    except rollup_jobs.RangeExpired as exc:
+        raise click.ClickException(f"refusing to rebuild: {exc}") from None
+    click.echo(json.dumps(result, default=str))
+
+
+@rollups_cli.command("check")
+@_range_options
+def check_command(start, end, metric):
+    """Compare the rollups with the raw points; exit 1 when they differ."""
+    found = rollup_jobs.check(
+        get_db(current_app), current_app.config, _moment(start), _moment(end), metric
+    )
+    for name, tier, bucket, stored, expected in found:
+        click.echo(f"{name}\t{tier}\t{isoformat_z(bucket)}\tstored={stored}\traw={expected}")
+    click.echo(f"{len(found)} difference(s).", err=True)
+    if found:
+        raise SystemExit(1)
+
+
 def _oldest_age(queue):
     job_ids = queue.get_job_ids(0, 0)
     job = queue.fetch_job(job_ids[0]) if job_ids else None
@@ -143,5 +194,5 @@ def requeue_command(job_ids, role):
 
 def init_app(app):
     """Register the command groups."""
-    for group in (jobs_cli, queue_cli, partitions_cli, retention_cli):
+    for group in (jobs_cli, queue_cli, partitions_cli, retention_cli, rollups_cli):
         app.cli.add_command(group)

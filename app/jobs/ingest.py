@@ -26,7 +26,7 @@ from redis import WatchError
 from rq import Retry, get_current_job
 from rq.job import Job
 
-from app.db import get_db, metrics, run_in_transaction, run_read
+from app.db import get_db, metrics, rollups, run_in_transaction, run_read
 from app.db.receipts import TTL, job_receipt
 from app.db.writer import CONFLICT, Answer, Point, WriteRequest, WriteResult, write_requests
 from app.jobs import runtime
@@ -186,8 +186,14 @@ def apply_points(rows):
     extras = _claim(queue, claims, COALESCE_JOBS if queue.count else 0)
     jobs = [(job.id, rows)] + [(extra.id, extra.args[0]) for extra in extras]
     requests = [WriteRequest(_decode(data), _applied, job_receipt(job_id)) for job_id, data in jobs]
+    settings = runtime.settings()
     try:
-        answers = run_in_transaction(runtime.database().write, write_requests, requests, utcnow())
+        engine = runtime.database().write
+        if not settings["ROLLUPS"]:
+            run_in_transaction(engine, rollups.disown)
+        answers = run_in_transaction(
+            engine, write_requests, requests, utcnow(), settings["ROLLUPS"]
+        )
     except Exception:
         _release(queue, claims)
         raise

@@ -17,7 +17,7 @@ from datetime import timedelta
 from rq import Retry
 
 from app.config import maintenance_runner
-from app.db import get_db, partitions, receipts, retention, run_in_transaction, runs
+from app.db import get_db, partitions, receipts, retention, rollups, run_in_transaction, runs
 from app.db import metrics as metric_rows
 from app.db.locks import LockBusy, named_lock
 from app.jobs import runtime
@@ -94,6 +94,9 @@ def run_retention(db, settings, now=None, dry_run=False, due=None):
         result = {"cutoff": isoformat_z(before), "dry_run": dry_run}
         result.update(trim.partitions(before))
         result["rows_deleted"] = trim.points(before)
+        for tier, key in (("minute", "ROLLUP_MINUTE_DAYS"), ("hour", "ROLLUP_HOUR_DAYS")):
+            tier_before = retention.cutoff(moment, settings[key])
+            result[f"{tier}_rollups_deleted"] = trim.rollup_rows(tier, tier_before)
         result["metrics_purged"], result["deleted_metric_rows"] = trim.deleted_metrics()
         result["receipts_deleted"] = trim.receipts(moment - receipts.TTL)
         return result
@@ -142,6 +145,23 @@ class _Trimmer:
                 return total
             time.sleep(self.pause)  # let writers in between chunks
 
+    def rollup_rows(self, tier, before):
+        """Delete (or count) one rollup tier's rows before its own horizon, in chunks."""
+        ids = run_in_transaction(self.engine, rollups.metrics_with_rows_before, tier, before)
+        if self.dry_run:
+            return len(ids)  # metrics concerned: counting rows would scan them all
+        total = 0
+        for metric_id in ids:
+            while True:
+                deleted = run_in_transaction(
+                    self.engine, rollups.delete_chunk, tier, metric_id, before, self.chunk
+                )
+                total += deleted
+                if deleted < self.chunk:
+                    break
+                time.sleep(self.pause)
+        return total
+
     def deleted_metrics(self):
         """Remove what remains of deleted metrics: (metrics finished, rows deleted)."""
         ids = run_in_transaction(self.engine, metric_rows.deleted_ids)
@@ -174,6 +194,9 @@ def purge_metric_points(engine, metric_id, chunk, pause):
         if deleted < chunk:
             break
         time.sleep(pause)
+    for tier in rollups.TABLES:
+        while run_in_transaction(engine, rollups.delete_chunk, tier, metric_id, None, chunk):
+            time.sleep(pause)
     run_in_transaction(engine, metric_rows.forget, metric_id)
     return total
 

@@ -1,0 +1,138 @@
+"""Which stored data answers which part of a query: hourly rollups for whole hours (windows of
+an hour or more), minute rollups for whole minutes, raw points for the rest — each only where
+it is complete (its watermark) and kept (its retention).
+
+A query reaching back past the raw points' retention is answered from the rollups, its range
+widened to whole minutes (or hours) there, and says so with its ``resolution``; a window finer
+than any tier still holding that range is RESOLUTION_UNAVAILABLE, never a silently wrong figure.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from app.db.rollups import ceil_hour, floor_to
+
+RAW, MINUTE, HOUR = "raw", "minute", "hour"
+GRAIN = {MINUTE: 60, HOUR: 3600}
+
+
+class ResolutionUnavailable(Exception):
+    """No data that can answer the query exactly is kept."""
+
+    def __init__(self, message, earliest=None):
+        super().__init__(message)
+        self.earliest = earliest
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """From when each source can be used: raw points are kept from ``raw``; a rollup tier is
+    complete and kept from its time (None: nowhere)."""
+
+    raw: datetime
+    minute: datetime | None
+    hour: datetime | None
+
+
+@dataclass
+class Plan:
+    """The intervals each source answers, the (possibly widened) range and its resolution."""
+
+    start: datetime
+    end: datetime
+    resolution: str
+    raw: list = field(default_factory=list)
+    minute: list = field(default_factory=list)
+    hour: list = field(default_factory=list)
+
+
+def horizon(now, days):
+    """The first instant a retention of ``days`` keeps (today's start minus ``days``)."""
+    return datetime.combine(now.date(), time()) - timedelta(days=days)
+
+
+def coverage(watermarks, now, settings):
+    """The Coverage at ``now``: raw points from their retention's horizon; each rollup tier from
+    its watermark or its own retention's horizon, whichever is later."""
+
+    def tier(name, days):
+        complete_from = watermarks.get(name)
+        return None if complete_from is None else max(complete_from, horizon(now, days))
+
+    return Coverage(
+        horizon(now, settings["RETENTION_DAYS"] + settings["RETENTION_GRACE_DAYS"]),
+        tier(MINUTE, settings["ROLLUP_MINUTE_DAYS"]),
+        tier(HOUR, settings["ROLLUP_HOUR_DAYS"]),
+    )
+
+
+def ceil_minute(moment):
+    """``moment`` up to a whole minute."""
+    floored = floor_to(moment, 60)
+    return floored if floored == moment else floored + timedelta(minutes=1)
+
+
+def _subtract(interval, holes):
+    """``interval`` minus the ``holes`` (sorted, disjoint): the pieces left."""
+    start, end = interval
+    pieces = []
+    for hole_start, hole_end in holes:
+        if hole_end <= start or hole_start >= end:
+            continue
+        if hole_start > start:
+            pieces.append((start, hole_start))
+        start = max(start, hole_end)
+    if start < end:
+        pieces.append((start, end))
+    return pieces
+
+
+def _widen(start, end, window_seconds, coverage):
+    """The range and resolution a query can be answered at."""
+    if start >= coverage.raw:
+        return start, end, RAW
+    for tier in (MINUTE, HOUR):
+        available = getattr(coverage, tier)
+        if available is None or start < available:
+            continue
+        if window_seconds < GRAIN[tier]:
+            raise ResolutionUnavailable(
+                f"Before {coverage.raw:%Y-%m-%d} only {tier}ly data is kept: "
+                f"use a window of at least {GRAIN[tier] // 60} minutes",
+                earliest=coverage.raw,
+            )
+        wide_start = floor_to(start, GRAIN[tier])
+        wide_end = end if end >= coverage.raw else _ceil(end, tier)
+        return wide_start, wide_end, tier
+    earliest = min(t for t in (coverage.raw, coverage.minute, coverage.hour) if t is not None)
+    raise ResolutionUnavailable(
+        f"No data is kept before {earliest:%Y-%m-%dT%H:%M:%SZ}", earliest=earliest
+    )
+
+
+def _ceil(moment, tier):
+    return ceil_minute(moment) if tier == MINUTE else ceil_hour(moment)
+
+
+def plan(start, end, window_seconds, coverage, use_rollups=True):
+    """The Plan for [start, end) in buckets of ``window_seconds``."""
+    if not use_rollups:
+        coverage = Coverage(coverage.raw, None, None)
+    start, end, resolution = _widen(start, end, window_seconds, coverage)
+    result = Plan(start, end, resolution)
+    if coverage.hour is not None and window_seconds >= 3600:
+        first, last = max(ceil_hour(start), coverage.hour), floor_to(end, 3600)
+        if first < last:
+            result.hour = [(first, last)]
+    if coverage.minute is not None:
+        first, last = max(ceil_minute(start), coverage.minute), floor_to(end, 60)
+        if first < last:
+            result.minute = _subtract((first, last), result.hour)
+    result.raw = _subtract((start, end), sorted(result.hour + result.minute))
+    if any(piece_start < coverage.raw for piece_start, _ in result.raw):
+        raise ResolutionUnavailable(
+            f"The raw points before {coverage.raw:%Y-%m-%d} are no longer kept and no rollup "
+            "covers that part of the range",
+            earliest=coverage.raw,
+        )
+    return result

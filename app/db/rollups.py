@@ -1,0 +1,260 @@
+"""Rollups: for every (metric, minute) and (metric, hour) with points, their count, exact sum,
+minimum and maximum, so a query over whole minutes or hours reads a row each instead of every
+point.
+
+The writer merges a transaction's points per (metric, minute) and (metric, hour) in Python
+(``summarize``) and upserts each merged row once, in the same transaction as the points
+(``upsert``): a 201 means the rollups hold the point too, and concurrent writers to the same
+minute add to the row under its lock, never losing an update. Rows are upserted in key order,
+so two writers never deadlock on them.
+
+Exactness is the raw query's: the sum adds each value's shortest decimal exactly. On MySQL,
+values with |v| < 1e-13 (past DECIMAL(65,30)'s places) are summed as doubles in ``residual``,
+as the raw query does; on SQLite the decimal text holds every value. Functions take a
+connection and never commit.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import Numeric, delete, func, select, type_coerce, update
+from sqlalchemy.dialects import mysql, sqlite
+
+from app.db.aggregate import EXACT, TINY
+from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute, rollup_state
+from app.timeutil import EPOCH
+
+MINUTE, HOUR = "minute", "hour"
+TABLES = {MINUTE: metric_rollups_minute, HOUR: metric_rollups_hour}
+SECONDS = {MINUTE: 60, HOUR: 3600}
+
+
+@dataclass
+class Partial:
+    """An aggregate of some points that merges with others: count, exact sum, min, max."""
+
+    n: int = 0
+    total: Decimal = Decimal(0)
+    residual: float = 0.0
+    vmin: float | None = None
+    vmax: float | None = None
+
+    def add(self, value, exact_all):
+        """Take one point's value (``exact_all``: every value into the decimal total)."""
+        self.n += 1
+        if exact_all or abs(value) >= TINY:
+            self.total = EXACT.add(self.total, Decimal(repr(value)))
+        else:
+            self.residual += value
+        self.vmin = value if self.vmin is None else min(self.vmin, value)
+        self.vmax = value if self.vmax is None else max(self.vmax, value)
+
+    def agrees(self, other):
+        """The same aggregate: all exact but the double ``residual`` (rounding in another
+        order), which may differ by a few ulps."""
+        if other is None:
+            return False
+        exact = (self.n, self.total, self.vmin, self.vmax) == (
+            other.n,
+            other.total,
+            other.vmin,
+            other.vmax,
+        )
+        return exact and math.isclose(self.residual, other.residual, rel_tol=1e-12, abs_tol=1e-300)
+
+    def merge(self, other):
+        """Add another Partial's points to this one."""
+        self.n += other.n
+        self.total = EXACT.add(self.total, other.total)
+        self.residual += other.residual
+        for name, pick in (("vmin", min), ("vmax", max)):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(
+                self,
+                name,
+                theirs if mine is None else mine if theirs is None else pick(mine, theirs),
+            )
+
+
+def floor_to(moment, seconds):
+    """``moment`` down to a multiple of ``seconds`` since the epoch."""
+    whole = (moment - EPOCH) // timedelta(seconds=1)
+    return EPOCH + timedelta(seconds=whole - whole % seconds)
+
+
+def summarize(rows, exact_all):
+    """{tier: {(metric_id, bucket start): Partial}} of point rows
+    (``{"metric_id", "recorded_at", "value"}``)."""
+    summaries = {MINUTE: {}, HOUR: {}}
+    for row in rows:
+        minute = floor_to(row["recorded_at"], 60)
+        key = (row["metric_id"], minute)
+        partial = summaries[MINUTE].get(key)
+        if partial is None:
+            partial = summaries[MINUTE][key] = Partial()
+        partial.add(row["value"], exact_all)
+    for (metric_id, minute), partial in summaries[MINUTE].items():
+        hour = summaries[HOUR].setdefault((metric_id, floor_to(minute, 3600)), Partial())
+        hour.merge(partial)
+    return summaries
+
+
+def _row(metric_id, bucket, partial):
+    return {
+        "metric_id": metric_id,
+        "bucket": bucket,
+        "n": partial.n,
+        "total": str(partial.total),
+        "residual": partial.residual,
+        "vmin": partial.vmin,
+        "vmax": partial.vmax,
+    }
+
+
+def _upsert_statement(dialect, table):
+    """INSERT that adds to an existing row: MySQL's ON DUPLICATE KEY UPDATE (rendered as
+    VALUES() for MariaDB, as a row alias for MySQL 8.0.20+), SQLite's ON CONFLICT."""
+    if dialect == "sqlite":
+        statement = sqlite.insert(table)
+        new = statement.excluded
+        return statement.on_conflict_do_update(
+            index_elements=["metric_id", "bucket"],
+            set_={
+                "n": table.c.n + new.n,
+                "total": func.decimal_add(table.c.total, new.total),
+                "residual": table.c.residual + new.residual,
+                "vmin": func.min(table.c.vmin, new.vmin),
+                "vmax": func.max(table.c.vmax, new.vmax),
+            },
+        )
+    statement = mysql.insert(table)
+    new = statement.inserted
+    return statement.on_duplicate_key_update(
+        n=table.c.n + new.n,
+        # (the column's generic type is text, for SQLite: add as numbers, not strings)
+        total=type_coerce(table.c.total, Numeric) + type_coerce(new.total, Numeric),
+        residual=table.c.residual + new.residual,
+        vmin=func.least(table.c.vmin, new.vmin),
+        vmax=func.greatest(table.c.vmax, new.vmax),
+    )
+
+
+def upsert(conn, summaries):
+    """Add the summarized points to the rollup rows, in key order."""
+    for tier, partials in summaries.items():
+        if partials:
+            rows = [_row(m, b, p) for (m, b), p in sorted(partials.items())]
+            conn.execute(_upsert_statement(conn.dialect.name, TABLES[tier]), rows)
+
+
+def complete_from(conn):
+    """{tier: the start of the range each tier is complete for, or None (nowhere)}."""
+    rows = conn.execute(select(rollup_state.c.tier, rollup_state.c.complete_from))
+    found = {row.tier: row.complete_from for row in rows}
+    return {tier: found.get(tier) for tier in TABLES}
+
+
+def set_complete_from(conn, tier, moment):
+    """Record that ``tier`` is complete from ``moment`` (None: nowhere)."""
+    conn.execute(
+        update(rollup_state).where(rollup_state.c.tier == tier).values(complete_from=moment)
+    )
+
+
+def disown(conn):
+    """Rollups are off for this writer: no tier is complete anywhere any more."""
+    conn.execute(update(rollup_state).values(complete_from=None))
+
+
+def delete_chunk(conn, tier, metric_id, before, chunk):
+    """Delete up to ``chunk`` of a metric's rows of ``tier`` before ``before`` (None: all)."""
+    table = TABLES[tier]
+    condition = [table.c.metric_id == metric_id]
+    if before is not None:
+        condition.append(table.c.bucket < before)
+    if conn.dialect.name == "sqlite":
+        oldest = select(table.c.bucket).where(*condition).order_by(table.c.bucket).limit(chunk)
+        statement = delete(table).where(table.c.metric_id == metric_id, table.c.bucket.in_(oldest))
+    else:
+        statement = delete(table).where(*condition).with_dialect_options(mysql_limit=chunk)
+    return conn.execute(statement).rowcount
+
+
+def metrics_with_rows_before(conn, tier, before):
+    """Ids of the metrics with rows of ``tier`` before ``before``."""
+    table = TABLES[tier]
+    query = select(table.c.metric_id).where(table.c.bucket < before).distinct()
+    return sorted(conn.scalars(query))
+
+
+def raw_summaries(conn, metric_id, start, end):
+    """The rollups ``summarize`` makes of a metric's stored points in [start, end)."""
+    query = select(metric_points.c.recorded_at, metric_points.c.value).where(
+        metric_points.c.metric_id == metric_id,
+        metric_points.c.recorded_at >= start,
+        metric_points.c.recorded_at < end,
+    )
+    rows = ({"metric_id": metric_id, "recorded_at": t, "value": v} for t, v in conn.execute(query))
+    return summarize(rows, exact_all=conn.dialect.name == "sqlite")
+
+
+def stored(conn, tier, metric_id, start, end):
+    """{(metric_id, bucket): Partial} of a metric's rows of ``tier`` in [start, end)."""
+    table = TABLES[tier]
+    query = select(table).where(
+        table.c.metric_id == metric_id, table.c.bucket >= start, table.c.bucket < end
+    )
+    return {
+        (row.metric_id, row.bucket): Partial(
+            row.n, Decimal(row.total), row.residual, row.vmin, row.vmax
+        )
+        for row in conn.execute(query)
+    }
+
+
+def rebuild(conn, metric_id, start, end):
+    """Replace a metric's rollup rows in [start, end) (whole hours) with what its raw points
+    give. The rows are locked first, so a writer adding to them waits, and adds its points
+    after this transaction, to the rebuilt rows: nothing is lost or counted twice (on MySQL
+    the transaction must be REPEATABLE READ, so the lock covers the gaps)."""
+    for table in TABLES.values():
+        conn.execute(
+            select(table.c.bucket)
+            .where(table.c.metric_id == metric_id, table.c.bucket >= start, table.c.bucket < end)
+            .with_for_update()
+        ).all()
+    summaries = raw_summaries(conn, metric_id, start, end)
+    for table in TABLES.values():
+        conn.execute(
+            delete(table).where(
+                table.c.metric_id == metric_id, table.c.bucket >= start, table.c.bucket < end
+            )
+        )
+    upsert(conn, summaries)
+    return sum(p.n for p in summaries[MINUTE].values())
+
+
+def differences(conn, metric_id, start, end):
+    """[(tier, bucket, stored Partial or None, raw Partial or None)] where they disagree."""
+    expected = raw_summaries(conn, metric_id, start, end)
+    found = []
+    for tier in TABLES:
+        have = stored(conn, tier, metric_id, start, end)
+        for key in sorted(set(have) | set(expected[tier])):
+            mine = have.get(key)
+            if mine is None or not mine.agrees(expected[tier].get(key)):
+                found.append((tier, key[1], have.get(key), expected[tier].get(key)))
+    return found
+
+
+def floor_start(moment):
+    """The hour a rebuild of ``moment`` starts at."""
+    return floor_to(moment, 3600)
+
+
+def ceil_hour(moment):
+    """``moment`` up to a whole hour."""
+    floored = floor_to(moment, 3600)
+    return floored if floored == moment else floored + timedelta(hours=1)

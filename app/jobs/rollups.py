@@ -1,0 +1,93 @@
+"""Rebuilding and checking the rollups from raw points: ``flask rollups rebuild|check``.
+
+Rebuild is for an install that had points before rollups existed (or ran with METRICS_ROLLUPS
+off), and after a restore: it recomputes each metric's rollups from its raw points a day at a
+time, each day in one REPEATABLE READ transaction that first locks that day's rollup rows, so
+writers adding points meanwhile lose nothing. Rebuilding every metric from the raw points'
+retention horizon on makes the tiers complete from there (their watermark). It refuses ranges
+whose raw points have expired: those would rebuild as zeros.
+"""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.db import rollups, run_in_transaction
+from app.db.planner import horizon
+from app.db.schema import metrics
+from app.timeutil import utcnow
+
+DAY = timedelta(days=1)
+
+
+class RangeExpired(ValueError):
+    """A rebuild was asked for a range whose raw points are no longer kept."""
+
+
+def default_range(settings, now):
+    """[the raw points' horizon, now + the future allowance rounded up to the hour)."""
+    keep = settings["RETENTION_DAYS"] + settings["RETENTION_GRACE_DAYS"]
+    end = rollups.ceil_hour(
+        now + timedelta(seconds=settings["MAX_FUTURE_SECONDS"]) + timedelta(minutes=1)
+    )
+    return horizon(now, keep), end
+
+
+def _metric_ids(conn, name):
+    query = select(metrics.c.id, metrics.c.name).where(metrics.c.deleted_at.is_(None))
+    if name is not None:
+        query = query.where(metrics.c.name == name)
+    return [(row.id, row.name) for row in conn.execute(query.order_by(metrics.c.id))]
+
+
+def _days(start, end):
+    day = start
+    while day < end:
+        yield day, min(day + DAY, end)
+        day += DAY
+
+
+def rebuild(db, settings, start=None, end=None, metric=None, progress=None):
+    """Rebuild the rollups of every metric (or ``metric``) over [start, end) (whole hours);
+    {"metrics", "points", "from", "to"}."""
+    now = utcnow()
+    default_start, default_end = default_range(settings, now)
+    start = rollups.floor_start(start or default_start)
+    end = rollups.ceil_hour(end or default_end)
+    if start < default_start:
+        raise RangeExpired(f"raw points before {default_start:%Y-%m-%d} are no longer kept")
+    ids = run_in_transaction(db.write, _metric_ids, metric)
+    engine = db.write.execution_options(isolation_level="REPEATABLE READ")
+    points = 0
+    for metric_id, name in ids:
+        for day_start, day_end in _days(start, end):
+            points += run_in_transaction(engine, rollups.rebuild, metric_id, day_start, day_end)
+        if progress:
+            progress(name)
+    if metric is None:
+        for tier in rollups.TABLES:
+            run_in_transaction(db.write, _lower_watermark, tier, start)
+    return {"metrics": len(ids), "points": points, "from": start, "to": end}
+
+
+def _lower_watermark(conn, tier, start):
+    current = rollups.complete_from(conn)[tier]
+    if current is None or current > start:
+        rollups.set_complete_from(conn, tier, start)
+
+
+def check(db, settings, start=None, end=None, metric=None):
+    """[(metric name, tier, bucket, stored, expected)] where the rollups disagree with the
+    raw points over [start, end)."""
+    now = utcnow()
+    default_start, default_end = default_range(settings, now)
+    start = rollups.floor_start(max(start or default_start, default_start))
+    end = rollups.ceil_hour(end or default_end)
+    found = []
+    for metric_id, name in run_in_transaction(db.write, _metric_ids, metric):
+        for day_start, day_end in _days(start, end):
+            for difference in run_in_transaction(
+                db.write, rollups.differences, metric_id, day_start, day_end
+            ):
+                found.append((name, *difference))
+    return found
