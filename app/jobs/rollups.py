@@ -57,7 +57,10 @@ def rebuild(db, settings, start=None, end=None, metric=None, progress=None):
     if start < default_start:
         raise RangeExpired(f"raw points before {default_start:%Y-%m-%d} are no longer kept")
     ids = run_in_transaction(db.write, _metric_ids, metric)
-    engine = db.write.execution_options(isolation_level="REPEATABLE READ")
+    # REPEATABLE READ, so the rows' locks cover the gaps (SQLite's one writer needs none).
+    engine = (
+        db.write if db.is_sqlite else db.write.execution_options(isolation_level="REPEATABLE READ")
+    )
     points = 0
     for metric_id, name in ids:
         for day_start, day_end in _days(start, end):
