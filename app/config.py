@@ -118,7 +118,7 @@ _SETTINGS = [
     ("DATABASE_READ_URL", "DATABASE_READ_URL", None, _database_url),
     ("REDIS_URL", "REDIS_URL", None, _redis_url),
     ("INGEST_MODE", "INGEST_MODE", "sync", None),
-    ("METRICS_RETENTION_DAYS", "RETENTION_DAYS", 90, _at_least(1)),
+    ("METRICS_RETENTION_DAYS", "RETENTION_DAYS", 90, _at_least(0)),
     ("METRICS_RETENTION_GRACE_DAYS", "RETENTION_GRACE_DAYS", 1, _at_least(0)),
     ("METRICS_RATE_LIMIT_DEFAULT", "RATE_LIMIT_DEFAULT", 1000, _rate_per_minute),
     ("METRICS_MAX_PAST_DAYS", "MAX_PAST_DAYS", 7, _at_least(0)),
@@ -183,6 +183,8 @@ def validate(config):
         )
     if config["INGEST_MODE"] == "queue" and not config["REDIS_URL"]:
         raise ConfigError("INGEST_MODE=queue needs REDIS_URL (the queue lives in Redis)")
+    if config["RETENTION_DAYS"] == 0 and not config["ROLLUPS"]:
+        raise ConfigError("METRICS_RETENTION_DAYS=0 keeps no raw points: it needs METRICS_ROLLUPS")
     if config["MAINTENANCE_RUNNER"] == "rq" and not config["REDIS_URL"]:
         raise ConfigError("MAINTENANCE_RUNNER=rq needs REDIS_URL (rq-scheduler lives in Redis)")
     if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

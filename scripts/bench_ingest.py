@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts import queue_bench  # noqa: E402
+from scripts import queue_bench, rollup_bench  # noqa: E402
 from scripts.harness import drop_abandoned_databases, drop_database, recreate_database  # noqa: E402
 from scripts.ingest_report import error_lines, print_table  # noqa: E402
 from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
@@ -35,6 +35,7 @@ DATABASE_PREFIX = "gf_bench_ingest_"
 SINGLE_METRICS = 48
 BATCH_METRICS = 100
 BUSY_WARNING = 0.10
+PARTS = ("MariaDB", "SQLite", "queue", "rollups")
 
 
 def write_bodies(directory):
@@ -67,11 +68,19 @@ def run_all(args, tmp, results):
     recreate_database(args.mysql_url, database)
     try:
         mysql_url = f"{args.mysql_url}/{database}"
-        mysql_env = {"DATABASE_URL": mysql_url, "REDIS_URL": args.redis_url}
-        results["MariaDB"] = measure_backend(mysql_env, bodies, args, tmp / "mariadb")
-        sqlite_env = {"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "REDIS_URL": ""}
-        results["SQLite"] = measure_backend(sqlite_env, bodies, args, tmp / "sqlite")
-        results["queue"] = queue_bench.measure(mysql_env, bodies["queue"], args, tmp / "queue")
+        quiet = {"MAINTENANCE_RUNNER": "off"}  # no maintenance job in the middle of a run
+        mysql_env = {"DATABASE_URL": mysql_url, "REDIS_URL": args.redis_url, **quiet}
+        sqlite_env = {"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "REDIS_URL": "", **quiet}
+        parts = {
+            "MariaDB": lambda: measure_backend(mysql_env, bodies, args, tmp / "mariadb"),
+            "SQLite": lambda: measure_backend(sqlite_env, bodies, args, tmp / "sqlite"),
+            "queue": lambda: queue_bench.measure(mysql_env, bodies["queue"], args, tmp / "queue"),
+            "rollups": lambda: rollup_bench.measure(
+                mysql_env, args, tmp / "rollups", args.mysql_url
+            ),
+        }
+        for part in args.only:
+            results[part] = parts[part]()
     finally:
         drop_database(args.mysql_url, database)
 
@@ -79,8 +88,11 @@ def run_all(args, tmp, results):
 def report(results, args, seconds_taken):
     """Print the table and any errors, write --json; returns the exit status."""
     sections = [(f"{label}: {results[label]['about']}", sync_rows(results, label))
-                for label in ("MariaDB", "SQLite")]  # fmt: skip
-    sections.append(queue_bench.section(results))
+                for label in ("MariaDB", "SQLite") if label in results]  # fmt: skip
+    if "queue" in results and "MariaDB" in results:
+        sections.append(queue_bench.section(results))
+    if "rollups" in results:
+        sections.append(rollup_bench.section(results))
     title = (
         f"Ingest benchmark: median of {args.repeats} runs x {args.seconds} s each; "
         f"wrk, {WRK_THREADS} threads, keep-alive connections; took {seconds_taken:.0f} s"
@@ -112,17 +124,19 @@ def report(results, args, seconds_taken):
 
 def problem_lines(results):
     """Non-2xx answers, socket errors, the service's log lines and queue-mode failures."""
+    backends = [label for label in ("MariaDB", "SQLite") if label in results]
     figures = [
         (f"{label} {load.name}", results[label][load.name])
-        for label in ("MariaDB", "SQLite")
+        for label in backends
         for load in loads()
     ]
+    figures += [(f"rollups {name}", runs) for name, runs in results.get("rollups", {}).items()]
     lines = error_lines(figures)
-    for label in ("MariaDB", "SQLite"):
+    for label in backends:
         log = results[label]["service_log"]
         if log:
             lines.append(f"  {label}: the service logged {len(log)} lines, the first: {log[0]}")
-    return lines + queue_bench.problem_lines(results)
+    return lines + (queue_bench.problem_lines(results) if "queue" in results else [])
 
 
 def _raw(value):
@@ -162,6 +176,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--repeats", type=_at_least_one, default=3, help="runs per figure (median)")
     parser.add_argument("--json", metavar="PATH", help="also write the raw figures here")
+    parser.add_argument(
+        "--only",
+        type=lambda raw: raw.split(","),
+        default=list(PARTS),
+        help=f"parts to run, comma-separated (default: {','.join(PARTS)}; queue needs MariaDB)",
+    )
     return parser.parse_args(argv)
 
 

@@ -234,3 +234,28 @@ def test_past_a_tiers_horizon_a_coarser_one_answers_or_a_400_says_why(make_app):
     refused = client.get("/api/metrics/aggregate", query_string=args, headers=auth)
     assert refused.status_code == 400
     assert refused.get_json()["error"]["code"] == "RESOLUTION_UNAVAILABLE"
+
+
+def test_with_no_raw_retention_rollups_alone_answer_in_whole_minutes(make_app):
+    app = make_app(RETENTION_DAYS=0)
+    client, auth = app.test_client(), {"X-API-Key": new_key(app)}
+    minute = (utcnow() - timedelta(hours=2)).replace(second=0, microsecond=0)
+    post(
+        client,
+        auth,
+        "only.rolled",
+        "counter",
+        [(minute + timedelta(seconds=s), 2) for s in range(0, 60, 10)],
+    )
+    with get_db(app).write.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM metric_points")).scalar() == 0
+    body = query(
+        client,
+        auth,
+        "only.rolled",
+        minute + timedelta(seconds=30),
+        minute + timedelta(hours=1),
+        window="5m",
+    )
+    assert body["resolution"] == "minute" and body["start"] == isoformat_z(minute)
+    assert body["data"][0]["value"] == 12  # the whole minute: its rollup row

@@ -42,14 +42,17 @@ def aggregate(args):
     query_plan = _plan(params)
     start, end = query_plan.start, query_plan.end
     started = time.perf_counter()
+    db = get_db(current_app)
     results, missing = run_read(
-        get_db(current_app).read,
+        db.read,
         aggregate_metrics,
         params["names"],
         params["operation"],
         window,
         query_plan,
+        db.known_metrics(params["names"]),
     )
+    db.remember_metrics({metric.name: metric for metric, _, _ in results})
     telemetry.time_query(time.perf_counter() - started)
     if missing:
         raise metric_not_found(missing)

@@ -21,6 +21,7 @@ EXTENSION = "glowing_fiesta.db"
 SQLITE_BUSY_SECONDS = 10
 PING_AFTER_IDLE_SECONDS = 2
 WATERMARK_CACHE_SECONDS = 5
+METRIC_CACHE_SECONDS = 4
 
 
 def _sqlite_engine(url):
@@ -121,6 +122,9 @@ class Database:
         self._writer_pid = None
         self._writer_lock = threading.Lock()
         self._watermarks = TTLCache(maxsize=1, ttl=WATERMARK_CACHE_SECONDS)
+        # name → Metric for queries (writes always read the row under a lock); a deleted
+        # metric's name is forgotten within these few seconds.
+        self._known_metrics = TTLCache(maxsize=100_000, ttl=METRIC_CACHE_SECONDS)
         self.write = create_engine_for(url)
         if read_url:
             self.read = create_engine_for(read_url)
@@ -143,6 +147,16 @@ class Database:
             with self._writer_lock:
                 self._watermarks["all"] = cached
         return cached
+
+    def known_metrics(self, names):
+        """{name: Metric} of the names this process looked up a moment ago."""
+        with self._writer_lock:
+            return {n: self._known_metrics[n] for n in names if n in self._known_metrics}
+
+    def remember_metrics(self, found):
+        """Keep Metrics a query found, for a few seconds."""
+        with self._writer_lock:
+            self._known_metrics.update(found)
 
     def writer(self):
         """This process's GroupWriter, created on first use after any fork."""
@@ -184,6 +198,7 @@ def init_app(app):
         "queue_limit": config["WRITER_QUEUE_LIMIT"],
         "wait_seconds": config["WRITER_WAIT_SECONDS"],
         "rollups": config["ROLLUPS"],
+        "keep_raw": config["RETENTION_DAYS"] > 0,
     }
     app.extensions[EXTENSION] = Database(
         config["DATABASE_URL"], config["DATABASE_READ_URL"], writer_options

@@ -11,27 +11,10 @@ aggregate registered on every connection; MySQL with a ``DECIMAL(65,30)`` sum, p
 double sum of the values too small for 30 decimal places (|v| < 1e-13).
 """
 
+import functools
 from decimal import Context, Decimal
 
-from sqlalchemy import (
-    DECIMAL,
-    Integer,
-    and_,
-    case,
-    cast,
-    func,
-    literal_column,
-    or_,
-    select,
-    text,
-    union_all,
-)
-
 from app.db import metrics
-from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute
-
-MINUTE, HOUR = "minute", "hour"
-ROLLUP_TABLES = {MINUTE: metric_rollups_minute, HOUR: metric_rollups_hour}
 
 OPERATIONS = ("sum", "count", "avg", "min", "max")
 DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}
@@ -72,19 +55,6 @@ class DecimalSum:
         return None if self.total is None else str(self.total)
 
 
-def _bucket(dialect, column, window_seconds):
-    if dialect == "sqlite":
-        # SQLite's date functions round to milliseconds (…59.9999 would become the next
-        # second), so cut the stored text to whole seconds first. Integer // integer renders
-        # as SQLite's integer "/"; plain "/" would be true division.
-        seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
-        return (seconds // window_seconds).label("slot")
-    epoch = text("'1970-01-01 00:00:00'")
-    seconds = func.timestampdiff(literal_column("SECOND"), epoch, column, type_=Integer)
-    # DIV, not FLOOR(x / w): "/" is DECIMAL division rounded to div_precision_increment places.
-    return seconds.op("DIV")(window_seconds).label("slot")
-
-
 # What each operation needs of a bucket: count n, exact total (+ residual), min, max.
 NEEDS = {
     "count": ("n",),
@@ -94,81 +64,104 @@ NEEDS = {
     "max": ("vmax",),
 }
 
+# The statement is plain SQL text, built once per dialect and shape (operation, window, how
+# many intervals each source has) and cached: building it with SQLAlchemy's expression
+# language on every query cost more than running it.
+_DIALECT_SQL = {
+    "mysql": {
+        # TIMESTAMPDIFF from the epoch reads the DATETIME as UTC whatever the session's zone;
+        # DIV, not FLOOR(x / w): "/" is DECIMAL division rounded to div_precision_increment.
+        "slot": "TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column}) DIV {window}",
+        "raw_total": f"SUM(CASE WHEN ABS(value) < {TINY!r} THEN 0 "
+        "ELSE CAST(value AS DECIMAL(65,30)) END)",
+        "raw_residual": f"SUM(CASE WHEN ABS(value) < {TINY!r} THEN value ELSE 0 END)",
+        "sum_total": "SUM({column})",
+        "param": "%s",
+    },
+    "sqlite": {
+        # SQLite's date functions round to milliseconds (…59.9999 would become the next
+        # second): cut the stored text to whole seconds first; integer "/" truncates.
+        "slot": "CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) / {window}",
+        "raw_total": "decimal_sum(value)",
+        "raw_residual": "0.0",
+        "sum_total": "decimal_sum({column})",
+        "param": "?",
+    },
+}
+_RAW_MEASURES = {"n": "COUNT(*)", "vmin": "MIN(value)", "vmax": "MAX(value)"}
+_MERGED_MEASURES = {
+    "n": "SUM(n)",
+    "residual": "SUM(residual)",
+    "vmin": "MIN(vmin)",
+    "vmax": "MAX(vmax)",
+}
+_SOURCES = (("raw", "metric_points", "recorded_at"), ("minute", "metric_rollups_minute", "bucket"),
+            ("hour", "metric_rollups_hour", "bucket"))  # fmt: skip
 
-def _raw_measures(dialect, names):
-    value = metric_points.c.value
-    tiny = func.abs(value) < TINY
-    if dialect == "sqlite":
-        total, residual = func.decimal_sum(value), literal_column("0.0")
-    else:
-        total = func.sum(case((tiny, 0), else_=cast(value, DECIMAL(65, 30))))
-        residual = func.sum(case((tiny, value), else_=0))
-    measures = {
-        "n": func.count(),
-        "total": total,
-        "residual": residual,
-        "vmin": func.min(value),
-        "vmax": func.max(value),
-    }
-    return [measures[name].label(name) for name in names]
+
+def _measures(sql, names, raw):
+    found = []
+    for name in names:
+        if raw:
+            expression = _RAW_MEASURES.get(name) or sql[f"raw_{name}"]
+        else:
+            expression = _MERGED_MEASURES.get(name) or sql["sum_total"].format(column="total")
+        found.append(f"{expression} AS {name}")
+    return ", ".join(found)
 
 
-def _merged_measures(dialect, columns, names):
-    """Adding up partial aggregates (rollup rows, or the sources' partial buckets)."""
-    total = func.decimal_sum if dialect == "sqlite" else func.sum
-    measures = {
-        "n": lambda: func.sum(columns.n),
-        "total": lambda: total(columns.total),
-        "residual": lambda: func.sum(columns.residual),
-        "vmin": lambda: func.min(columns.vmin),
-        "vmax": lambda: func.max(columns.vmax),
-    }
-    return [measures[name]().label(name) for name in names]
-
-
-def _within(column, intervals):
-    return or_(*[and_(column >= start, column < end) for start, end in intervals])
-
-
-def _sources(dialect, metric_id, names, window_seconds, plan):
-    """One SELECT per source the plan uses, each grouped by bucket."""
+@functools.lru_cache(maxsize=512)
+def _statement(dialect, operation, window_seconds, shape):
+    """The SQL for one metric's buckets over the sources in ``shape`` ((source, intervals)…)."""
+    sql = _DIALECT_SQL["sqlite" if dialect == "sqlite" else "mysql"]
+    names = NEEDS[operation]
     selects = []
-    column = metric_points.c.recorded_at
-    if plan.raw:
-        selects.append(
-            select(_bucket(dialect, column, window_seconds), *_raw_measures(dialect, names))
-            .where(metric_points.c.metric_id == metric_id, _within(column, plan.raw))
-            .group_by(literal_column("slot"))
+    for source, table, column in _SOURCES:
+        count = dict(shape).get(source, 0)
+        if not count:
+            continue
+        slot = sql["slot"].format(column=column, window=window_seconds)
+        within = " OR ".join(
+            [f"({column} >= {sql['param']} AND {column} < {sql['param']})"] * count
         )
-    for tier, intervals in ((MINUTE, plan.minute), (HOUR, plan.hour)):
+        selects.append(
+            f"SELECT {slot} AS slot, {_measures(sql, names, source == 'raw')} FROM {table} "
+            f"WHERE metric_id = {sql['param']} AND ({within}) GROUP BY slot"
+        )
+    if len(selects) == 1:
+        return selects[0]
+    merged = _measures(sql, names, raw=False)
+    return f"SELECT slot, {merged} FROM ({' UNION ALL '.join(selects)}) parts GROUP BY slot"
+
+
+def _parameters(dialect, metric_id, plan):
+    """The statement's parameters: per source, the metric and its intervals' bounds."""
+    values = []
+    for source, _, _ in _SOURCES:
+        intervals = getattr(plan, source)
         if intervals:
-            table = ROLLUP_TABLES[tier]
-            bucket = _bucket(dialect, table.c.bucket, window_seconds)
-            selects.append(
-                select(bucket, *_merged_measures(dialect, table.c, names))
-                .where(table.c.metric_id == metric_id, _within(table.c.bucket, intervals))
-                .group_by(literal_column("slot"))
-            )
-    return selects
+            values.append(metric_id)
+            for start, end in intervals:
+                values += [_moment(dialect, start), _moment(dialect, end)]
+    return tuple(values)
+
+
+def _moment(dialect, moment):
+    # SQLite compares the stored text: bind it in the same "YYYY-MM-DD HH:MM:SS.ffffff".
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else moment
 
 
 def bucket_values(conn, metric_id, operation, window_seconds, plan):
     """{bucket index (epoch seconds // window): value} over the plan's sources, in one
     statement (a UNION ALL of each source's buckets, added up)."""
     dialect = conn.dialect.name
-    names = NEEDS[operation]
-    selects = _sources(dialect, metric_id, names, window_seconds, plan)
-    if not selects:
+    shape = tuple((source, len(getattr(plan, source))) for source, _, _ in _SOURCES)
+    if not any(count for _, count in shape):
         return {}
-    if len(selects) == 1:
-        query = selects[0]
-    else:
-        parts = union_all(*selects).subquery()
-        query = select(parts.c.slot, *_merged_measures(dialect, parts.c, names)).group_by(
-            parts.c.slot
-        )
-    # The bucket's index is labelled "slot": "bucket" is a column of the rollup tables.
-    return {int(row.slot): _result(row, operation) for row in conn.execute(query)}
+    statement = _statement(dialect, operation, window_seconds, shape)
+    rows = conn.exec_driver_sql(statement, _parameters(dialect, metric_id, plan))
+    # The bucket's index is named "slot": "bucket" is a column of the rollup tables.
+    return {int(row.slot): _result(row, operation) for row in rows}
 
 
 def _exact_total(row):

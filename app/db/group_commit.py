@@ -57,9 +57,11 @@ class GroupWriter:
         wait_seconds=10,
         observer=None,
         rollups=True,
+        keep_raw=True,
     ):
         self.engine = engine
         self.rollups = rollups  # keep the minute and hour rollups (METRICS_ROLLUPS)
+        self.keep_raw = keep_raw  # False: rollups only (METRICS_RETENTION_DAYS=0)
         self._rollups_disowned = False
         self.linger = linger_ms / 1000
         self.max_batch = max_batch
@@ -187,7 +189,7 @@ class GroupWriter:
                 run_in_transaction(self.engine, rollups.disown)
                 self._rollups_disowned = True
             answers = run_in_transaction(
-                self.engine, write_requests, requests, utcnow(), self.rollups
+                self.engine, write_requests, requests, utcnow(), self.rollups, self.keep_raw
             )
         except Exception as exc:
             if len(group) > 1 and not (is_unavailable_error(exc) or is_retriable_error(exc)):

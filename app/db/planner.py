@@ -59,8 +59,11 @@ def coverage(watermarks, now, settings):
         complete_from = watermarks.get(name)
         return None if complete_from is None else max(complete_from, horizon(now, days))
 
+    keep = settings["RETENTION_DAYS"]
+    # METRICS_RETENTION_DAYS=0 keeps no raw point at all: every range is whole minutes.
+    raw = datetime.max if keep == 0 else horizon(now, keep + settings["RETENTION_GRACE_DAYS"])
     return Coverage(
-        horizon(now, settings["RETENTION_DAYS"] + settings["RETENTION_GRACE_DAYS"]),
+        raw,
         tier(MINUTE, settings["ROLLUP_MINUTE_DAYS"]),
         tier(HOUR, settings["ROLLUP_HOUR_DAYS"]),
     )
@@ -96,10 +99,15 @@ def _widen(start, end, window_seconds, coverage):
         if available is None or start < available:
             continue
         if window_seconds < GRAIN[tier]:
+            kept = (
+                "No raw points are kept"
+                if coverage.raw == datetime.max
+                else (f"Before {coverage.raw:%Y-%m-%d} no raw points are kept")
+            )
             raise ResolutionUnavailable(
-                f"Before {coverage.raw:%Y-%m-%d} only {tier}ly data is kept: "
-                f"use a window of at least {GRAIN[tier] // 60} minutes",
-                earliest=coverage.raw,
+                f"{kept} and the {tier} rollups answer windows of {GRAIN[tier] // 60} minutes "
+                "or more",
+                earliest=None if coverage.raw == datetime.max else coverage.raw,
             )
         wide_start = floor_to(start, GRAIN[tier])
         wide_end = end if end >= coverage.raw else _ceil(end, tier)

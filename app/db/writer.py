@@ -70,9 +70,10 @@ class WriteRequest:
         return max(1, len(self.points))
 
 
-def write_requests(conn, requests, now, rollups=True):
+def write_requests(conn, requests, now, rollups=True, keep_raw=True):
     """Apply several requests in one transaction; returns each one's Answer (or CONFLICT).
-    ``rollups``: keep the minute and hour rollups of the points in the same transaction."""
+    ``rollups``: keep the minute and hour rollups of the points in the same transaction;
+    ``keep_raw`` False (METRICS_RETENTION_DAYS=0) keeps the rollups alone."""
     answers, fresh, followers, recorded = _settle_receipts(conn, requests, now)
     wanted = {}
     for index in fresh:
@@ -86,7 +87,8 @@ def write_requests(conn, requests, now, rollups=True):
         stored = Counter(points[position].type for position in result.written)
         answers[index] = replace(requests[index].respond(result), stored=stored)
     if rows:
-        conn.execute(_INSERT_POINTS, rows)
+        if keep_raw:
+            conn.execute(_INSERT_POINTS, rows)
         if rollups:
             summaries = rollup_rows.summarize(rows, exact_all=conn.dialect.name == "sqlite")
             rollup_rows.upsert(conn, summaries)
