@@ -32,7 +32,7 @@ def test_defaults_need_no_environment():
         ("REDIS_URL", "http://localhost"),
         ("INGEST_MODE", "async"),
         ("METRICS_RETENTION_DAYS", "ninety"),
-        ("METRICS_RETENTION_DAYS", "0"),
+        ("METRICS_RETENTION_DAYS", "-1"),
         ("METRICS_RETENTION_GRACE_DAYS", "-1"),
         ("METRICS_RATE_LIMIT_DEFAULT", "lots"),
         ("METRICS_RATE_LIMIT_DEFAULT", "10 per hour"),
