@@ -286,3 +286,113 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+class Nginx:
+    """A private nginx (Debian's /usr/sbin/nginx) in the foreground, serving a site file (an
+    http {} context, as in sites-enabled/) on a loopback port, with every path nginx writes —
+    pid, logs, temporary bodies — in ``directory``: it needs no root-owned path."""
+
+    BINARY = "/usr/sbin/nginx"
+
+    def __init__(self, directory, port=None):
+        self.directory = Path(directory)
+        self.port = port or free_port()
+        self.process = None
+
+    @property
+    def base(self):
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def error_log(self):
+        """The path of nginx's error log."""
+        return self.directory / "error.log"
+
+    def configure(self, site):
+        """Write ``site`` and a main configuration around it, and check them with ``nginx -t``;
+        ``start`` or ``reload`` applies them."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # nginx's workers drop root privileges: they must reach the temporary paths.
+        self.directory.chmod(0o755)
+        (self.directory / "site.conf").write_text(site)
+        temp_paths = "\n".join(
+            f"    {kind}_temp_path {self.directory / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (self.directory / "nginx.conf").write_text(
+            f"worker_processes 2;\n"
+            f"pid {self.directory / 'nginx.pid'};\n"
+            f"error_log {self.error_log} notice;\n"
+            f"events {{ worker_connections 1024; }}\n"
+            f"http {{\n{temp_paths}\n"
+            f"    include {self.directory / 'site.conf'};\n}}\n"
+        )
+        checked = subprocess.run(self._command("-t"), capture_output=True, text=True)
+        if checked.returncode != 0:
+            raise RuntimeError(f"nginx rejects its configuration: {checked.stderr}")
+        return self
+
+    def _command(self, *args):
+        """nginx with this directory as its prefix, its error log and configuration."""
+        return [
+            self.BINARY,
+            *("-e", str(self.error_log), "-p", str(self.directory)),
+            *("-c", str(self.directory / "nginx.conf"), *args),
+        ]
+
+    def start(self, timeout=20):
+        """Start nginx in the foreground; wait until its workers run and its port accepts."""
+        self.process = subprocess.Popen(
+            self._command("-g", "daemon off;"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.error_log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                if self.workers():
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"nginx did not serve on port {self.port} within {timeout} s")
+
+    def reload(self, timeout=30):
+        """Apply the configuration written last (SIGHUP) and wait until every worker that ran
+        the old one has finished its requests and exited."""
+        old = self.workers()
+        os.kill(self.process.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self.workers()
+            if current and not current & old:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"nginx's old workers still run after {timeout} s")
+
+    def workers(self):
+        """The pids of the master's children (its workers)."""
+        children = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[1]) == self.process.pid:
+                children.add(int(stat.parent.name))
+        return children
+
+    def stop(self):
+        """Stop it (SIGQUIT: a graceful shutdown) if it runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
