@@ -10,8 +10,9 @@ The choices:
   so two a core keep the database busy while one is parsing).
 - timeout 60 s: a worker silent that long (a hung C call) is killed and replaced.
   graceful_timeout 30 s: a SIGTERM'd worker stops accepting, finishes its requests, and its
-  writer commits what waits, within that. keepalive 5 s: a little under nginx's own, so nginx
-  never reuses a connection gunicorn has just closed.
+  writer commits what waits, within that. keepalive 5 s: a little over the idle timeout of
+  nginx's upstream connections (4 s in deploy/nginx.conf), so nginx closes an idle
+  connection before gunicorn does and never sends a request on one gunicorn just closed.
 - max_requests 20,000 ± 2,000 (jitter, so the workers do not all restart at once): recycles a
   process now and then, a bound on any slow leak; a restart is graceful like a SIGTERM.
 - Logs: gunicorn's own lines go through the app's formatter (JSON by default, LOG_FORMAT),
