@@ -41,7 +41,8 @@ services: ## Make sure MariaDB and Redis run on loopback (installs them when abs
 	@bash scripts/services.sh
 
 test: setup services ## Run the tests against real MariaDB and Redis
-	@bash scripts/packages.sh chromium=chromium chromedriver=chromium-driver promtool=prometheus nginx=nginx
+	@bash scripts/packages.sh chromium=chromium chromedriver=chromium-driver promtool=prometheus \
+		nginx=nginx node=nodejs npm=npm
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bench-query bench-ingest bench-retention ## Every benchmark

@@ -194,7 +194,12 @@ def authenticate():
     """before_request: every /api/ route needs a valid key; sets ``g.api_key``."""
     if not request.path.startswith("/api/") or request.method == "OPTIONS":
         return
-    raw = presented_key()
+    authenticate_key(presented_key())
+
+
+def authenticate_key(raw):
+    """The active ApiKey of a raw key presented however (a header, or a StatHat parameter),
+    set as ``g.api_key``; else 401, or 429 once the address failed too often."""
     known, api_key = cached_key(raw)
     if not known or api_key is None:
         _refuse_flooding_address(raw)
@@ -205,6 +210,17 @@ def authenticate():
         reason = "missing" if not raw else "invalid or revoked"
         raise ApiError("UNAUTHORIZED", f"API key {reason}: send X-API-Key", status=401)
     g.api_key = api_key
+    return api_key
+
+
+def require(scope):
+    """403 FORBIDDEN unless the request's key allows ``scope``."""
+    if not g.api_key.allows(scope):
+        raise ApiError(
+            "FORBIDDEN",
+            f"This API key may not {scope} (its scopes: {g.api_key.scopes})",
+            status=403,
+        )
 
 
 def requires(scope):
@@ -213,12 +229,7 @@ def requires(scope):
     def decorate(view):
         @functools.wraps(view)
         def checked(*args, **kwargs):
-            if not g.api_key.allows(scope):
-                raise ApiError(
-                    "FORBIDDEN",
-                    f"This API key may not {scope} (its scopes: {g.api_key.scopes})",
-                    status=403,
-                )
+            require(scope)
             return view(*args, **kwargs)
 
         checked.required_scope = scope

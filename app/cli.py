@@ -1,5 +1,7 @@
 """Flask CLI: ``flask db migrate`` and ``flask keys create|list|revoke|rotate``."""
 
+import secrets
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -9,6 +11,7 @@ from app.db import get_db, keys, run_in_transaction
 from app.db.migrate import migrate
 from app.jobs import cli as jobs_cli
 from app.jobs import maintenance
+from app.stathat import STAT_KEY_PREFIX, BadStatName, metric_name
 from app.timeutil import isoformat_z, utcnow
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -153,6 +156,27 @@ def delete_metric_command(name):
         raise click.ClickException(f"No metric named {name!r}")
     metric, deleted, _ = outcome
     click.echo(f"Metric {name!r} ({metric.type}) deleted with {deleted} point(s).")
+
+
+def _create_stat_key(conn, metric):
+    raw = STAT_KEY_PREFIX + secrets.token_urlsafe(32)
+    keys.insert_stat_key(
+        conn, auth.hash_key(raw), raw[: auth.DISPLAY_PREFIX_LENGTH], metric, utcnow()
+    )
+    return raw
+
+
+@metrics_cli.command("stat-key")
+@click.argument("stat")
+def stat_key_command(stat):
+    """Create a StatHat stat key (the `key` of /c and /v) for the metric STAT maps to."""
+    try:
+        metric = metric_name(stat)
+    except BadStatName as exc:
+        raise click.ClickException(str(exc)) from None
+    raw = run_in_transaction(_engine(), _create_stat_key, metric)
+    click.echo(f"Stat key for metric {metric!r}; it is shown only now:", err=True)
+    click.echo(raw)
 
 
 def _purge_here(metric_id):

@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from redis import RedisError
 
 from app import telemetry
+from app.auth import ADMIN
 from app.body import raw_body
 from app.config import ConfigError
 from app.constants import IDEMPOTENCY_KEY_PATTERN
@@ -19,12 +20,24 @@ from app.db.writer import CONFLICT, WriteRequest, recorded_answer
 from app.errors import ApiError, envelope, from_validation_error
 from app.jobs import ingest as queued
 from app.redis import get_redis
+from app.schemas import accepted_window
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def write_window():
+    """The recorded_at times this request's key may write now: METRICS_MAX_PAST_DAYS back, or
+    for an ``admin`` key (imports of history) back to the oldest data kept."""
+    config = current_app.config
+    past_days = config["MAX_PAST_DAYS"]
+    if g.api_key.allows(ADMIN):
+        kept = config["RETENTION_DAYS"] or config["ROLLUP_MINUTE_DAYS"]  # 0: rollups only
+        past_days = max(past_days, kept + config["RETENTION_GRACE_DAYS"])
+    return accepted_window(utcnow(), past_days, config["MAX_FUTURE_SECONDS"])
 
 
 def idempotency_receipt():

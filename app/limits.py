@@ -136,8 +136,12 @@ def _window_headers(window):
 def check_key_limit():
     """before_request, after authentication: count the request against its key's limit."""
     api_key = g.get("api_key")
-    if api_key is None or not request.path.startswith("/api/"):
-        return
+    if api_key is not None and request.path.startswith("/api/"):
+        count_request(api_key)
+
+
+def count_request(api_key):
+    """Count a request against ``api_key``'s limit (429 past it); the headers follow."""
     per_minute = api_key.rate_limit or current_app.config["RATE_LIMIT_DEFAULT"]
     window = get_limits(current_app).hit(f"key:{api_key.id}", per_minute)
     g.rate_window = window

@@ -78,13 +78,19 @@ class JsonNumber(fields.Field):
 
 
 class Timestamp(fields.Field):
-    """ISO 8601 text or Unix seconds → naive UTC datetime."""
+    """ISO 8601 text or Unix seconds → naive UTC datetime; with ``millis``, epoch numbers of
+    magnitude ≥ 1e11 are milliseconds (what Grafana sends)."""
+
+    def __init__(self, millis=False, **kwargs):
+        super().__init__(**kwargs)
+        self.millis = millis
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            return parse_timestamp(value)
+            return parse_timestamp(value, self.millis)
         except ValueError as exc:
-            raise ValidationError(f"Must be an ISO 8601 time or Unix seconds: {exc}.") from None
+            unit = "Unix seconds or milliseconds" if self.millis else "Unix seconds"
+            raise ValidationError(f"Must be an ISO 8601 time or {unit}: {exc}.") from None
 
 
 def MetricName(**kwargs):  # noqa: N802 - a field factory reads like a field class
@@ -240,7 +246,8 @@ QUERY_ALIASES = {
     "from": "start",
     "to": "end",
 }
-_CASE_FREE = ("operation", "window", "fill", "source")
+_CASE_FREE = ("operation", "window", "fill", "source", "format")
+FORMATS = ("json", "csv")
 # auto: rollups where they answer exactly; raw: raw points only (for comparison).
 SOURCES = ("auto", "raw")
 DEFAULT_SPAN = timedelta(hours=24)
@@ -284,10 +291,11 @@ class AggregateQuerySchema(_QuerySchema):
     name = fields.List(fields.String(), required=True)
     operation = fields.String(load_default=None, validate=validate.OneOf(OPERATIONS))
     window = fields.String(load_default="1h")
-    start = Timestamp(load_default=None)
-    end = Timestamp(load_default=None)
+    start = Timestamp(millis=True, load_default=None)
+    end = Timestamp(millis=True, load_default=None)
     fill = fields.String(load_default="zero", validate=validate.OneOf(FILLS))
     source = fields.String(load_default="auto", validate=validate.OneOf(SOURCES))
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
 
     def __init__(self, max_buckets, **kwargs):
         super().__init__(**kwargs)

@@ -11,10 +11,9 @@ from app.constants import NAME_PATTERN, NAME_RULE
 from app.db import get_db
 from app.db.writer import Answer
 from app.errors import ApiError, envelope, from_validation_error, metric_not_found
-from app.ingestion import handle
+from app.ingestion import handle, write_window
 from app.jobs import maintenance
-from app.schemas import BatchSchema, PointSchema, accepted_window, load_point
-from app.timeutil import utcnow
+from app.schemas import BatchSchema, PointSchema, load_point
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/metrics")
 NAME_RE = re.compile(NAME_PATTERN)
@@ -25,12 +24,6 @@ _item_schema = PointSchema()
 _batch_schema = BatchSchema()
 
 
-def _window():
-    """The recorded_at times a write accepts now."""
-    config = current_app.config
-    return accepted_window(utcnow(), config["MAX_PAST_DAYS"], config["MAX_FUTURE_SECONDS"])
-
-
 def _type_mismatch(existing, wanted):
     message = f"Metric '{existing.name}' is a {existing.type} metric; it cannot take a {wanted}"
     return ApiError("METRIC_TYPE_MISMATCH", message, status=409)
@@ -38,7 +31,7 @@ def _type_mismatch(existing, wanted):
 
 def _one_point(schema, message):
     """Parse a one-point body: the point and the answer to give once the writer is done."""
-    point = load_point(schema, read_body(), _window())
+    point = load_point(schema, read_body(), write_window())
 
     def respond(result):
         if result.mismatched:
@@ -75,7 +68,7 @@ def _item_error(index, exc):
 
 def _load_items(items):
     """Validate each batch item on its own: (points, their item indexes, item errors)."""
-    window = _window()
+    window = write_window()
     points, indexes, errors = [], [], []
     for index, item in enumerate(items):
         try:

@@ -1,5 +1,7 @@
 """GET /api/metrics/aggregate, /api/metrics/<name> and /api/metrics (the list)."""
 
+import csv
+import io
 import time
 
 from flask import Blueprint, current_app, jsonify, request
@@ -70,7 +72,29 @@ def aggregate(args):
     body.update(window=params["window"], start=isoformat_z(start), end=isoformat_z(end))
     body["resolution"] = query_plan.resolution
     body["data"] = data[found[0].name] if len(found) == 1 else data
+    if params["format"] == "csv":
+        return _csv(data, query_plan.resolution)
     return jsonify(body)
+
+
+def _csv_value(value):
+    return "" if value is None else str(value)
+
+
+def _csv(data, resolution):
+    """``timestamp,value`` (one column per metric for several names), the same buckets and
+    values as the JSON; an empty cell where the JSON says null (or a bucket is left out)."""
+    names = list(data)
+    columns = {name: {p["timestamp"]: p["value"] for p in data[name]} for name in names}
+    stamps = sorted({p["timestamp"] for series_ in data.values() for p in series_})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["timestamp", *(names if len(names) > 1 else ["value"])])
+    for stamp in stamps:
+        writer.writerow([stamp, *(_csv_value(columns[name].get(stamp)) for name in names)])
+    response = current_app.response_class(out.getvalue(), mimetype="text/csv")
+    response.headers["X-Resolution"] = resolution
+    return response
 
 
 def _one_or_by_name(by_name):

@@ -2,7 +2,7 @@
 
 from sqlalchemy import or_, select, update
 
-from app.db.schema import api_keys
+from app.db.schema import api_keys, stat_keys
 
 _COLUMNS = (
     api_keys.c.id,
@@ -73,3 +73,16 @@ def change(conn, key_id, **values):
 def active_hashes(conn):
     """The hashes of every key not revoked."""
     return set(conn.scalars(select(api_keys.c.key_hash).where(api_keys.c.revoked_at.is_(None))))
+
+
+def insert_stat_key(conn, key_hash, prefix, metric, now):
+    """Store a StatHat stat key's hash for ``metric``; returns its id."""
+    result = conn.execute(
+        stat_keys.insert().values(key_hash=key_hash, prefix=prefix, metric=metric, created_at=now)
+    )
+    return result.inserted_primary_key[0]
+
+
+def stat_key_metric(conn, key_hash):
+    """The metric a stat key names, or None."""
+    return conn.execute(select(stat_keys.c.metric).where(stat_keys.c.key_hash == key_hash)).scalar()

@@ -15,6 +15,7 @@
 - ``rollup_state``: from when each rollup tier is complete.
 - ``maintenance_runs``: each maintenance job's last start, success and result.
 - ``named_locks`` (SQLite only): leased locks; MySQL uses GET_LOCK.
+- ``stat_keys``: StatHat's classic per-stat keys (SHA-256), each naming one metric.
 - ``schema_migrations``: which ``sql/`` files have been applied.
 """
 
@@ -128,6 +129,16 @@ named_locks = Table(
     Column("name", String(64), primary_key=True),
     Column("owner", String(32), nullable=False),
     Column("expires_at", Timestamp, nullable=False),
+)
+
+stat_keys = Table(
+    "stat_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("metric", String(255), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
 )
 
 schema_migrations = Table(

@@ -1,0 +1,172 @@
+"""StatHat-compatible ingestion: ``/ez`` (GET query string, POST form or JSON
+``{"ezkey", "data": [{"stat", "count" | "value", "t"?}]}``) and the classic ``/c`` and ``/v``
+(``key``: a stat key, ``ukey``: an API key). Same writer as the JSON API, same rules.
+
+The key comes from a parameter, not a header, so authentication, the write scope and both
+rate limits (per key, and failed authentication per address) are called here explicitly;
+the access log never holds a query string. Answers are StatHat's: 200 ``{"status": 200,
+"msg": "ok"}`` (204 with ``vb=0``), errors the matching 4xx with ``{"status", "msg"}``. Every
+answer closes the connection: one official client declares Content-Length in characters, and
+a non-ASCII name makes it send more bytes than that — they must never be read as a request.
+"""
+
+import json
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import ValidationError
+
+from app.auth import WRITE, authenticate_key, hash_key, require
+from app.body import raw_body
+from app.db import get_db, keys, run_read
+from app.db.writer import Answer
+from app.errors import ApiError, from_validation_error
+from app.ingestion import record, write_window
+from app.limits import count_request
+from app.schemas import PointSchema, load_point
+from app.stathat import BadStatName, metric_names
+from app.timeutil import MILLISECONDS_FROM, parse_decimal
+
+bp = Blueprint("stathat", __name__)
+
+_schemas = {"counter": PointSchema("counter"), "value": PointSchema("value")}
+
+
+def _params():
+    """The request's parameters: the query string, then a form or JSON body over it."""
+    params = request.args.to_dict()
+    if request.method != "POST":
+        return params
+    body = raw_body()
+    text = body.decode("utf-8", errors="replace").strip()
+    if text.startswith("{"):
+        try:
+            params.update(json.loads(text))
+        except ValueError as exc:
+            raise ApiError("INVALID_JSON", f"Request body is not valid JSON: {exc}") from None
+    else:  # raw spaces that were never URL-encoded survive parse_qsl as they are
+        params.update(parse_qsl(text, keep_blank_values=True))
+    return params
+
+
+def _number(raw, field):
+    if raw is None or raw == "":
+        return None
+    value = parse_decimal(raw) if isinstance(raw, str) else raw
+    if value is None:
+        raise ApiError(
+            "VALIDATION_ERROR", f"{field} must be a number", details={field: ["Must be a number."]}
+        )
+    return value
+
+
+def _seconds(raw):
+    """StatHat's ``t``: Unix seconds, or milliseconds when its magnitude says so (ISO 8601
+    text is taken too, as the JSON API takes it)."""
+    moment = parse_decimal(raw) if isinstance(raw, str) else raw
+    if isinstance(moment, bool) or not isinstance(moment, int | float):
+        return raw or None  # text: the schema reads it, or says why not
+    return moment / 1000 if abs(moment) >= MILLISECONDS_FROM else moment
+
+
+def _points(items):
+    """(stat, kind, number, t) items → Points; a bad stat name or number is a 400."""
+    window, points = write_window(), []
+    for stat, kind, number, moment in items:
+        if not isinstance(stat, str) or not stat.strip():
+            raise ApiError(
+                "VALIDATION_ERROR",
+                "stat is required",
+                details={"stat": ["Missing data for required field."]},
+            )
+        try:
+            names = metric_names(stat)
+        except BadStatName as exc:
+            raise ApiError("VALIDATION_ERROR", str(exc), details={"stat": [str(exc)]}) from None
+        for name in names:
+            item = {"name": name, "recorded_at": _seconds(moment)}
+            if number is not None or kind == "value":
+                item["value"] = _number(number, kind)
+            points.append(load_point(_schemas[kind], item, window))
+    return points
+
+
+def _ez_items(params):
+    data = params.get("data")
+    if isinstance(data, list):
+        return [_ez_item(entry if isinstance(entry, dict) else {}) for entry in data]
+    return [_ez_item(params)]
+
+
+def _ez_item(fields):
+    kind = "value" if "value" in fields and "count" not in fields else "counter"
+    number = fields.get("value") if kind == "value" else fields.get("count")
+    return fields.get("stat"), kind, number, fields.get("t")
+
+
+def _answer(result):
+    if result.mismatched:
+        metric = result.mismatched[0][1]
+        return Answer(409, {"status": 409, "msg": f"stat {metric.name} is a {metric.type} stat"})
+    return Answer(200, {"status": 200, "msg": "ok"})
+
+
+def _ingest(raw_key, items, params):
+    """Authenticate, count, validate and store; the StatHat answer."""
+    api_key = authenticate_key(raw_key or None)
+    require(WRITE)
+    count_request(api_key)
+    answer = record(_points(items), _answer, None)
+    if answer.status == 200 and str(params.get("vb", "")) == "0":
+        return current_app.response_class(status=204)
+    return jsonify(answer.body), answer.status
+
+
+@bp.route("/ez", methods=["GET", "POST"])
+def ez():
+    """StatHat's EZ API: ``ezkey`` (or ``email``) is an API key with the write scope."""
+    params = _params()
+    return _ingest(params.get("ezkey") or params.get("email"), _ez_items(params), params)
+
+
+def _classic(kind):
+    params = _params()
+    stat_key = params.get("key")
+    metric = None
+    if stat_key:
+        metric = run_read(get_db(current_app).write, keys.stat_key_metric, hash_key(stat_key))
+    if metric is None:
+        raise ApiError("NOT_FOUND", "unknown stat key", status=404)
+    number = params.get("count" if kind == "counter" else "value")
+    return _ingest(params.get("ukey"), [(metric, kind, number, params.get("t"))], params)
+
+
+@bp.route("/c", methods=["GET", "POST"])
+def classic_count():
+    """StatHat's classic count: ``key`` (a stat key), ``ukey`` (an API key), ``count``."""
+    return _classic("counter")
+
+
+@bp.route("/v", methods=["GET", "POST"])
+def classic_value():
+    """StatHat's classic value: ``key``, ``ukey``, ``value``."""
+    return _classic("value")
+
+
+@bp.errorhandler(ApiError)
+def _stathat_error(error):
+    response = jsonify(status=error.status, msg=error.message)
+    response.status_code = error.status
+    response.headers.update({k: v for k, v in error.headers.items() if k == "Retry-After"})
+    return response
+
+
+@bp.errorhandler(ValidationError)
+def _stathat_validation(error):
+    return _stathat_error(from_validation_error(error))
+
+
+@bp.after_request
+def _close(response):
+    response.headers["Connection"] = "close"
+    return response
