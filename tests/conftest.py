@@ -18,8 +18,8 @@ from app.db.schema import metric_points, metrics
 from scripts.harness import (
     ROOT,
     Gunicorn,
+    drop_abandoned_databases,
     drop_database,
-    list_databases,
     recreate_database,
 )
 
@@ -44,53 +44,36 @@ def isolated_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _drop_leftovers():
-    """Drop the databases of earlier runs that died before dropping their own."""
-    for name in list_databases(MYSQL_SERVER_URL, "gf\\_test\\_%"):
-        pid = name.rsplit("_", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            drop_database(MYSQL_SERVER_URL, name)
+def migrated_database(name):
+    """Create ``name`` empty on the MariaDB server and migrate it; its URL."""
+    recreate_database(MYSQL_SERVER_URL, name)
+    url = f"{MYSQL_SERVER_URL}/{name}"
+    engine = create_engine_for(url)
+    migrate(engine)
+    engine.dispose()
+    return url
 
 
 @pytest.fixture(scope="session")
 def mysql_url():
     """A database of this run's own on the MariaDB server, migrated once, dropped at the end."""
-    name = f"gf_test_{os.getpid()}"
     try:
-        _drop_leftovers()
-        recreate_database(MYSQL_SERVER_URL, name)
+        for prefix in ("gf_test_", "gf_test_own_"):  # earlier runs that died before cleaning up
+            drop_abandoned_databases(MYSQL_SERVER_URL, prefix)
+        url = migrated_database(f"gf_test_{os.getpid()}")
     except Exception as exc:
         pytest.fail(f"MariaDB is unreachable at {MYSQL_SERVER_URL} ({exc}); run `make services`")
-    url = f"{MYSQL_SERVER_URL}/{name}"
-    engine = create_engine_for(url)
-    migrate(engine)
-    engine.dispose()
     yield url
-    drop_database(MYSQL_SERVER_URL, name)
+    drop_database(MYSQL_SERVER_URL, url.rsplit("/", 1)[1])
 
 
 @pytest.fixture
 def fresh_mysql_url(mysql_url):
     """A MariaDB database of this test's own, migrated, dropped afterwards: for tests that
     reshape the partitions."""
-    name = f"gf_test_own_{os.getpid()}"
-    recreate_database(MYSQL_SERVER_URL, name)
-    url = f"{MYSQL_SERVER_URL}/{name}"
-    engine = create_engine_for(url)
-    migrate(engine)
-    engine.dispose()
+    url = migrated_database(f"gf_test_own_{os.getpid()}")
     yield url
-    drop_database(MYSQL_SERVER_URL, name)
+    drop_database(MYSQL_SERVER_URL, url.rsplit("/", 1)[1])
 
 
 def clear_mysql(url):
@@ -258,3 +241,14 @@ def serve():
             server.stop()
         check_log(server)
         server.cleanup()
+
+
+def orphan_points(app):
+    """Points left of deleted metrics (their row gone, or marked deleted)."""
+    with get_db(app).write.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT COUNT(*) FROM metric_points p LEFT JOIN metrics m ON m.id = p.metric_id "
+                "WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
+            )
+        ).scalar()

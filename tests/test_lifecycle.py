@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app import create_app
 from app.db import get_db, partitions, rollups, run_in_transaction
@@ -15,7 +15,7 @@ from app.db.schema import metric_points, metrics
 from app.jobs import maintenance
 from app.jobs.timer import MaintenanceTimer
 from app.timeutil import isoformat_z, utcnow
-from tests.conftest import new_key, stored_points
+from tests.conftest import new_key, orphan_points, stored_points
 
 KEEP_DAYS = 10  # retention 9 + grace 1
 SETTINGS = {
@@ -215,22 +215,11 @@ def test_a_large_deletion_finishes_in_the_background(lifecycle_app):
     response = app.test_client().delete("/api/metrics/big", headers=auth)
     assert response.status_code == 202 and response.get_json()["points_deleted"] == 7
     deadline = utcnow() + timedelta(seconds=30)
-    while orphans(app) and utcnow() < deadline:
+    while orphan_points(app) and utcnow() < deadline:
         threading.Event().wait(0.05)
-    assert orphans(app) == 0
+    assert orphan_points(app) == 0
     with get_db(app).write.connect() as conn:
         assert conn.execute(select(func.count()).select_from(metrics)).scalar() == 0
-
-
-def orphans(app):
-    """Points whose metric row is gone or deleted."""
-    with get_db(app).write.connect() as conn:
-        return conn.execute(
-            text(
-                "SELECT COUNT(*) FROM metric_points p LEFT JOIN metrics m ON m.id = p.metric_id "
-                "WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
-            )
-        ).scalar()
 
 
 def test_the_timer_runs_each_job_when_due_and_once(lifecycle_app):
@@ -265,6 +254,6 @@ def test_metrics_delete_from_the_shell(lifecycle_app):
     insert_points(app, "shell.gone", [utcnow() - timedelta(seconds=n) for n in range(20)])
     result = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"])
     assert result.exit_code == 0 and "deleted with 20 point(s)" in result.output
-    assert all_points(app) == [] and orphans(app) == 0
+    assert all_points(app) == [] and orphan_points(app) == 0
     missing = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"])
     assert missing.exit_code != 0 and "No metric named" in missing.output

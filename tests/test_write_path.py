@@ -8,13 +8,11 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app.db import get_db
 from scripts.harness import TcpProxy
 from tests.clients import Session, scrape
-from tests.conftest import new_key, stored_points
+from tests.conftest import new_key, orphan_points, stored_points
 
 COUNTER = "/api/metrics/counter"
 
@@ -153,12 +151,3 @@ def test_deleting_a_metric_under_concurrent_ingest(app, database_url, serve):
     deleted.close()
 
 
-def orphan_points(app):
-    """Points left of deleted metrics."""
-    with get_db(app).write.connect() as conn:
-        return conn.execute(
-            text(
-                "SELECT COUNT(*) FROM metric_points p LEFT JOIN metrics m ON m.id = p.metric_id "
-                "WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
-            )
-        ).scalar()
