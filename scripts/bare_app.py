@@ -22,6 +22,7 @@ class _NoDatabase:
 
 app = Flask(__name__, static_folder=None)
 app.extensions[DB_EXTENSION] = _NoDatabase()
+app.config["MAINTENANCE_RUNNER"] = "off"  # gunicorn.conf.py asks; nothing to maintain here
 
 
 @app.get("/health")

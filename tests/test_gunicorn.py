@@ -3,6 +3,8 @@
 import json
 import threading
 
+from scripts.harness import Gunicorn
+from scripts.sync_bench import BARE_APP
 from tests.clients import call
 from tests.conftest import new_key, stored_points
 
@@ -154,3 +156,16 @@ def test_a_malformed_chunked_body_is_400(app, database_url, serve):
     )
     status, _, body = raw_exchange(server, head.encode() + b"zz\r\n{}\r\n0\r\n\r\n")
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+def test_bench_bare_app_boots_from_the_same_config(tmp_path):
+    """make bench-ingest's floor is served by gunicorn.conf.py too; its worker hooks must
+    accept an app that is not the service."""
+    server = Gunicorn({"DATABASE_URL": f"sqlite:///{tmp_path}/bare.db"}, app_uri=BARE_APP)
+    try:
+        server.start()
+        status, _, body = call(server, "POST", "/api/metrics/value", {"name": "b", "value": 1})
+        assert (status, body["success"]) == (201, True)
+    finally:
+        server.stop()
+        server.cleanup()
