@@ -14,13 +14,13 @@ as the raw query does; on SQLite the decimal text holds every value. Functions t
 connection and never commit.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import Numeric, delete, func, select, type_coerce, update
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy import bindparam, delete, select, text, update
 
 from app.db.aggregate import EXACT, TINY
 from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute, rollup_state
@@ -113,32 +113,52 @@ def _row(metric_id, bucket, partial):
     }
 
 
-def _upsert_statement(dialect, table):
-    """INSERT that adds to an existing row: MySQL's ON DUPLICATE KEY UPDATE (rendered as
-    VALUES() for MariaDB, as a row alias for MySQL 8.0.20+), SQLite's ON CONFLICT."""
-    if dialect == "sqlite":
-        statement = sqlite.insert(table)
-        new = statement.excluded
-        return statement.on_conflict_do_update(
-            index_elements=["metric_id", "bucket"],
-            set_={
-                "n": table.c.n + new.n,
-                "total": func.decimal_add(table.c.total, new.total),
-                "residual": table.c.residual + new.residual,
-                "vmin": func.min(table.c.vmin, new.vmin),
-                "vmax": func.max(table.c.vmax, new.vmax),
-            },
-        )
-    statement = mysql.insert(table)
-    new = statement.inserted
-    return statement.on_duplicate_key_update(
-        n=table.c.n + new.n,
-        # (the column's generic type is text, for SQLite: add as numbers, not strings)
-        total=type_coerce(table.c.total, Numeric) + type_coerce(new.total, Numeric),
-        residual=table.c.residual + new.residual,
-        vmin=func.least(table.c.vmin, new.vmin),
-        vmax=func.greatest(table.c.vmax, new.vmax),
+_COLUMNS = ("metric_id", "bucket", "n", "total", "residual", "vmin", "vmax")
+
+
+def _upsert_statement(dialect, tier):
+    """INSERT that adds to an existing row, as text built once per dialect and table: MySQL's
+    ON DUPLICATE KEY UPDATE (VALUES() on MariaDB, a row alias on MySQL 8.0.20+, where VALUES()
+    is deprecated), SQLite's ON CONFLICT. (SQLAlchemy's dialect inserts with these clauses are
+    compiled anew on every execution; this runs in every ingest transaction.)"""
+    if dialect.name == "sqlite":
+        flavour = "sqlite"
+    elif not dialect.is_mariadb and (dialect.server_version_info or (0,)) >= (8, 0, 20):
+        flavour = "alias"
+    else:
+        flavour = "values"
+    return _upsert_text(flavour, tier)
+
+
+@functools.cache
+def _upsert_text(flavour, tier):
+    table = TABLES[tier]
+    name = table.name
+    insert = (
+        f"INSERT INTO {name} ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join(':' + column for column in _COLUMNS)})"
     )
+    if flavour == "sqlite":
+        new, merged = "excluded.{}", "{0}"
+        least, greatest, add_total = "min", "max", "decimal_add({0}, excluded.{0})"
+        clause = " ON CONFLICT (metric_id, bucket) DO UPDATE SET "
+    elif flavour == "alias":
+        new, merged = "new.{}", f"{name}.{{0}}"
+        least, greatest, add_total = "LEAST", "GREATEST", f"{name}.{{0}} + new.{{0}}"
+        clause = " AS new ON DUPLICATE KEY UPDATE "
+    else:
+        new, merged = "VALUES({})", "{0}"
+        least, greatest, add_total = "LEAST", "GREATEST", "{0} + VALUES({0})"
+        clause = " ON DUPLICATE KEY UPDATE "
+    updates = [
+        f"n = {merged.format('n')} + {new.format('n')}",
+        f"total = {add_total.format('total')}",
+        f"residual = {merged.format('residual')} + {new.format('residual')}",
+        f"vmin = {least}({merged.format('vmin')}, {new.format('vmin')})",
+        f"vmax = {greatest}({merged.format('vmax')}, {new.format('vmax')})",
+    ]
+    binds = [bindparam(column, type_=table.c[column].type) for column in _COLUMNS]
+    return text(insert + clause + ", ".join(updates)).bindparams(*binds)
 
 
 def upsert(conn, summaries):
@@ -146,7 +166,7 @@ def upsert(conn, summaries):
     for tier, partials in summaries.items():
         if partials:
             rows = [_row(m, b, p) for (m, b), p in sorted(partials.items())]
-            conn.execute(_upsert_statement(conn.dialect.name, TABLES[tier]), rows)
+            conn.execute(_upsert_statement(conn.dialect, tier), rows)
 
 
 def complete_from(conn):
