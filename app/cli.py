@@ -181,13 +181,7 @@ def stat_key_command(stat):
 
 def _purge_here(metric_id):
     """The CLI waits for a large deletion to finish."""
-    config = current_app.config
-    return maintenance.purge_metric_points(
-        _engine(),
-        metric_id,
-        config["RETENTION_CHUNK_ROWS"],
-        config["RETENTION_CHUNK_PAUSE_MS"] / 1000,
-    )
+    return maintenance.purge_metric_points(_engine(), metric_id, current_app.config)
 
 
 def init_app(app):

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -80,11 +81,19 @@ def load_while_trimming(server, bodies, key, connections, env):
     trim = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
+    ended = []  # when the trim ended, not when the 5 s run it ended in did
+
+    def wait():
+        ended.append((trim.communicate(), time.perf_counter()))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
     runs = []
-    while trim.poll() is None:
+    while waiter.is_alive():
         runs.append(run_wrk(server.base + "/api/metrics/counter", bodies, key, connections, 5))
-    output, _ = trim.communicate()
-    seconds = time.perf_counter() - began
+    waiter.join()
+    (output, _), finished = ended[0]
+    seconds = finished - began
     if trim.returncode != 0:
         raise RuntimeError(f"retention run failed ({trim.returncode})")
     return json.loads(output), seconds, runs

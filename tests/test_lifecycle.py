@@ -182,6 +182,21 @@ def test_ingest_keeps_working_while_retention_trims_in_chunks(lifecycle_app):
     assert len(stored_points(app, "live")) == len(statuses)
 
 
+def test_chunks_are_spaced_by_the_pause_and_by_the_chunk_before(lifecycle_app):
+    """One pacer spans a whole trim, so many small metrics are paced like one big one."""
+    engine = get_db(lifecycle_app).write
+    now, slept = [0.0], []
+    pacer = maintenance.Pacer(0.02, sleep=slept.append, clock=lambda: now[0])
+
+    def chunk(conn, seconds):
+        now[0] += seconds  # the chunk "takes" this long
+        return 1
+
+    for seconds in (0.0, 0.05, 0.001):
+        pacer.run(engine, chunk, seconds)
+    assert slept == [0.02, 0.05]
+
+
 def test_deleting_a_metric_frees_its_name_and_leaves_nothing(lifecycle_app):
     app = lifecycle_app
     client, auth = app.test_client(), {"X-API-Key": new_key(app)}

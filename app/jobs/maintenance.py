@@ -111,7 +111,8 @@ class _Trimmer:
         self.engine = db.write
         self.is_sqlite = db.is_sqlite
         self.chunk = settings["RETENTION_CHUNK_ROWS"]
-        self.pause = settings["RETENTION_CHUNK_PAUSE_MS"] / 1000
+        self.settings = settings
+        self.pacer = Pacer.from_settings(settings)
         self.dry_run = dry_run
 
     def partitions(self, before):
@@ -135,32 +136,18 @@ class _Trimmer:
         return sum(self._drain(metric_id, before) for metric_id in ids)
 
     def _drain(self, metric_id, before):
-        total = 0
-        while True:
-            deleted = run_in_transaction(
-                self.engine, retention.delete_chunk, metric_id, before, self.chunk
-            )
-            total += deleted
-            if deleted < self.chunk:
-                return total
-            time.sleep(self.pause)  # let writers in between chunks
+        return drain(self.engine, self.chunk, self.pacer, retention.delete_chunk, metric_id, before)
 
     def rollup_rows(self, tier, before):
         """Delete (or count) one rollup tier's rows before its own horizon, in chunks."""
         ids = run_in_transaction(self.engine, rollups.metrics_with_rows_before, tier, before)
         if self.dry_run:
             return len(ids)  # metrics concerned: counting rows would scan them all
-        total = 0
-        for metric_id in ids:
-            while True:
-                deleted = run_in_transaction(
-                    self.engine, rollups.delete_chunk, tier, metric_id, before, self.chunk
-                )
-                total += deleted
-                if deleted < self.chunk:
-                    break
-                time.sleep(self.pause)
-        return total
+        delete = rollups.delete_chunk
+        return sum(
+            drain(self.engine, self.chunk, self.pacer, delete, tier, metric_id, before)
+            for metric_id in ids
+        )
 
     def deleted_metrics(self):
         """Remove what remains of deleted metrics: (metrics finished, rows deleted)."""
@@ -169,34 +156,59 @@ class _Trimmer:
             return len(ids), 0
         rows = 0
         for metric_id in ids:
-            rows += purge_metric_points(self.engine, metric_id, self.chunk, self.pause)
+            rows += purge_metric_points(self.engine, metric_id, self.settings, self.pacer)
         return len(ids), rows
 
     def receipts(self, before):
         """Delete expired Idempotency-Key receipts in chunks."""
         if self.dry_run:
             return 0
-        total = 0
-        while True:
-            deleted = run_in_transaction(self.engine, receipts.sweep, before, self.chunk)
-            total += deleted
-            if deleted < self.chunk:
-                return total
-            time.sleep(self.pause)
+        return drain(self.engine, self.chunk, self.pacer, receipts.sweep, before)
 
 
-def purge_metric_points(engine, metric_id, chunk, pause):
-    """Delete a deleted metric's points in chunks, then its row; how many points went."""
+class Pacer:
+    """Spaces the chunks of a trim: before each but the first it sleeps ``pause`` seconds, and
+    at least as long as the chunk before took, so a trim takes at most half the database's
+    time from the writers, whether its chunks are of one metric or of many."""
+
+    def __init__(self, pause, sleep=time.sleep, clock=time.perf_counter):
+        self.pause = pause
+        self.last = None
+        self._sleep, self._clock = sleep, clock
+
+    @classmethod
+    def from_settings(cls, settings):
+        """The pacer of RETENTION_CHUNK_PAUSE_MS."""
+        return cls(settings["RETENTION_CHUNK_PAUSE_MS"] / 1000)
+
+    def run(self, engine, function, *args):
+        """``function(conn, *args)`` in its own transaction, after the pause."""
+        if self.last is not None:
+            self._sleep(max(self.pause, self.last))
+        began = self._clock()
+        try:
+            return run_in_transaction(engine, function, *args)
+        finally:
+            self.last = self._clock() - began
+
+
+def drain(engine, chunk, pacer, delete, *args):
+    """Run ``delete(conn, *args, chunk)`` through ``pacer`` until a chunk deletes fewer than
+    ``chunk`` rows; rows deleted."""
     total = 0
     while True:
-        deleted = run_in_transaction(engine, retention.delete_chunk, metric_id, None, chunk)
+        deleted = pacer.run(engine, delete, *args, chunk)
         total += deleted
         if deleted < chunk:
-            break
-        time.sleep(pause)
+            return total
+
+
+def purge_metric_points(engine, metric_id, settings, pacer=None):
+    """Delete a deleted metric's points in chunks, then its row; how many points went."""
+    chunk, pacer = settings["RETENTION_CHUNK_ROWS"], pacer or Pacer.from_settings(settings)
+    total = drain(engine, chunk, pacer, retention.delete_chunk, metric_id, None)
     for tier in rollups.TABLES:
-        while run_in_transaction(engine, rollups.delete_chunk, tier, metric_id, None, chunk):
-            time.sleep(pause)
+        drain(engine, chunk, pacer, rollups.delete_chunk, tier, metric_id, None)
     run_in_transaction(engine, metric_rows.forget, metric_id)
     return total
 
@@ -216,10 +228,7 @@ def apply_retention(now=None, dry_run=False):
 
 def purge_metric(metric_id):
     """RQ job: finish removing a deleted metric."""
-    settings = runtime.settings()
-    engine = runtime.database().write
-    chunk, pause = settings["RETENTION_CHUNK_ROWS"], settings["RETENTION_CHUNK_PAUSE_MS"] / 1000
-    return purge_metric_points(engine, metric_id, chunk, pause)
+    return purge_metric_points(runtime.database().write, metric_id, runtime.settings())
 
 
 def _skippable(run, *args):
@@ -268,14 +277,13 @@ def background_purger(app):
     runs maintenance, else a thread of this process (the next retention run finishes whatever
     a stopped process left)."""
     config = app.config
-    chunk, pause = config["RETENTION_CHUNK_ROWS"], config["RETENTION_CHUNK_PAUSE_MS"] / 1000
     if maintenance_runner(config) == "rq":
         queue = runtime.queue(config["RQ_MAINTENANCE_QUEUE"], get_redis(app))
         return lambda metric_id: queue.enqueue(purge_metric, metric_id, retry=RETRY)
     engine = get_db(app).write
 
     def in_a_thread(metric_id):
-        args = (engine, metric_id, chunk, pause)
+        args = (engine, metric_id, config)
         threading.Thread(target=purge_metric_points, args=args, daemon=True).start()
 
     return in_a_thread
