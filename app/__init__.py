@@ -15,7 +15,7 @@ from app import (
     redis,
     telemetry,
 )
-from app.blueprints import health, ingest, query, stathat, ui
+from app.blueprints import docs, health, ingest, query, stathat, ui
 
 
 def create_app(test_config=None):
@@ -37,6 +37,7 @@ def create_app(test_config=None):
     app.register_blueprint(ingest.bp)
     app.register_blueprint(query.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(stathat.bp)
     app.register_blueprint(ui.bp)
     errors.init_app(app)

@@ -154,9 +154,14 @@ def _cache():
     return current_app.extensions[EXTENSION]
 
 
+def well_formed(raw):
+    """Whether ``raw`` (from a header, or any JSON value a StatHat body holds) looks like a key."""
+    return isinstance(raw, str) and KEY_RE.match(raw) is not None
+
+
 def cached_key(raw):
     """(known, ApiKey or None) for a raw key from this process's cache alone."""
-    if not raw or not KEY_RE.match(raw):
+    if not well_formed(raw):
         return True, None
     return _cache().get(hash_key(raw))
 
@@ -183,7 +188,7 @@ def _refuse_flooding_address(raw):
     identity = f"auth-failures:{client_address()}"
     if not get_limits(current_app).exceeded(identity, limit):
         return
-    if raw and KEY_RE.match(raw):
+    if well_formed(raw):
         load = lambda: run_read(get_db(current_app).write, keys.active_hashes)  # noqa: E731
         if _cache().is_active(hash_key(raw), load):
             return

@@ -4,6 +4,8 @@ METRIC_TYPES = ("counter", "value")
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,255}\Z"
 NAME_RULE = "Must be 1-255 characters of A-Z, a-z, 0-9, '.', '_' or '-'."
 MAX_ABS_VALUE = 1e16
+# Decimal text, as a form body or query string carries a number ("-1.5e2"; not "nan", "0x10").
+DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z"
 COUNTER_DEFAULT_VALUE = 1.0
 
 OPERATIONS = ("sum", "count", "avg", "min", "max")

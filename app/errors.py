@@ -25,6 +25,28 @@ _HTTP_CODES = {
 
 RETRY_AFTER_SECONDS = 5
 
+# Every error code a client may see, with its status: the README and /openapi.json list these.
+ERROR_CODES = {
+    "VALIDATION_ERROR": 400,
+    "INVALID_JSON": 400,
+    "TIMESTAMP_OUT_OF_RANGE": 400,
+    "BATCH_TOO_LARGE": 400,
+    "QUERY_TOO_LARGE": 400,
+    "RESOLUTION_UNAVAILABLE": 400,
+    "BAD_REQUEST": 400,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "METRIC_NOT_FOUND": 404,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "METRIC_TYPE_MISMATCH": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "RATE_LIMITED": 429,
+    "INTERNAL_ERROR": 500,
+    "SERVICE_UNAVAILABLE": 503,
+}
+
 
 class ApiError(Exception):
     """An error the client sees as ``{"success": false, "error": {code, message, details?}}``."""

@@ -115,10 +115,25 @@ class PointSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = MetricName(required=True)
-    type = fields.String(validate=validate.OneOf(METRIC_TYPES))
-    value = JsonNumber()  # absent: 1 for a counter, an error for a value; null is refused
-    recorded_at = Timestamp(load_default=None)
+    name = MetricName(
+        required=True,
+        metadata={"description": "The metric (alias: `metric`).", "example": "page.views"},
+    )
+    type = fields.String(
+        validate=validate.OneOf(METRIC_TYPES),
+        metadata={"description": "Fixed by the metric's first write; the other type is a 409."},
+    )
+    value = JsonNumber(  # absent: 1 for a counter, an error for a value; null is refused
+        metadata={"description": "A JSON number, |v| ≤ 1e16; a counter's defaults to 1."}
+    )
+    recorded_at = Timestamp(
+        load_default=None,
+        metadata={
+            "description": "ISO 8601 (offsets honoured, naive is UTC) or Unix seconds; "
+            "default now. Must lie within the accepted window (TIMESTAMP_OUT_OF_RANGE).",
+            "example": "2026-11-23T10:00:00Z",
+        },
+    )
 
     def __init__(self, metric_type=None, **kwargs):
         super().__init__(**kwargs)
@@ -288,14 +303,48 @@ class AggregateQuerySchema(_QuerySchema):
     before ``end``; more than ``max_buckets`` buckets is QUERY_TOO_LARGE.
     """
 
-    name = fields.List(fields.String(), required=True)
-    operation = fields.String(load_default=None, validate=validate.OneOf(OPERATIONS))
-    window = fields.String(load_default="1h")
-    start = Timestamp(millis=True, load_default=None)
-    end = Timestamp(millis=True, load_default=None)
-    fill = fields.String(load_default="zero", validate=validate.OneOf(FILLS))
-    source = fields.String(load_default="auto", validate=validate.OneOf(SOURCES))
-    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    name = fields.List(
+        fields.String(metadata={"pattern": NAME_PATTERN}),
+        required=True,
+        metadata={"description": "One or more metric names: `name=a,b` or `name=a&name=b`."},
+    )
+    operation = fields.String(
+        load_default=None,
+        validate=validate.OneOf(OPERATIONS),
+        metadata={"description": "Default: `sum` for counters, `avg` for values."},
+    )
+    window = fields.String(
+        load_default="1h",
+        metadata={"enum": [*WINDOWS, *WINDOW_ALIASES], "description": "Bucket width."},
+    )
+    start = Timestamp(
+        millis=True,
+        load_default=None,
+        metadata={
+            "description": "ISO 8601, Unix seconds, or Unix milliseconds (magnitude ≥ 1e11); "
+            "default: end − 24 h."
+        },
+    )
+    end = Timestamp(
+        millis=True,
+        load_default=None,
+        metadata={"description": "Exclusive; same forms as start; default now."},
+    )
+    fill = fields.String(
+        load_default="zero",
+        validate=validate.OneOf(FILLS),
+        metadata={"description": "`none` leaves empty buckets out."},
+    )
+    source = fields.String(
+        load_default="auto",
+        validate=validate.OneOf(SOURCES),
+        metadata={"description": "`raw` reads raw points only (for comparison)."},
+    )
+    format = fields.String(
+        load_default="json",
+        validate=validate.OneOf(FORMATS),
+        metadata={"description": "`csv` answers text/csv with an X-Resolution header."},
+    )
 
     def __init__(self, max_buckets, **kwargs):
         super().__init__(**kwargs)
@@ -359,7 +408,11 @@ def aggregate_query_schema(max_buckets):
 class ListQuerySchema(_QuerySchema):
     """GET /api/metrics: prefix, limit (1–1000) and offset."""
 
-    prefix = fields.String(load_default="", validate=validate.Length(max=255))
+    prefix = fields.String(
+        load_default="",
+        validate=validate.Length(max=255),
+        metadata={"description": "Only names starting with this text (matched literally)."},
+    )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
 

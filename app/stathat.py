@@ -19,6 +19,7 @@ from app.constants import NAME_PATTERN
 _OUTSIDE = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_RE = re.compile(NAME_PATTERN)
 STAT_KEY_PREFIX = "gs_"
+STAT_KEY_RE = re.compile(r"^gs_[A-Za-z0-9_-]{43}\Z")  # the prefix and 256 random bits
 
 
 class BadStatName(ValueError):

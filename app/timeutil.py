@@ -4,8 +4,10 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 
+from app.constants import DECIMAL_PATTERN
+
 EPOCH = datetime(1970, 1, 1)
-_NUMBER_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+_NUMBER_RE = re.compile(DECIMAL_PATTERN)
 _SPACED_OFFSET_RE = re.compile(
     r"^(\d{4}-?\d{2}-?\d{2}[Tt ]\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d+)?)?)?) (\d{2}(?::?\d{2})?)$",
     re.ASCII,

@@ -104,6 +104,9 @@ def test_errors_are_stathat_shaped(client, app, api_key):
     assert ez(client, ezkey=api_key, stat="x" * 300, count=1).get_json()["status"] == 400
     assert ez(client, ezkey=api_key, stat="x", count="lots").get_json()["status"] == 400
     assert ez(client, ezkey=api_key, stat="x", count=1).headers["Connection"] == "close"
+    for key in ([api_key], {"k": api_key}, 7, None, True):  # a JSON body's key of another type
+        odd = client.post("/ez", json={"ezkey": key, "data": [{"stat": "x", "count": 1}]})
+        assert odd.status_code == 401 and odd.get_json()["status"] == 401
 
 
 def test_only_admin_keys_import_history(client, app, api_key):
@@ -128,7 +131,9 @@ def test_classic_count_and_value_with_a_stat_key(client, app, runner, api_key):
         client.post("/c", data={"key": stat_key, "ukey": api_key, "count": 4}).get_json()["status"]
         == 200
     )
-    assert client.post("/c", data={"key": "nope", "ukey": api_key, "count": 4}).status_code == 404
+    for bad in ("nope", "gs_é" + stat_key[4:], stat_key[:-1] + "\x00"):
+        answer = client.post("/c", data={"key": bad, "ukey": api_key, "count": 4})
+        assert answer.status_code == 404 and answer.get_json()["msg"] == "unknown stat key"
     assert [v for _, v in stored_points(app, "signups_per_day")] == [4.0]
     value_key = runner.invoke(args=["metrics", "stat-key", "queue depth"]).stdout.splitlines()[-1]
     assert client.get(f"/v?key={value_key}&ukey={api_key}&value=12.5").status_code == 200

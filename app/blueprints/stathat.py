@@ -24,7 +24,7 @@ from app.errors import ApiError, from_validation_error
 from app.ingestion import record, write_window
 from app.limits import count_request
 from app.schemas import PointSchema, load_point
-from app.stathat import BadStatName, metric_names
+from app.stathat import STAT_KEY_RE, BadStatName, metric_names
 from app.timeutil import MILLISECONDS_FROM, parse_decimal
 
 bp = Blueprint("stathat", __name__)
@@ -133,7 +133,7 @@ def _classic(kind):
     params = _params()
     stat_key = params.get("key")
     metric = None
-    if stat_key:
+    if isinstance(stat_key, str) and STAT_KEY_RE.match(stat_key):  # else unknown, unlooked-up
         metric = run_read(get_db(current_app).write, keys.stat_key_metric, hash_key(stat_key))
     if metric is None:
         raise ApiError("NOT_FOUND", "unknown stat key", status=404)

@@ -1,0 +1,708 @@
+"""The OpenAPI 3.1 document of the whole HTTP contract, built from the marshmallow schemas.
+
+Request bodies and query strings come from ``app.schemas`` through apispec's marshmallow
+plugin; what those schemas cannot say (the route fixing a point's type, form bodies, a batch
+that is accepted when at least one item is valid, aliases, the empty parameter that means its
+default) is added here, and honestly: unknown fields are allowed everywhere, as the service
+allows them. Served at ``/openapi.json``; ``docs/openapi.json`` is the same document built
+with the default settings (``python -m scripts.openapi`` rewrites it, a test keeps it current).
+"""
+
+import copy
+import json
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from app.constants import (
+    DECIMAL_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_ABS_VALUE,
+    METRIC_TYPES,
+    NAME_PATTERN,
+    OPERATIONS,
+)
+from app.errors import ERROR_CODES
+from app.schemas import (
+    QUERY_ALIASES,
+    AggregateQuerySchema,
+    JsonNumber,
+    ListQuerySchema,
+    PointSchema,
+    Timestamp,
+)
+
+TITLE = "Glowing Fiesta"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Counters and values over HTTP, read back as time-bucketed sums, averages, minima, maxima "
+    "and counts. Every `/api/` route needs an API key (`X-API-Key` or `Authorization: Bearer`); "
+    "its scope (`read`, `write`, both, or `admin`) decides what it may do, and every metric is "
+    "visible to every key. Bodies are read as JSON whatever the Content-Type says, or as form "
+    "fields; unknown fields are ignored. Errors share one envelope with a stable `code`."
+)
+
+
+def ecma(pattern):
+    """A Python pattern anchored with ``\\Z`` as JSON Schema (ECMA-262) writes it."""
+    return pattern.replace("\\Z", "$")
+
+
+NAME = {"type": "string", "pattern": ecma(NAME_PATTERN), "example": "page.views"}
+DECIMAL_TEXT = ecma(DECIMAL_PATTERN).replace("^", "^\\s*", 1).replace("$", "\\s*$")
+
+
+def _field_properties(converter, field, **kwargs):
+    """The JSON Schema of the service's own field types."""
+    if isinstance(field, JsonNumber):
+        return {"type": "number", "minimum": -MAX_ABS_VALUE, "maximum": MAX_ABS_VALUE}
+    if isinstance(field, Timestamp):
+        return {"type": ["string", "number", "null"] if field.allow_none else ["string", "number"]}
+    return {}
+
+
+def _spec(config):
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.1.0",
+        plugins=[plugin],
+        info={"description": DESCRIPTION},
+    )
+    plugin.converter.add_attribute_function(_field_properties)
+    return spec, plugin.converter
+
+
+def _point_body(converter, required, with_type=False):
+    """A point's JSON body from PointSchema: the route fixes the type unless ``with_type``."""
+    schema = converter.schema2jsonschema(PointSchema)
+    properties = schema["properties"]
+    properties["name"] = {**properties["name"], **NAME, "pattern": ecma(NAME_PATTERN)}
+    if not with_type:
+        del properties["type"]
+    body = {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": True,
+    }
+    if with_type:
+        body["if"] = {"properties": {"type": {"const": "value"}}, "required": ["type"]}
+        body["then"] = {"required": ["value"]}
+    return body
+
+
+def _point_form(required):
+    """The same point as form fields: text, the value a decimal string (empty: absent)."""
+    value = {"type": "string", "pattern": f"({DECIMAL_TEXT})|^$", "example": "3"}
+    if "value" in required:
+        value["pattern"] = DECIMAL_TEXT
+    return {
+        "type": "object",
+        "properties": {
+            "name": NAME,
+            "value": value,
+            "recorded_at": {"type": "string", "example": "1763892000"},
+        },
+        "required": required,
+        "additionalProperties": True,
+    }
+
+
+ENVELOPE = {
+    "type": "object",
+    "required": ["success", "error"],
+    "properties": {
+        "success": {"const": False},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "enum": list(ERROR_CODES)},
+                "message": {"type": "string"},
+                "details": {"type": "object", "description": "Messages keyed by field."},
+            },
+        },
+    },
+}
+ITEM_ERROR = {
+    "type": "object",
+    "required": ["index", "code", "message"],
+    "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "code": {"type": "string", "enum": list(ERROR_CODES)},
+        "message": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+BATCH_SUMMARY = {
+    "accepted": {"type": "integer", "minimum": 0},
+    "rejected": {"type": "integer", "minimum": 0},
+    "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ItemError"}},
+}
+SERIES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["timestamp", "value"],
+        "properties": {
+            "timestamp": {"type": "string", "example": "2026-11-23T10:00:00Z"},
+            "value": {
+                "type": ["number", "null"],
+                "description": "A whole result is an integer of any size; null: no points.",
+            },
+        },
+    },
+}
+
+
+def _one_or_by_name(schema):
+    return {"oneOf": [schema, {"type": "object", "additionalProperties": schema}]}
+
+
+RESPONSE_SCHEMAS = {
+    "Error": ENVELOPE,
+    "ItemError": ITEM_ERROR,
+    "Recorded": {
+        "type": "object",
+        "required": ["success", "message"],
+        "properties": {"success": {"const": True}, "message": {"type": "string"}},
+    },
+    "Queued": {
+        "type": "object",
+        "required": ["success", "queued"],
+        "properties": {
+            "success": {"const": True},
+            "queued": {"type": "integer", "minimum": 1},
+            **BATCH_SUMMARY,
+        },
+    },
+    "BatchRecorded": {
+        "type": "object",
+        "required": ["success", "accepted", "rejected", "errors"],
+        "properties": {"success": {"const": True}, **BATCH_SUMMARY},
+    },
+    "BatchRefused": {
+        "allOf": [{"$ref": "#/components/schemas/Error"}],
+        "properties": BATCH_SUMMARY,
+        "description": "The envelope; a batch with no valid item also lists every item's error.",
+    },
+    "Deleted": {
+        "type": "object",
+        "required": ["success", "message", "metric", "type", "points_deleted"],
+        "properties": {
+            "success": {"const": True},
+            "message": {"type": "string"},
+            "metric": {"type": "string"},
+            "type": {"type": "string", "enum": list(METRIC_TYPES)},
+            "points_deleted": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Aggregates": {
+        "type": "object",
+        "required": ["success", "metric", "type", "operation", "window", "start", "end", "data"],
+        "properties": {
+            "success": {"const": True},
+            "metric": {"type": "string", "description": "The names, comma-separated."},
+            "metrics": {"type": "array", "items": {"type": "string"}},
+            "type": _one_or_by_name({"type": "string", "enum": list(METRIC_TYPES)}),
+            "operation": _one_or_by_name({"type": "string", "enum": list(OPERATIONS)}),
+            "window": {"type": "string"},
+            "start": {"type": "string"},
+            "end": {"type": "string"},
+            "resolution": {"type": "string", "enum": ["raw", "minute", "hour"]},
+            "data": _one_or_by_name(SERIES),
+        },
+    },
+    "MetricPage": {
+        "type": "object",
+        "required": ["success", "data", "limit", "offset", "has_more"],
+        "properties": {
+            "success": {"const": True},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "type", "created_at"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "type": {"type": "string", "enum": list(METRIC_TYPES)},
+                        "created_at": {"type": "string"},
+                    },
+                },
+            },
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "has_more": {"type": "boolean"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["success", "status"],
+        "properties": {"success": {"const": True}, "status": {"type": "string"}},
+    },
+    "StatHatAnswer": {
+        "type": "object",
+        "required": ["status", "msg"],
+        "properties": {"status": {"type": "integer"}, "msg": {"type": "string"}},
+    },
+}
+
+EXAMPLES = {
+    "Recorded": {"success": True, "message": "Counter metric recorded"},
+    "BatchRecorded": {
+        "success": True,
+        "accepted": 2,
+        "rejected": 1,
+        "errors": [{"index": 2, "code": "VALIDATION_ERROR", "message": "Invalid request: …"}],
+    },
+    "Aggregates": {
+        "success": True,
+        "metric": "page.views",
+        "type": "counter",
+        "operation": "sum",
+        "window": "1h",
+        "start": "2026-11-23T00:00:00Z",
+        "end": "2026-11-23T02:00:00Z",
+        "resolution": "raw",
+        "data": [
+            {"timestamp": "2026-11-23T00:00:00Z", "value": 42},
+            {"timestamp": "2026-11-23T01:00:00Z", "value": 0},
+        ],
+    },
+    "Error": {
+        "success": False,
+        "error": {
+            "code": "VALIDATION_ERROR",
+            "message": "Invalid request: name: Missing data for required field.",
+            "details": {"name": ["Missing data for required field."]},
+        },
+    },
+}
+
+RATE_HEADERS = {
+    "X-RateLimit-Limit": "The key's requests per minute.",
+    "X-RateLimit-Remaining": "Requests left in this minute.",
+    "X-RateLimit-Reset": "Unix time the window ends.",
+}
+HEADERS = {
+    **{
+        name: {"description": text, "schema": {"type": "integer"}}
+        for name, text in RATE_HEADERS.items()
+    },
+    "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
+    "X-Request-ID": {"description": "Yours, if you sent one.", "schema": {"type": "string"}},
+    "X-Resolution": {
+        "description": "The CSV answer's resolution.",
+        "schema": {"type": "string", "enum": ["raw", "minute", "hour"]},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` on a replayed answer.",
+        "schema": {"type": "string"},
+    },
+}
+
+ERRORS = {  # status → when
+    400: "Invalid request (`VALIDATION_ERROR`, `INVALID_JSON`, …; see the code).",
+    401: "No, malformed, unknown or revoked key (`UNAUTHORIZED`).",
+    403: "The key's scope does not allow this (`FORBIDDEN`).",
+    404: "No such metric (`METRIC_NOT_FOUND`) or route (`NOT_FOUND`).",
+    409: "The metric has the other type (`METRIC_TYPE_MISMATCH`).",
+    413: "The body is over MAX_CONTENT_LENGTH (`PAYLOAD_TOO_LARGE`).",
+    422: "This Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`).",
+    429: "Over the key's rate limit, or too many failed authentications (`RATE_LIMITED`).",
+    503: "The database or the writer is unavailable (`SERVICE_UNAVAILABLE`, with Retry-After).",
+}
+
+
+def _json(ref, description, headers=None, example=None):
+    content = {"schema": {"$ref": f"#/components/schemas/{ref}"}}
+    if example is not None or ref in EXAMPLES:
+        content["example"] = example if example is not None else EXAMPLES[ref]
+    response = {"description": description, "content": {"application/json": content}}
+    if headers:
+        response["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
+    return response
+
+
+def _errors(*statuses, schema="Error"):
+    answers = {}
+    for status in statuses:
+        headers = ["Retry-After"] if status in (429, 503) else None
+        answers[str(status)] = _json(schema, ERRORS[status], headers)
+    return answers
+
+
+def _stathat_errors(*statuses):
+    return {
+        str(status): _json("StatHatAnswer", ERRORS[status], example={"status": status, "msg": "…"})
+        for status in statuses
+    }
+
+
+KEYED = [{"ApiKey": []}, {"Bearer": []}]
+IDEMPOTENCY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Apply this POST at most once per API key within 24 hours; an empty value "
+    "counts as absent.",
+    "schema": {"type": "string", "pattern": f"^({ecma(IDEMPOTENCY_KEY_PATTERN)[1:-1]})?$"},
+}
+NAME_IN_PATH = {"in": "path", "name": "name", "required": True, "schema": NAME}
+
+
+def _not_null(schema):
+    if schema.get("default", ...) is None:
+        del schema["default"]
+    if isinstance(schema.get("type"), list):
+        schema["type"] = [kind for kind in schema["type"] if kind != "null"]
+    if "enum" in schema:
+        schema["enum"] = [choice for choice in schema["enum"] if choice is not None]
+
+
+def _ecma_patterns(node):
+    """Every ``pattern`` in the document as ECMA-262 writes it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                node[key] = ecma(value)
+            else:
+                _ecma_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            _ecma_patterns(value)
+    return node
+
+
+def _query(converter, schema, skip=()):
+    """Query parameters from a schema: optional ones may be empty (an empty one means its
+    default), and each alias is listed without constraints (the canonical name wins)."""
+    parameters = []
+    for parameter in converter.schema2parameters(schema, location="query"):
+        if parameter["name"] in skip:
+            continue
+        _not_null(parameter["schema"])  # a query string has no null: absent is the default
+        if not parameter.get("required"):
+            parameter["allowEmptyValue"] = True
+        parameters.append(parameter)
+    listed = {parameter["name"] for parameter in parameters}
+    for alias, canonical in QUERY_ALIASES.items():
+        if canonical in listed:
+            parameters.append(
+                {
+                    "in": "query",
+                    "name": alias,
+                    "required": False,
+                    "description": f"Alias of `{canonical}` (ignored when `{canonical}` is sent).",
+                    "schema": {"type": "string"},
+                }
+            )
+    return parameters
+
+
+def _ingest(converter, summary, json_ref, form_ref, recorded, extra_errors=()):
+    return {
+        "post": {
+            "summary": summary,
+            "security": KEYED,
+            "parameters": [IDEMPOTENCY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{json_ref}"}},
+                    "application/x-www-form-urlencoded": {
+                        "schema": {"$ref": f"#/components/schemas/{form_ref}"}
+                    },
+                }
+                if form_ref
+                else {"application/json": {"schema": {"$ref": f"#/components/schemas/{json_ref}"}}},
+            },
+            "responses": {
+                **recorded,
+                "202": _json("Queued", "Queued (INGEST_MODE=queue): in Redis, written shortly."),
+                **_errors(400, 401, 403, *extra_errors, 413, 422, 429, 503),
+            },
+        }
+    }
+
+
+def _aggregate_answers():
+    ok = _json("Aggregates", "One series per metric.")
+    ok["content"]["text/csv"] = {
+        "schema": {"type": "string"},
+        "example": "timestamp,value\r\n2026-11-23T00:00:00Z,42\r\n",
+    }
+    ok["headers"] = {"X-Resolution": {"$ref": "#/components/headers/X-Resolution"}}
+    return {"200": ok, **_errors(400, 401, 403, 404, 429, 503)}
+
+
+def _stathat(summary, names, required, json_body=None):
+    """A StatHat route: the same fields by GET (query string) or POST (form, or JSON)."""
+    answers = {
+        "200": _json("StatHatAnswer", "Stored.", example={"status": 200, "msg": "ok"}),
+        "204": {"description": "Stored (with `vb=0`)."},
+        **_stathat_errors(400, 401, 403, 404, 409, 413, 429, 503),
+    }
+    parameters = [
+        {
+            "in": "query",
+            "name": name,
+            "required": name in required,
+            "description": STATHAT_FIELDS[name][0],
+            "schema": STATHAT_FIELDS[name][1],
+        }
+        for name in names
+    ]
+    form = {
+        "type": "object",
+        "additionalProperties": True,
+        "properties": {name: STATHAT_FIELDS[name][1] for name in names},
+        "required": required,
+    }
+    content = {"application/x-www-form-urlencoded": {"schema": form}}
+    if json_body:
+        content["application/json"] = {"schema": json_body}
+    return {
+        "get": {"summary": summary, "parameters": parameters, "responses": answers},
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": content},
+            "responses": answers,
+        },
+    }
+
+
+TEXT = {"type": "string"}
+NUMBER_TEXT = {"type": "string", "pattern": DECIMAL_TEXT, "example": "1"}
+STATHAT_FIELDS = {  # name → (description, schema)
+    "ezkey": ("An API key with the write scope (alias `email`).", TEXT),
+    "email": ("Alias of `ezkey`.", TEXT),
+    "ukey": ("An API key with the write scope.", TEXT),
+    "key": ("A stat key (`flask metrics stat-key NAME`).", TEXT),
+    "stat": (
+        "A StatHat name, mapped to a metric name (see the README); `~` fans out.",
+        {"type": "string", "example": "page views"},
+    ),
+    "count": ("A counter's increment (default 1).", NUMBER_TEXT),
+    "value": ("A value.", NUMBER_TEXT),
+    "t": ("Unix seconds (milliseconds when ≥ 1e11) or ISO 8601.", TEXT),
+    "vb": ("`0` answers 204 instead of 200.", TEXT),
+}
+EZ_JSON = {
+    "type": "object",
+    "required": ["data"],
+    "additionalProperties": True,
+    "properties": {
+        "ezkey": TEXT,
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["stat"],
+                "properties": {
+                    "stat": TEXT,
+                    "count": {"type": "number"},
+                    "value": {"type": "number"},
+                    "t": {"type": ["number", "string"]},
+                },
+            },
+        },
+    },
+}
+
+
+def document(config):
+    """The OpenAPI document (a dict) for an app's ``config``."""
+    spec, converter = _spec(config)
+    schemas = {
+        "CounterPoint": _point_body(converter, ["name"]),
+        "ValuePoint": _point_body(converter, ["name", "value"]),
+        "BatchItem": _point_body(converter, ["name", "type"], with_type=True),
+        "CounterForm": _point_form(["name"]),
+        "ValueForm": _point_form(["name", "value"]),
+        "Batch": {
+            "type": "object",
+            "required": ["metrics"],
+            "additionalProperties": True,
+            "properties": {
+                "metrics": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": config["MAX_BATCH"],
+                    "description": "Each item is validated on its own: the valid ones are "
+                    "written in one transaction and the others listed in `errors`; at least "
+                    "one must be a valid BatchItem.",
+                    "items": {},
+                    "contains": {"$ref": "#/components/schemas/BatchItem"},
+                }
+            },
+            "example": {
+                "metrics": [
+                    {"name": "page.views", "type": "counter"},
+                    {"name": "response.time.ms", "type": "value", "value": 98.2},
+                ]
+            },
+        },
+        **copy.deepcopy(RESPONSE_SCHEMAS),
+    }
+    for name, schema in schemas.items():
+        spec.components.schema(name, schema)
+    for name, header in HEADERS.items():
+        spec.components.header(name, header)
+    spec.components.security_scheme(
+        "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+    spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer"})
+
+    created = {"201": _json("Recorded", "Committed.", ["X-RateLimit-Limit"])}
+    spec.path(
+        "/api/metrics/counter",
+        operations=_ingest(
+            converter, "Add to a counter", "CounterPoint", "CounterForm", created, [409]
+        ),
+    )
+    spec.path(
+        "/api/metrics/value",
+        operations=_ingest(converter, "Record a value", "ValuePoint", "ValueForm", created, [409]),
+    )
+    spec.path(
+        "/api/metrics/batch",
+        operations=_ingest(
+            converter,
+            "Record a batch",
+            "Batch",
+            None,
+            {
+                "201": _json("BatchRecorded", "The valid items are committed."),
+                "400": _json("BatchRefused", ERRORS[400]),
+            },
+        ),
+    )
+    aggregate = AggregateQuerySchema(config["MAX_BUCKETS"])
+    spec.path(
+        "/api/metrics/aggregate",
+        operations={
+            "get": {
+                "summary": "Bucketed aggregates of one or more metrics",
+                "security": KEYED,
+                "parameters": _query(converter, aggregate),
+                "responses": _aggregate_answers(),
+            }
+        },
+    )
+    spec.path(
+        "/api/metrics/{name}",
+        operations={
+            "get": {
+                "summary": "Bucketed aggregates of one metric",
+                "security": KEYED,
+                "parameters": [NAME_IN_PATH, *_query(converter, aggregate, skip={"name"})],
+                "responses": _aggregate_answers(),
+            },
+            "delete": {
+                "summary": "Delete a metric and its points",
+                "security": KEYED,
+                "parameters": [NAME_IN_PATH],
+                "responses": {
+                    "200": _json("Deleted", "Deleted, points included."),
+                    "202": _json("Deleted", "Deleted; the remaining points go in the background."),
+                    **_errors(400, 401, 403, 404, 429, 503),
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/metrics",
+        operations={
+            "get": {
+                "summary": "List metrics by name",
+                "security": KEYED,
+                "parameters": _query(converter, ListQuerySchema()),
+                "responses": {
+                    "200": _json("MetricPage", "One page, ordered by name."),
+                    **_errors(400, 401, 403, 429, 503),
+                },
+            }
+        },
+    )
+    ez_fields = ["ezkey", "email", "stat", "count", "value", "t", "vb"]
+    spec.path("/ez", operations=_stathat("StatHat EZ API", ez_fields, ["stat"], EZ_JSON))
+    spec.path(
+        "/c",
+        operations=_stathat("StatHat classic count", ["key", "ukey", "count", "t", "vb"], ["key"]),
+    )
+    spec.path(
+        "/v",
+        operations=_stathat(
+            "StatHat classic value", ["key", "ukey", "value", "t", "vb"], ["key", "value"]
+        ),
+    )
+    spec.path(
+        "/health",
+        operations={
+            "get": {"summary": "The process is up", "responses": {"200": _json("Health", "Up.")}}
+        },
+    )
+    spec.path(
+        "/ready",
+        operations={
+            "get": {
+                "summary": "Every dependency answers",
+                "responses": {
+                    "200": _json("Health", "Ready; `checks`, `queue` and `maintenance` detail."),
+                    "503": _json("Error", "A dependency does not answer; `details` names it."),
+                },
+            }
+        },
+    )
+    spec.path(
+        "/metrics",
+        operations={
+            "get": {
+                "summary": "The service's own figures (Prometheus text format)",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus exposition.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "404": _json("Error", "METRICS_ENDPOINT_ENABLED is off."),
+                },
+            }
+        },
+    )
+    spec.path(
+        "/openapi.json",
+        operations={
+            "get": {
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    )
+    spec.path(
+        "/",
+        operations={
+            "get": {
+                "summary": "The chart page",
+                "responses": {
+                    "200": {
+                        "description": "HTML.",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    )
+    return _ecma_patterns(spec.to_dict())
+
+
+def render(config):
+    """The document as the text /openapi.json serves and docs/openapi.json holds."""
+    return json.dumps(document(config), indent=2, ensure_ascii=False) + "\n"
