@@ -4,8 +4,12 @@ Prometheus scrapes."""
 import http.client
 import json
 import re
+import threading
+import time
 import urllib.error
 import urllib.request
+
+COUNTER = "/api/metrics/counter"
 
 
 def call(server, method, path, body=None, headers=None, content_type="application/json"):
@@ -56,6 +60,38 @@ class Session:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def hammer(server, headers, threads, stop, stop_after=None, name="load"):
+    """POST counters to ``name`` from ``threads`` keep-alive clients until ``stop`` is set (or
+    each has sent ``stop_after``): (the threads, the list of (status, value) seen so far; None:
+    no answer, so the point may or may not be stored). Every value sent is distinct."""
+    seen, lock = [], threading.Lock()
+
+    def client(n):
+        session = Session(server, headers)
+        sent = 0
+        while not stop.is_set() and (stop_after is None or sent < stop_after):
+            value = n * 100_000 + sent
+            try:
+                status, _ = session.post(COUNTER, {"name": name, "value": value})
+            except OSError:
+                status = None
+                time.sleep(0.05)
+            with lock:
+                seen.append((status, value))
+            sent += 1
+        session.close()
+
+    workers = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    return workers, seen
+
+
+def values_with(seen, status):
+    """The values answered with ``status`` (None: not answered), as stored (floats)."""
+    return {float(value) for code, value in seen if code == status}
 
 
 _SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")

@@ -22,7 +22,7 @@ import pytest
 
 from app import config
 from scripts.harness import ROOT, Nginx
-from tests.clients import Session
+from tests.clients import hammer, values_with
 from tests.conftest import new_key, stored_points
 
 SITE = ROOT / "deploy" / "nginx.conf"
@@ -202,32 +202,9 @@ def test_nginx_answers_its_own_errors_in_the_json_envelope(mysql_app, stack):
 def load(nginx, key, stop, fresh_connections):
     """POST counters through nginx from CLIENTS threads until ``stop`` is set: the list of
     (status, value) seen so far (None: no answer), and the threads."""
-    seen, lock = [], threading.Lock()
     headers = {"X-API-Key": key, **({"Connection": "close"} if fresh_connections else {})}
-
-    def client(n):
-        session = Session(nginx, headers)
-        sent = 0
-        while not stop.is_set():
-            value = n * 100_000 + sent
-            try:
-                status, _ = session.post(COUNTER, {"name": "through.nginx", "value": value})
-            except OSError:
-                status = None
-            with lock:
-                seen.append((status, value))
-            sent += 1
-        session.close()
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
+    threads, seen = hammer(nginx, headers, CLIENTS, stop, name="through.nginx")
     return seen, threads
-
-
-def values_with(seen, status):
-    """The values answered with ``status`` (None: not answered), as stored (floats)."""
-    return {float(value) for code, value in seen if code == status}
 
 
 def served_counters(server, since_line):
