@@ -55,10 +55,11 @@ class DecimalSum:
         return None if self.total is None else str(self.total)
 
 
-# What each operation needs of a bucket: count n, exact total (+ residual), min, max.
+# What each operation needs of a bucket: count n, exact total (+ residual), min, max. Each
+# column costs a few µs a row in PyMySQL's decoding: a month of hourly sums is 720 rows.
 NEEDS = {
     "count": ("n",),
-    "sum": ("n", "total", "residual"),
+    "sum": ("total", "residual"),
     "avg": ("n", "total", "residual"),
     "min": ("vmin",),
     "max": ("vmax",),

@@ -1,9 +1,10 @@
 """Metric name → (id, type) resolution, race-safe across servers and against deletion."""
 
+import functools
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 
 from app.db.schema import metrics
 from app.db.statements import insert_ignore
@@ -18,19 +19,23 @@ class Metric:
     type: str
 
 
-_BY_NAMES = select(metrics.c.id, metrics.c.name, metrics.c.type).where(
-    metrics.c.name.in_(bindparam("names", expanding=True))
-)
-# A shared lock on the rows (MySQL; SQLite's write lock already covers it): a concurrent
-# deletion waits for the writing transaction instead of racing it.
-_BY_NAMES_LOCKED = _BY_NAMES.with_for_update(read=True)
+@functools.lru_cache(maxsize=1024)
+def _find_sql(dialect, count, lock):
+    """The SELECT of ``count`` names as text, built once per shape: the expression with an
+    expanding IN was compiled again on every call, a tenth of a group commit's CPU. ``lock``
+    takes a shared lock on the rows (MySQL; SQLite's write lock already covers it), so a
+    concurrent deletion waits for the writing transaction instead of racing it."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    sql = f"SELECT id, name, type FROM metrics WHERE name IN ({', '.join([mark] * count)})"
+    return sql + " LOCK IN SHARE MODE" if lock and dialect != "sqlite" else sql
 
 
 def find(conn, names, lock=False):
     """The stored metrics among ``names``, as {name: Metric}; ``lock`` takes a shared lock."""
+    names = tuple(names)
     if not names:
         return {}
-    rows = conn.execute(_BY_NAMES_LOCKED if lock else _BY_NAMES, {"names": list(names)})
+    rows = conn.exec_driver_sql(_find_sql(conn.dialect.name, len(names), lock), names)
     return {row.name: Metric(row.id, row.name, row.type) for row in rows}
 
 
