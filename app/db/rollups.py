@@ -18,7 +18,7 @@ import functools
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from sqlalchemy import bindparam, delete, select, text, update
 
@@ -41,15 +41,17 @@ class Partial:
     vmin: float | None = None
     vmax: float | None = None
 
-    def add(self, value, exact_all):
-        """Take one point's value (``exact_all``: every value into the decimal total)."""
-        self.n += 1
-        if exact_all or abs(value) >= TINY:
-            self.total = EXACT.add(self.total, Decimal(repr(value)))
-        else:
-            self.residual += value
-        self.vmin = value if self.vmin is None else min(self.vmin, value)
-        self.vmax = value if self.vmax is None else max(self.vmax, value)
+    @classmethod
+    def of(cls, values, exact_all):
+        """The aggregate of some values (``exact_all``: every value into the decimal total;
+        else those with |v| < TINY go to the double ``residual``, in order)."""
+        exact, tiny = values, ()
+        if not exact_all and min(map(abs, values)) < TINY:
+            exact = [value for value in values if abs(value) >= TINY]
+            tiny = [value for value in values if abs(value) < TINY]
+        with localcontext(EXACT):  # each value's shortest decimal, added exactly, in order
+            total = sum(map(Decimal, map(repr, exact)), Decimal(0))
+        return cls(len(values), total, float(sum(tiny)), min(values), max(values))
 
     def agrees(self, other):
         """The same aggregate: all exact but the double ``residual`` (rounding in another
@@ -86,17 +88,20 @@ def floor_to(moment, seconds):
 
 def summarize(rows, exact_all):
     """{tier: {(metric_id, bucket start): Partial}} of point rows
-    (``{"metric_id", "recorded_at", "value"}``)."""
-    summaries = {MINUTE: {}, HOUR: {}}
+    (``{"metric_id", "recorded_at", "value"}``). A naive UTC minute or hour starts where its
+    seconds (and minutes) are zero, a multiple of 60 (3,600) seconds from the epoch."""
+    by_minute = {}
     for row in rows:
-        minute = floor_to(row["recorded_at"], 60)
-        key = (row["metric_id"], minute)
-        partial = summaries[MINUTE].get(key)
-        if partial is None:
-            partial = summaries[MINUTE][key] = Partial()
-        partial.add(row["value"], exact_all)
-    for (metric_id, minute), partial in summaries[MINUTE].items():
-        hour = summaries[HOUR].setdefault((metric_id, floor_to(minute, 3600)), Partial())
+        key = (row["metric_id"], row["recorded_at"].replace(second=0, microsecond=0))
+        values = by_minute.get(key)
+        if values is None:
+            by_minute[key] = [row["value"]]
+        else:
+            values.append(row["value"])
+    summaries = {MINUTE: {}, HOUR: {}}
+    for (metric_id, minute), values in by_minute.items():
+        partial = summaries[MINUTE][metric_id, minute] = Partial.of(values, exact_all)
+        hour = summaries[HOUR].setdefault((metric_id, minute.replace(minute=0)), Partial())
         hour.merge(partial)
     return summaries
 
