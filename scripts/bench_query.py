@@ -33,7 +33,12 @@ from app.db.migrate import migrate  # noqa: E402
 from app.db.planner import Plan  # noqa: E402
 from app.db.schema import metric_points  # noqa: E402
 from app.timeutil import isoformat_z  # noqa: E402
-from scripts.harness import Gunicorn, drop_database, recreate_database  # noqa: E402
+from scripts.harness import (  # noqa: E402
+    NO_RECYCLING,
+    Gunicorn,
+    drop_database,
+    recreate_database,
+)
 
 DATABASE = "gf_bench"
 METRICS = 1000
@@ -245,7 +250,7 @@ def main():
     with engine.connect() as conn:
         ids = dict(conn.execute(text("SELECT name, id FROM metrics")).all())
     server = Gunicorn(
-        {"DATABASE_URL": url, "WEB_CONCURRENCY": "1", "MAINTENANCE_RUNNER": "off"}
+        {"DATABASE_URL": url, "WEB_CONCURRENCY": "1", "MAINTENANCE_RUNNER": "off", **NO_RECYCLING}
     ).start()
     try:
         with engine.connect() as sql_conn:

@@ -28,7 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.auth import create_key  # noqa: E402
 from app.db import create_engine_for, run_in_transaction  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
-from scripts.harness import ROOT, Gunicorn, drop_database, recreate_database  # noqa: E402
+from scripts.harness import (  # noqa: E402
+    NO_RECYCLING,
+    ROOT,
+    Gunicorn,
+    drop_database,
+    recreate_database,
+)
 from scripts.wrk_runner import run_wrk  # noqa: E402
 
 DATABASE_PREFIX = "gf_bench_retention_"
@@ -161,7 +167,8 @@ def run(args, workdir):
         "RETENTION_CHUNK_ROWS": str(args.chunk),
         "MAINTENANCE_RUNNER": "off",
     }
-    server = Gunicorn({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "MAINTENANCE_RUNNER")})
+    keep = ("DATABASE_URL", "REDIS_URL", "MAINTENANCE_RUNNER")
+    server = Gunicorn({**{k: env[k] for k in keep}, **NO_RECYCLING})
     try:
         migrate(engine)
         loaded = load(engine, args.rows, args.metrics)

@@ -25,6 +25,12 @@ def free_port():
         return sock.getsockname()[1]
 
 
+# Benchmarks serve without gunicorn.conf.py's worker recycling (max_requests): a recycled
+# worker closes its keep-alive connections, which the load generator counts as socket errors
+# (one worker of the embedded default reaches 20,000 requests within a benchmark).
+NO_RECYCLING = {"GUNICORN_CMD_ARGS": "--max-requests 0"}
+
+
 class Gunicorn:
     """``make run``'s server (gunicorn.conf.py) in a child process, on its own port.
 

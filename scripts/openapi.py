@@ -1,6 +1,6 @@
 """Write docs/openapi.json: the OpenAPI document with the default settings.
 
-    .venv/bin/python -m scripts.openapi
+.venv/bin/python -m scripts.openapi
 """
 
 from app import config, openapi

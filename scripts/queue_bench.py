@@ -16,7 +16,7 @@ from sqlalchemy import text
 from app.auth import create_key
 from app.db import create_engine_for, run_in_transaction
 from app.timeutil import utcnow
-from scripts.harness import ROOT, Gunicorn, RedisServer
+from scripts.harness import NO_RECYCLING, ROOT, Gunicorn, RedisServer
 from scripts.ingest_report import Row, Target, error_lines, wrk_row
 from scripts.sync_bench import RATE_LIMIT_PER_MINUTE, SINGLE_PATH, WARMUP_SECONDS, post
 from scripts.wrk_runner import run_wrk
@@ -101,7 +101,7 @@ def measure(mysql_env, bodies, args, workdir):
     durable = RedisServer(workdir / "redis")
     env = {**mysql_env, "REDIS_URL": durable.url, "INGEST_MODE": "queue", "LOG_LEVEL": "WARNING"}
     engine = create_engine_for(mysql_env["DATABASE_URL"])
-    server = Gunicorn(env, log_path=workdir / "app.log")
+    server = Gunicorn({**env, **NO_RECYCLING}, log_path=workdir / "app.log")
     try:
         durable.start()
         server.start()

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts.harness import Gunicorn, drop_database, recreate_database
+from scripts.harness import NO_RECYCLING, Gunicorn, drop_database, recreate_database
 from scripts.ingest_report import Target, wrk_row
 from scripts.sync_bench import BATCH_PATH, BATCH_POINTS, WARMUP_SECONDS, post, prepare
 from scripts.wrk_runner import run_wrk
@@ -49,7 +49,8 @@ def measure(mysql_env, args, workdir, server_url):
             database = f"{mysql_env['DATABASE_URL'].rsplit('/', 1)[1]}_{variant}"
             recreate_database(server_url, database)
             databases.append(database)
-            env = {**mysql_env, **settings, "DATABASE_URL": f"{server_url}/{database}"}
+            url = f"{server_url}/{database}"
+            env = {**mysql_env, **settings, **NO_RECYCLING, "DATABASE_URL": url}
             key, _ = prepare(env["DATABASE_URL"])
             servers[variant] = (Gunicorn(env, log_path=workdir / f"{variant}.log").start(), key)
         _preflight(servers, bodies)

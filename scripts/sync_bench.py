@@ -16,7 +16,7 @@ from app.config import server_settings
 from app.db import create_engine_for, run_in_transaction
 from app.db.migrate import migrate
 from scripts.executemany_ceiling import Ceiling, create_table
-from scripts.harness import Gunicorn
+from scripts.harness import NO_RECYCLING, Gunicorn
 from scripts.ingest_report import Row, Target, wrk_row
 from scripts.wrk_runner import run_wrk
 
@@ -107,8 +107,8 @@ def preflight(port, bodies, key):
 def start_servers(env, logdir):
     """The service and the bare app, both from gunicorn.conf.py with ``env``."""
     servers = {
-        "app": Gunicorn(env, log_path=logdir / "app.log"),
-        "bare": Gunicorn(env, app_uri=BARE_APP, log_path=logdir / "bare.log"),
+        "app": Gunicorn({**env, **NO_RECYCLING}, log_path=logdir / "app.log"),
+        "bare": Gunicorn({**env, **NO_RECYCLING}, app_uri=BARE_APP, log_path=logdir / "bare.log"),
     }
     try:
         for server in servers.values():
