@@ -1,7 +1,5 @@
 """Flask CLI: ``flask db migrate`` and ``flask keys create|list|revoke|rotate``."""
 
-import secrets
-
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -11,7 +9,7 @@ from app.db import get_db, keys, run_in_transaction
 from app.db.migrate import migrate
 from app.jobs import cli as jobs_cli
 from app.jobs import maintenance
-from app.stathat import STAT_KEY_PREFIX, BadStatName, metric_name
+from app.stathat import BadStatName, generate_stat_key, metric_name
 from app.timeutil import isoformat_z, utcnow
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -159,10 +157,8 @@ def delete_metric_command(name):
 
 
 def _create_stat_key(conn, metric):
-    raw = STAT_KEY_PREFIX + secrets.token_urlsafe(32)
-    keys.insert_stat_key(
-        conn, auth.hash_key(raw), raw[: auth.DISPLAY_PREFIX_LENGTH], metric, utcnow()
-    )
+    raw = generate_stat_key()
+    keys.insert_stat_key(conn, auth.hash_key(raw), auth.display_prefix(raw), metric, utcnow())
     return raw
 
 

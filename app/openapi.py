@@ -8,7 +8,6 @@ allows them. Served at ``/openapi.json``; ``docs/openapi.json`` is the same docu
 with the default settings (``python -m scripts.openapi`` rewrites it, a test keeps it current).
 """
 
-import copy
 import json
 
 from apispec import APISpec
@@ -48,7 +47,7 @@ def ecma(pattern):
     return pattern.replace("\\Z", "$")
 
 
-NAME = {"type": "string", "pattern": ecma(NAME_PATTERN), "example": "page.views"}
+NAME = {"type": "string", "pattern": NAME_PATTERN, "example": "page.views"}
 DECIMAL_TEXT = ecma(DECIMAL_PATTERN).replace("^", "^\\s*", 1).replace("$", "\\s*$")
 
 
@@ -61,7 +60,7 @@ def _field_properties(converter, field, **kwargs):
     return {}
 
 
-def _spec(config):
+def _spec():
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title=TITLE,
@@ -78,7 +77,6 @@ def _point_body(converter, required, with_type=False):
     """A point's JSON body from PointSchema: the route fixes the type unless ``with_type``."""
     schema = converter.schema2jsonschema(PointSchema)
     properties = schema["properties"]
-    properties["name"] = {**properties["name"], **NAME, "pattern": ecma(NAME_PATTERN)}
     if not with_type:
         del properties["type"]
     body = {
@@ -326,12 +324,13 @@ def _json(ref, description, headers=None, example=None):
     return response
 
 
-def _errors(*statuses, schema="Error"):
-    answers = {}
-    for status in statuses:
-        headers = ["Retry-After"] if status in (429, 503) else None
-        answers[str(status)] = _json(schema, ERRORS[status], headers)
-    return answers
+def _errors(*statuses):
+    return {
+        str(status): _json(
+            "Error", ERRORS[status], ["Retry-After"] if status in (429, 503) else None
+        )
+        for status in statuses
+    }
 
 
 def _stathat_errors(*statuses):
@@ -363,16 +362,16 @@ def _not_null(schema):
 
 
 def _ecma_patterns(node):
-    """Every ``pattern`` in the document as ECMA-262 writes it."""
+    """A copy of ``node`` with every ``pattern`` as ECMA-262 writes it."""
     if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "pattern" and isinstance(value, str):
-                node[key] = ecma(value)
-            else:
-                _ecma_patterns(value)
-    elif isinstance(node, list):
-        for value in node:
-            _ecma_patterns(value)
+        return {
+            key: ecma(value)
+            if key == "pattern" and isinstance(value, str)
+            else _ecma_patterns(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_ecma_patterns(value) for value in node]
     return node
 
 
@@ -402,23 +401,18 @@ def _query(converter, schema, skip=()):
     return parameters
 
 
-def _ingest(converter, summary, json_ref, form_ref, recorded, extra_errors=()):
+def _ingest(summary, json_ref, form_ref, recorded, extra_errors=()):
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{json_ref}"}}}
+    if form_ref:
+        content["application/x-www-form-urlencoded"] = {
+            "schema": {"$ref": f"#/components/schemas/{form_ref}"}
+        }
     return {
         "post": {
             "summary": summary,
             "security": KEYED,
             "parameters": [IDEMPOTENCY],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{json_ref}"}},
-                    "application/x-www-form-urlencoded": {
-                        "schema": {"$ref": f"#/components/schemas/{form_ref}"}
-                    },
-                }
-                if form_ref
-                else {"application/json": {"schema": {"$ref": f"#/components/schemas/{json_ref}"}}},
-            },
+            "requestBody": {"required": True, "content": content},
             "responses": {
                 **recorded,
                 "202": _json("Queued", "Queued (INGEST_MODE=queue): in Redis, written shortly."),
@@ -515,7 +509,7 @@ EZ_JSON = {
 
 def document(config):
     """The OpenAPI document (a dict) for an app's ``config``."""
-    spec, converter = _spec(config)
+    spec, converter = _spec()
     schemas = {
         "CounterPoint": _point_body(converter, ["name"]),
         "ValuePoint": _point_body(converter, ["name", "value"]),
@@ -545,7 +539,7 @@ def document(config):
                 ]
             },
         },
-        **copy.deepcopy(RESPONSE_SCHEMAS),
+        **RESPONSE_SCHEMAS,  # apispec keeps a copy of each
     }
     for name, schema in schemas.items():
         spec.components.schema(name, schema)
@@ -559,18 +553,15 @@ def document(config):
     created = {"201": _json("Recorded", "Committed.", ["X-RateLimit-Limit"])}
     spec.path(
         "/api/metrics/counter",
-        operations=_ingest(
-            converter, "Add to a counter", "CounterPoint", "CounterForm", created, [409]
-        ),
+        operations=_ingest("Add to a counter", "CounterPoint", "CounterForm", created, [409]),
     )
     spec.path(
         "/api/metrics/value",
-        operations=_ingest(converter, "Record a value", "ValuePoint", "ValueForm", created, [409]),
+        operations=_ingest("Record a value", "ValuePoint", "ValueForm", created, [409]),
     )
     spec.path(
         "/api/metrics/batch",
         operations=_ingest(
-            converter,
             "Record a batch",
             "Batch",
             None,

@@ -11,15 +11,15 @@ characters, is refused.
 europe" (the prefix, a space, each part), each then mapped.
 """
 
-import hmac
 import re
+import secrets
 
 from app.constants import NAME_PATTERN
 
 _OUTSIDE = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_RE = re.compile(NAME_PATTERN)
 STAT_KEY_PREFIX = "gs_"
-STAT_KEY_RE = re.compile(r"^gs_[A-Za-z0-9_-]{43}\Z")  # the prefix and 256 random bits
+STAT_KEY_RE = re.compile(r"^gs_[A-Za-z0-9_-]{43}\Z")
 
 
 class BadStatName(ValueError):
@@ -48,6 +48,7 @@ def metric_names(stat):
     return list(dict.fromkeys(metric_name(name) for name in fan_out(stat)))
 
 
-def same_hash(left, right):
-    """Constant-time comparison of two hashes."""
-    return hmac.compare_digest(left, right)
+def generate_stat_key():
+    """A new raw stat key: ``gs_`` and 43 URL-safe characters (256 random bits), the form
+    STAT_KEY_RE accepts."""
+    return STAT_KEY_PREFIX + secrets.token_urlsafe(32)

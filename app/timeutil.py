@@ -52,10 +52,13 @@ def json_int(text):
 MILLISECONDS_FROM = 1e11
 
 
+def epoch_seconds(number):
+    """An epoch number as seconds: milliseconds when its magnitude is ≥ 1e11."""
+    return number / 1000 if abs(number) >= MILLISECONDS_FROM else number
+
+
 def _epoch(number, millis):
-    if millis and abs(number) >= MILLISECONDS_FROM:
-        return from_epoch(number / 1000)
-    return from_epoch(number)
+    return from_epoch(epoch_seconds(number) if millis else number)
 
 
 def parse_timestamp(raw, millis=False):

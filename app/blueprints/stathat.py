@@ -25,7 +25,7 @@ from app.ingestion import record, write_window
 from app.limits import count_request
 from app.schemas import PointSchema, load_point
 from app.stathat import STAT_KEY_RE, BadStatName, metric_names
-from app.timeutil import MILLISECONDS_FROM, parse_decimal
+from app.timeutil import epoch_seconds, parse_decimal
 
 bp = Blueprint("stathat", __name__)
 
@@ -66,7 +66,7 @@ def _seconds(raw):
     moment = parse_decimal(raw) if isinstance(raw, str) else raw
     if isinstance(moment, bool) or not isinstance(moment, int | float):
         return raw or None  # text: the schema reads it, or says why not
-    return moment / 1000 if abs(moment) >= MILLISECONDS_FROM else moment
+    return epoch_seconds(moment)
 
 
 def _points(items):

@@ -10,7 +10,7 @@ than any tier still holding that range is RESOLUTION_UNAVAILABLE, never a silent
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from app.db.rollups import ceil_hour, floor_to
+from app.db.rollups import ceil_to, floor_to
 
 RAW, MINUTE, HOUR = "raw", "minute", "hour"
 GRAIN = {MINUTE: 60, HOUR: 3600}
@@ -69,12 +69,6 @@ def coverage(watermarks, now, settings):
     )
 
 
-def ceil_minute(moment):
-    """``moment`` up to a whole minute."""
-    floored = floor_to(moment, 60)
-    return floored if floored == moment else floored + timedelta(minutes=1)
-
-
 def _subtract(interval, holes):
     """``interval`` minus the ``holes`` (sorted, disjoint): the pieces left."""
     start, end = interval
@@ -110,16 +104,12 @@ def _widen(start, end, window_seconds, coverage):
                 earliest=None if coverage.raw == datetime.max else coverage.raw,
             )
         wide_start = floor_to(start, GRAIN[tier])
-        wide_end = end if end >= coverage.raw else _ceil(end, tier)
+        wide_end = end if end >= coverage.raw else ceil_to(end, GRAIN[tier])
         return wide_start, wide_end, tier
     earliest = min(t for t in (coverage.raw, coverage.minute, coverage.hour) if t is not None)
     raise ResolutionUnavailable(
         f"No data is kept before {earliest:%Y-%m-%dT%H:%M:%SZ}", earliest=earliest
     )
-
-
-def _ceil(moment, tier):
-    return ceil_minute(moment) if tier == MINUTE else ceil_hour(moment)
 
 
 def plan(start, end, window_seconds, coverage, use_rollups=True):
@@ -129,11 +119,11 @@ def plan(start, end, window_seconds, coverage, use_rollups=True):
     start, end, resolution = _widen(start, end, window_seconds, coverage)
     result = Plan(start, end, resolution)
     if coverage.hour is not None and window_seconds >= 3600:
-        first, last = max(ceil_hour(start), coverage.hour), floor_to(end, 3600)
+        first, last = max(ceil_to(start, 3600), coverage.hour), floor_to(end, 3600)
         if first < last:
             result.hour = [(first, last)]
     if coverage.minute is not None:
-        first, last = max(ceil_minute(start), coverage.minute), floor_to(end, 60)
+        first, last = max(ceil_to(start, 60), coverage.minute), floor_to(end, 60)
         if first < last:
             result.minute = _subtract((first, last), result.hour)
     result.raw = _subtract((start, end), sorted(result.hour + result.minute))

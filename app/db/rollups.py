@@ -86,6 +86,12 @@ def floor_to(moment, seconds):
     return EPOCH + timedelta(seconds=whole - whole % seconds)
 
 
+def ceil_to(moment, seconds):
+    """``moment`` up to a multiple of ``seconds`` since the epoch."""
+    floored = floor_to(moment, seconds)
+    return floored if floored == moment else floored + timedelta(seconds=seconds)
+
+
 def summarize(rows, exact_all):
     """{tier: {(metric_id, bucket start): Partial}} of point rows
     (``{"metric_id", "recorded_at", "value"}``). A naive UTC minute or hour starts where its
@@ -272,14 +278,3 @@ def differences(conn, metric_id, start, end):
             if mine is None or not mine.agrees(expected[tier].get(key)):
                 found.append((tier, key[1], have.get(key), expected[tier].get(key)))
     return found
-
-
-def floor_start(moment):
-    """The hour a rebuild of ``moment`` starts at."""
-    return floor_to(moment, 3600)
-
-
-def ceil_hour(moment):
-    """``moment`` up to a whole hour."""
-    floored = floor_to(moment, 3600)
-    return floored if floored == moment else floored + timedelta(hours=1)

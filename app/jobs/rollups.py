@@ -18,6 +18,7 @@ from app.db.schema import metrics
 from app.timeutil import utcnow
 
 DAY = timedelta(days=1)
+HOUR = 3600  # seconds: rebuilds work in whole hours
 
 
 class RangeExpired(ValueError):
@@ -27,9 +28,8 @@ class RangeExpired(ValueError):
 def default_range(settings, now):
     """[the raw points' horizon, now + the future allowance rounded up to the hour)."""
     keep = settings["RETENTION_DAYS"] + settings["RETENTION_GRACE_DAYS"]
-    end = rollups.ceil_hour(
-        now + timedelta(seconds=settings["MAX_FUTURE_SECONDS"]) + timedelta(minutes=1)
-    )
+    latest = now + timedelta(seconds=settings["MAX_FUTURE_SECONDS"]) + timedelta(minutes=1)
+    end = rollups.ceil_to(latest, HOUR)
     return horizon(now, keep), end
 
 
@@ -52,8 +52,8 @@ def rebuild(db, settings, start=None, end=None, metric=None, progress=None):
     {"metrics", "points", "from", "to"}."""
     now = utcnow()
     default_start, default_end = default_range(settings, now)
-    start = rollups.floor_start(start or default_start)
-    end = rollups.ceil_hour(end or default_end)
+    start = rollups.floor_to(start or default_start, HOUR)
+    end = rollups.ceil_to(end or default_end, HOUR)
     if start < default_start:
         raise RangeExpired(f"raw points before {default_start:%Y-%m-%d} are no longer kept")
     ids = run_in_transaction(db.write, _metric_ids, metric)
@@ -84,8 +84,8 @@ def check(db, settings, start=None, end=None, metric=None):
     raw points over [start, end)."""
     now = utcnow()
     default_start, default_end = default_range(settings, now)
-    start = rollups.floor_start(max(start or default_start, default_start))
-    end = rollups.ceil_hour(end or default_end)
+    start = rollups.floor_to(max(start or default_start, default_start), HOUR)
+    end = rollups.ceil_to(end or default_end, HOUR)
     found = []
     for metric_id, name in run_in_transaction(db.write, _metric_ids, metric):
         for day_start, day_end in _days(start, end):
