@@ -10,6 +10,7 @@ import time
 import pytest
 from rq import SimpleWorker
 from rq.registry import StartedJobRegistry
+from sqlalchemy import text
 
 from app import create_app
 from app.config import ConfigError
@@ -78,6 +79,26 @@ def test_points_are_202_queued_then_written_by_a_worker(queue_app):
     drain(queue_app)
     assert sorted(v for _, v in stored_points(queue_app, "q.c")) == [1.0, 2.0]
     assert [v for _, v in stored_points(queue_app, "q.v")] == [1.5]
+
+
+def test_a_worker_keeps_no_raw_points_in_rollups_only_mode(queue_app, monkeypatch):
+    """METRICS_RETENTION_DAYS=0 holds for queued points too: rollups, no raw point."""
+    client, auth = queue_app.test_client(), {"X-API-Key": new_key(queue_app)}
+    assert (
+        client.post(COUNTER, json={"name": "q.only", "value": 3}, headers=auth).status_code == 202
+    )
+    monkeypatch.setenv("METRICS_RETENTION_DAYS", "0")  # the worker reads its own settings
+    runtime.reset()
+    drain(queue_app)
+    assert stored_points(queue_app, "q.only") == []
+    with get_db(queue_app).write.connect() as conn:
+        minutes = conn.execute(
+            text(
+                "SELECT r.n, r.total FROM metric_rollups_minute r JOIN metrics m "
+                "ON m.id = r.metric_id WHERE m.name = 'q.only'"
+            )
+        ).all()
+    assert [(n, float(total)) for n, total in minutes] == [(1, 3.0)]
 
 
 def test_a_known_metric_of_the_other_type_is_refused_at_the_door(queue_app):

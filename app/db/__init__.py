@@ -14,6 +14,7 @@ from app.db import rollups
 from app.db.aggregate import DecimalSum, decimal_add
 from app.db.group_commit import GroupWriter
 from app.db.transaction import ping, run_in_transaction, run_read
+from app.db.writer import storage_options
 
 __all__ = ["Database", "get_db", "init_app", "ping", "run_in_transaction", "run_read"]
 
@@ -192,13 +193,14 @@ def get_db(app):
 def init_app(app):
     """Create the app's engines (the schema comes from ``flask db migrate``)."""
     config = app.config
+    keep_rollups, keep_raw = storage_options(config)
     writer_options = {
         "linger_ms": config["WRITER_LINGER_MS"],
         "max_batch": config["WRITER_MAX_BATCH"],
         "queue_limit": config["WRITER_QUEUE_LIMIT"],
         "wait_seconds": config["WRITER_WAIT_SECONDS"],
-        "rollups": config["ROLLUPS"],
-        "keep_raw": config["RETENTION_DAYS"] > 0,
+        "rollups": keep_rollups,
+        "keep_raw": keep_raw,
     }
     app.extensions[EXTENSION] = Database(
         config["DATABASE_URL"], config["DATABASE_READ_URL"], writer_options

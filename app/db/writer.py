@@ -70,6 +70,13 @@ class WriteRequest:
         return max(1, len(self.points))
 
 
+def storage_options(config):
+    """(keep the rollups, keep the raw points) under a deployment's settings: METRICS_ROLLUPS,
+    and raw points unless METRICS_RETENTION_DAYS=0 (rollups only). The group writer and the
+    queue's workers pass them to ``write_requests`` alike."""
+    return config["ROLLUPS"], config["RETENTION_DAYS"] > 0
+
+
 def write_requests(conn, requests, now, rollups=True, keep_raw=True):
     """Apply several requests in one transaction; returns each one's Answer (or CONFLICT).
     ``rollups``: keep the minute and hour rollups of the points in the same transaction;

@@ -28,7 +28,15 @@ from rq.job import Job
 
 from app.db import get_db, metrics, rollups, run_in_transaction, run_read
 from app.db.receipts import TTL, job_receipt
-from app.db.writer import CONFLICT, Answer, Point, WriteRequest, WriteResult, write_requests
+from app.db.writer import (
+    CONFLICT,
+    Answer,
+    Point,
+    WriteRequest,
+    WriteResult,
+    storage_options,
+    write_requests,
+)
 from app.jobs import runtime
 from app.redis import get_redis
 from app.timeutil import EPOCH, utcnow
@@ -186,13 +194,13 @@ def apply_points(rows):
     extras = _claim(queue, claims, COALESCE_JOBS if queue.count else 0)
     jobs = [(job.id, rows)] + [(extra.id, extra.args[0]) for extra in extras]
     requests = [WriteRequest(_decode(data), _applied, job_receipt(job_id)) for job_id, data in jobs]
-    settings = runtime.settings()
+    keep_rollups, keep_raw = storage_options(runtime.settings())
     try:
         engine = runtime.database().write
-        if not settings["ROLLUPS"]:
-            run_in_transaction(engine, rollups.disown)
+        if not keep_rollups:  # as the group writer: the tiers are complete nowhere from now on
+            runtime.per_process("rollups disowned", run_in_transaction, engine, rollups.disown)
         answers = run_in_transaction(
-            engine, write_requests, requests, utcnow(), settings["ROLLUPS"]
+            engine, write_requests, requests, utcnow(), keep_rollups, keep_raw
         )
     except Exception:
         _release(queue, claims)

@@ -16,24 +16,25 @@ _STATE = {}
 
 def settings():
     """The settings, read from the environment once per process."""
-    return _per_process("settings", config.load)
+    return per_process("settings", config.load)
 
 
 def database():
     """This process's Database (its pools opened after any fork)."""
-    return _per_process("database", lambda: Database(settings()["DATABASE_URL"]))
+    return per_process("database", lambda: Database(settings()["DATABASE_URL"]))
 
 
 def redis_connection():
     """This process's Redis client for REDIS_URL."""
-    return _per_process("redis", lambda: connect(settings()["REDIS_URL"]))
+    return per_process("redis", lambda: connect(settings()["REDIS_URL"]))
 
 
-def _per_process(name, build):
+def per_process(name, build, *args):
+    """``build(*args)``, run once per process under ``name``; its value."""
     with _LOCK:
         pid, value = _STATE.get(name, (None, None))
         if pid != os.getpid():
-            value = build()
+            value = build(*args)
             _STATE[name] = (os.getpid(), value)
         return value
 
