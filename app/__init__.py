@@ -12,6 +12,7 @@ from app import (
     ingestion,
     limits,
     logs,
+    readiness,
     redis,
     telemetry,
 )
@@ -30,6 +31,7 @@ def create_app(test_config=None):
     db.init_app(app)
     redis.init_app(app)
     ingestion.init_app(app)
+    readiness.init_app(app)
     telemetry.init_app(app)
     headers.init_app(app)  # OPTIONS is answered before authentication
     auth.init_app(app)  # before the limiter: the per-key limit reads g.api_key

@@ -181,12 +181,21 @@ def client_address():
     return request.remote_addr or "unknown"
 
 
-def _refuse_flooding_address(raw):
+def _failure_identity():
+    return f"auth-failures:{client_address()}"
+
+
+def count_failed_authentication():
+    """One failed authentication (a bad API key, or an unknown StatHat stat key) from the
+    client's address, toward AUTH_FAILURE_LIMIT."""
+    get_limits(current_app).hit(_failure_identity(), current_app.config["AUTH_FAILURE_LIMIT"])
+
+
+def refuse_flooding_address(raw):
     """Past AUTH_FAILURE_LIMIT failures a minute, an address's requests are refused before any
     key lookup — unless the key is an active one (many users may share one address)."""
     limit = current_app.config["AUTH_FAILURE_LIMIT"]
-    identity = f"auth-failures:{client_address()}"
-    if not get_limits(current_app).exceeded(identity, limit):
+    if not get_limits(current_app).exceeded(_failure_identity(), limit):
         return
     if well_formed(raw):
         load = lambda: run_read(get_db(current_app).write, keys.active_hashes)  # noqa: E731
@@ -207,11 +216,10 @@ def authenticate_key(raw):
     set as ``g.api_key``; else 401, or 429 once the address failed too often."""
     known, api_key = cached_key(raw)
     if not known or api_key is None:
-        _refuse_flooding_address(raw)
+        refuse_flooding_address(raw)
         api_key = resolve_key(raw)
     if api_key is None:
-        limit = current_app.config["AUTH_FAILURE_LIMIT"]
-        get_limits(current_app).hit(f"auth-failures:{client_address()}", limit)
+        count_failed_authentication()
         reason = "missing" if not raw else "invalid or revoked"
         raise ApiError("UNAUTHORIZED", f"API key {reason}: send X-API-Key", status=401)
     g.api_key = api_key

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app.constants import MAX_JSON_DEPTH
 from app.errors import ApiError
 from app.schemas import coerce_form_number, not_an_object
 from app.timeutil import json_int
@@ -15,11 +16,31 @@ def _reject_constant(token):
     raise ValueError(f"{token} is not valid JSON")
 
 
-def _parse_json(text):
+def _too_deep(value, limit=MAX_JSON_DEPTH):
+    """Whether ``value`` nests lists and objects more than ``limit`` levels deep."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse_json(text):
+    """JSON text → its value, the one parser of every route: NaN/Infinity, nesting deeper than
+    MAX_JSON_DEPTH and malformed text are INVALID_JSON (400)."""
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_int=json_int)
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=json_int)
     except (ValueError, RecursionError) as exc:
-        raise ApiError("INVALID_JSON", f"Request body is not valid JSON: {exc}") from None
+        message = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ApiError("INVALID_JSON", f"Request body is not valid JSON: {message}") from None
+    if isinstance(data, dict | list) and _too_deep(data):
+        raise ApiError("INVALID_JSON", f"Request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return data
 
 
 def _raw_body():
@@ -59,7 +80,7 @@ def read_body():
     if text is not None and not stripped and request.mimetype != "multipart/form-data":
         return {}  # nothing sent: the fields' own errors say what is missing
     if text is not None and (stripped[:1] in ("{", "[", '"') or request.is_json):
-        data = _parse_json(text)  # JSON whatever the Content-Type, multipart included
+        data = parse_json(text)  # JSON whatever the Content-Type, multipart included
         if not isinstance(data, dict):
             raise not_an_object("body")
         return data

@@ -95,6 +95,17 @@ def _between(minimum, maximum):
     return parse
 
 
+def _seconds_list(name, raw):
+    """Comma-separated whole seconds, e.g. ``60,300,900``."""
+    try:
+        values = [int(part) for part in raw.split(",")]
+    except ValueError:
+        values = None
+    if not values or any(value < 0 for value in values):
+        raise ConfigError(f"{name} must be seconds separated by commas (60,300,900), got {raw!r}")
+    return tuple(values)
+
+
 def _origins(name, raw):
     """Comma-separated origins (``https://dash.example.com``) or ``*``."""
     origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
@@ -126,11 +137,15 @@ _SETTINGS = [
     ("METRICS_MAX_BATCH", "MAX_BATCH", 1000, _at_least(1)),
     ("MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, _at_least(1)),
     ("METRICS_MAX_BUCKETS", "MAX_BUCKETS", 10000, _at_least(1)),
+    ("METRICS_MAX_QUERY_NAMES", "METRICS_MAX_QUERY_NAMES", 100, _at_least(1)),
+    ("METRICS_MAX_QUERY_POINTS", "METRICS_MAX_QUERY_POINTS", 200_000, _at_least(1)),
+    ("METRICS_MAX_METRICS", "METRICS_MAX_METRICS", 100_000, _at_least(1)),
     ("LOG_LEVEL", "LOG_LEVEL", "INFO", None),
     ("LOG_FORMAT", "LOG_FORMAT", "json", _choice("json", "text")),
     ("AUTH_FAILURE_LIMIT", "AUTH_FAILURE_LIMIT", 60, _rate_per_minute),
     ("TRUSTED_PROXY_HOPS", "TRUSTED_PROXY_HOPS", 0, _at_least(0)),
     ("CORS_ORIGINS", "CORS_ORIGINS", (), _origins),
+    ("READY_DETAIL", "READY_DETAIL", "loopback", _choice("loopback", "always", "never")),
     # The batched writer (INGEST_MODE=sync): see app/db/group_commit.py.
     ("WRITER_LINGER_MS", "WRITER_LINGER_MS", 2, _at_least(0)),
     ("WRITER_MAX_BATCH", "WRITER_MAX_BATCH", 5000, _at_least(1)),
@@ -151,6 +166,7 @@ _SETTINGS = [
     ("PARTITIONS_AHEAD_DAYS", "PARTITIONS_AHEAD_DAYS", 7, _at_least(1)),
     ("RETENTION_CHUNK_ROWS", "RETENTION_CHUNK_ROWS", 10_000, _between(1, 10_000)),
     ("RETENTION_CHUNK_PAUSE_MS", "RETENTION_CHUNK_PAUSE_MS", 20, _at_least(0)),
+    ("MAINTENANCE_RETRY_SECONDS", "MAINTENANCE_RETRY_SECONDS", (60, 300, 900), _seconds_list),
     # Prometheus self-metrics: see app/telemetry.py.
     ("METRICS_ENDPOINT_ENABLED", "METRICS_ENDPOINT_ENABLED", True, _boolean),
     ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_DIR", None, None),

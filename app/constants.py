@@ -7,6 +7,9 @@ MAX_ABS_VALUE = 1e16
 # Decimal text, as a form body or query string carries a number ("-1.5e2"; not "nan", "0x10").
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z"
 COUNTER_DEFAULT_VALUE = 1.0
+# How deep a JSON body may nest: a batch item's tags are 4 levels down; deeper is refused (400)
+# before anything walks it.
+MAX_JSON_DEPTH = 16
 
 OPERATIONS = ("sum", "count", "avg", "min", "max")
 DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}

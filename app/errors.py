@@ -42,6 +42,7 @@ ERROR_CODES = {
     "METRIC_TYPE_MISMATCH": 409,
     "PAYLOAD_TOO_LARGE": 413,
     "IDEMPOTENCY_KEY_REUSED": 422,
+    "METRIC_LIMIT_EXCEEDED": 422,
     "RATE_LIMITED": 429,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
@@ -78,6 +79,16 @@ def metric_not_found(names):
     quoted = ", ".join(f"'{name}'" for name in names)
     return ApiError(
         "METRIC_NOT_FOUND", f"No metric named {quoted}", status=404, details={"name": list(names)}
+    )
+
+
+def metric_limit_exceeded(name, limit):
+    """The 422 for a new metric past METRICS_MAX_METRICS."""
+    return ApiError(
+        "METRIC_LIMIT_EXCEEDED",
+        f"Cannot create metric '{name}': at most {limit} metrics may exist "
+        "(delete unused ones to make room)",
+        status=422,
     )
 
 

@@ -28,6 +28,7 @@ from app.schemas import (
     JsonNumber,
     ListQuerySchema,
     PointSchema,
+    QueryLimits,
     Timestamp,
 )
 
@@ -233,6 +234,10 @@ RESPONSE_SCHEMAS = {
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
             "has_more": {"type": "boolean"},
+            "next_after": {
+                "type": "string",
+                "description": "With `has_more`: the page's last name, for `after=`.",
+            },
         },
     },
     "Health": {
@@ -308,7 +313,8 @@ ERRORS = {  # status → when
     404: "No such metric (`METRIC_NOT_FOUND`) or route (`NOT_FOUND`).",
     409: "The metric has the other type (`METRIC_TYPE_MISMATCH`).",
     413: "The body is over MAX_CONTENT_LENGTH (`PAYLOAD_TOO_LARGE`).",
-    422: "This Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`).",
+    422: "This Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`), or a "
+    "new metric would pass METRICS_MAX_METRICS (`METRIC_LIMIT_EXCEEDED`).",
     429: "Over the key's rate limit, or too many failed authentications (`RATE_LIMITED`).",
     503: "The database or the writer is unavailable (`SERVICE_UNAVAILABLE`, with Retry-After).",
 }
@@ -571,7 +577,7 @@ def document(config):
             },
         ),
     )
-    aggregate = AggregateQuerySchema(config["MAX_BUCKETS"])
+    aggregate = AggregateQuerySchema(QueryLimits.from_config(config))
     spec.path(
         "/api/metrics/aggregate",
         operations={

@@ -40,7 +40,15 @@ from app.constants import (
 )
 from app.db.writer import Point
 from app.errors import ApiError
-from app.timeutil import parse_decimal, parse_timestamp, utcnow
+from app.timeutil import (
+    EARLIEST,
+    LATEST,
+    isoformat_z,
+    parse_decimal,
+    parse_timestamp,
+    representable,
+    utcnow,
+)
 
 _NAME_RE = re.compile(NAME_PATTERN)
 MISSING = "Missing data for required field."
@@ -346,9 +354,9 @@ class AggregateQuerySchema(_QuerySchema):
         metadata={"description": "`csv` answers text/csv with an X-Resolution header."},
     )
 
-    def __init__(self, max_buckets, **kwargs):
+    def __init__(self, limits, **kwargs):
         super().__init__(**kwargs)
-        self.max_buckets = max_buckets
+        self.limits = limits
 
     @pre_load
     def _normalise_input(self, data, **kwargs):
@@ -378,35 +386,72 @@ class AggregateQuerySchema(_QuerySchema):
         data["window"] = WINDOW_ALIASES.get(data["window"], data["window"])
         data["window_seconds"] = WINDOWS[data["window"]]
         data["end"] = data["end"] or utcnow()
-        try:
-            data["start"] = data["start"] or data["end"] - DEFAULT_SPAN
-        except OverflowError:
-            raise ValidationError(
-                "end is too early to default start to 24 hours before it", "end"
-            ) from None
+        _representable(data["end"], "end")
+        data["start"] = data["start"] or max(EARLIEST, data["end"] - DEFAULT_SPAN)
+        _representable(data["start"], "start")
         if data["start"] >= data["end"]:
             raise ValidationError("start must be before end", "start")
         data["first"], data["last"] = bucket_range(
             data["start"], data["end"], data["window_seconds"]
         )
-        count = data["last"] - data["first"] + 1
-        if count > self.max_buckets:  # not a ValidationError: marshmallow would recode it
-            raise ApiError(
-                "QUERY_TOO_LARGE",
-                f"The query spans {count} buckets; at most {self.max_buckets} are allowed",
-                details={"buckets": [f"{count} > {self.max_buckets}"]},
-            )
+        self.limits.check(len(data["names"]), 1, data["last"] - data["first"] + 1)
         return data
 
 
+def _representable(moment, field):
+    if not representable(moment):
+        raise ValidationError(
+            f"Must lie between {isoformat_z(EARLIEST)} and {isoformat_z(LATEST)}.", field
+        )
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one read may cost (METRICS_MAX_BUCKETS, METRICS_MAX_QUERY_NAMES,
+    METRICS_MAX_QUERY_POINTS), checked before any work."""
+
+    max_buckets: int
+    max_names: int
+    max_points: int
+
+    @classmethod
+    def from_config(cls, config):
+        """The limits a deployment's settings set."""
+        return cls(config["MAX_BUCKETS"], config["METRICS_MAX_QUERY_NAMES"],
+                   config["METRICS_MAX_QUERY_POINTS"])  # fmt: skip
+
+    def check(self, names, groups, buckets):
+        """QUERY_TOO_LARGE unless names, buckets and names × groups × buckets fit."""
+        if names > self.max_names:
+            _too_large(f"The query names {names} metrics", self.max_names, "name")
+        if buckets > self.max_buckets:
+            _too_large(f"The query spans {buckets} buckets", self.max_buckets, "buckets")
+        points = names * groups * buckets
+        if points > self.max_points:
+            _too_large(
+                f"The query would return {points} values (names × groups × buckets)",
+                self.max_points,
+                "points",
+            )
+
+
+def _too_large(what, limit, field):
+    # Not a ValidationError: marshmallow would recode it.
+    raise ApiError(
+        "QUERY_TOO_LARGE",
+        f"{what}; at most {limit} are allowed",
+        details={field: [f"At most {limit}."]},
+    )
+
+
 @functools.cache
-def aggregate_query_schema(max_buckets):
-    """The AggregateQuerySchema for a bucket limit, built once (schemas are thread-safe)."""
-    return AggregateQuerySchema(max_buckets)
+def aggregate_query_schema(limits):
+    """The AggregateQuerySchema for some QueryLimits, built once (schemas are thread-safe)."""
+    return AggregateQuerySchema(limits)
 
 
 class ListQuerySchema(_QuerySchema):
-    """GET /api/metrics: prefix, limit (1–1000) and offset."""
+    """GET /api/metrics: prefix, limit (1–1000), offset and after."""
 
     prefix = fields.String(
         load_default="",
@@ -415,6 +460,13 @@ class ListQuerySchema(_QuerySchema):
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
+    after = MetricName(
+        load_default=None,
+        metadata={
+            "description": "Keyset paging: only names after this one (an answer with "
+            "`has_more` gives `next_after`); cheaper than a large `offset`."
+        },
+    )
 
     @pre_load
     def _empty_means_default(self, data, **kwargs):

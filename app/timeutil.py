@@ -53,8 +53,13 @@ MILLISECONDS_FROM = 1e11
 
 
 def epoch_seconds(number):
-    """An epoch number as seconds: milliseconds when its magnitude is ≥ 1e11."""
-    return number / 1000 if abs(number) >= MILLISECONDS_FROM else number
+    """An epoch number as seconds: milliseconds when its magnitude is ≥ 1e11. Integers too
+    large for a float divide as integers (they are far out of range either way)."""
+    if abs(number) < MILLISECONDS_FROM:
+        return number
+    if isinstance(number, int) and abs(number) > 2**53:
+        return number // 1000
+    return number / 1000
 
 
 def _epoch(number, millis):
@@ -91,6 +96,16 @@ def parse_timestamp(raw, millis=False):
         except OverflowError:
             return datetime.max if parsed.year > 1 else datetime.min
     return parsed
+
+
+# The instants a query may name: from the epoch to the start of the year 9999, so every bucket
+# label and widened range stays inside what a datetime holds.
+EARLIEST, LATEST = EPOCH, datetime(9999, 1, 1)
+
+
+def representable(moment):
+    """Whether a query may name ``moment`` (between EARLIEST and LATEST)."""
+    return EARLIEST <= moment <= LATEST
 
 
 def isoformat_z(moment):

@@ -167,7 +167,9 @@ def _admin(server_url, *statements):
 
 class TcpProxy:
     """Forwards a loopback port to a real server; ``cut()`` drops every connection and stops
-    listening — the server becomes unreachable for real — and ``restore()`` listens again."""
+    listening — the server becomes unreachable for real — and ``restore()`` listens again.
+    ``hang()`` keeps every connection open but forwards nothing either way (a server that
+    accepts and never answers) until ``cut()``."""
 
     def __init__(self, target_host, target_port):
         self.target = (target_host, target_port)
@@ -175,6 +177,12 @@ class TcpProxy:
         self._listener = None
         self._sockets = set()
         self._lock = threading.Lock()
+        self._hung = threading.Event()
+
+    def hang(self):
+        """Stop forwarding (connections stay open, new ones are accepted and ignored)."""
+        self._hung.set()
+        return self
 
     def restore(self):
         """Start (or start again) accepting connections on ``port``."""
@@ -187,7 +195,8 @@ class TcpProxy:
         return self
 
     def cut(self):
-        """Stop listening and reset every forwarded connection."""
+        """Stop listening and reset every forwarded connection (and end a hang)."""
+        self._hung.clear()
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # close() alone leaves accept() waiting
         except OSError:
@@ -208,6 +217,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._hung.is_set():
+                with self._lock:
+                    self._sockets.add(client)  # accepted, never answered
+                continue
             server = socket.create_connection(self.target)
             with self._lock:
                 self._sockets.update((client, server))
@@ -220,6 +233,8 @@ class TcpProxy:
         try:
             while True:
                 for key, _ in selector.select():
+                    while self._hung.is_set():
+                        time.sleep(0.05)
                     data = key.fileobj.recv(65536)
                     if not data:
                         return

@@ -14,7 +14,7 @@ from app import config, create_app
 from app.auth import create_key
 from app.db import create_engine_for, get_db, run_in_transaction
 from app.db.migrate import migrate
-from app.db.schema import metric_points, metrics
+from app.db.schema import keyed_by_metric, metadata, metric_points, metrics
 from scripts.harness import (
     ROOT,
     Gunicorn,
@@ -26,14 +26,11 @@ from scripts.harness import (
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 PROJECT_ROOT = ROOT
-TABLES = (
-    "metric_points",
-    "metrics",
-    "api_keys",
-    "idempotency_keys",
-    "maintenance_runs",
-    "metric_rollups_minute",
-    "metric_rollups_hour",
+# Every table a test may fill (the schema's record and state tables stay).
+TABLES = tuple(
+    table.name
+    for table in reversed(metadata.sorted_tables)
+    if table.name not in ("schema_migrations", "rollup_state", "named_locks")
 )
 
 
@@ -243,12 +240,23 @@ def serve():
         server.cleanup()
 
 
-def orphan_points(app):
-    """Points left of deleted metrics (their row gone, or marked deleted)."""
+def orphan_rows(app):
+    """{table: rows} left of deleted metrics (their row gone, or marked deleted) in every table
+    the schema keys by metric id; {} when nothing is left."""
+    found = {}
     with get_db(app).write.connect() as conn:
-        return conn.execute(
-            text(
-                "SELECT COUNT(*) FROM metric_points p LEFT JOIN metrics m ON m.id = p.metric_id "
-                "WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
-            )
-        ).scalar()
+        for table in keyed_by_metric():
+            count = conn.execute(
+                text(
+                    f"SELECT COUNT(*) FROM {table.name} t LEFT JOIN metrics m "
+                    "ON m.id = t.metric_id WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
+                )
+            ).scalar()
+            if count:
+                found[table.name] = count
+    return found
+
+
+def orphan_points(app):
+    """Rows of every table keyed by metric id left of deleted metrics, in all."""
+    return sum(orphan_rows(app).values())

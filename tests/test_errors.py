@@ -1,10 +1,12 @@
 """Every error path answers with the JSON envelope, never HTML or a trace."""
 
+import time
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import create_app
+from app import create_app, readiness
 from app.db import get_db
 from scripts.harness import TcpProxy, free_port
 from tests.conftest import new_key
@@ -139,3 +141,66 @@ def test_every_response_has_a_request_id(client):
     assert len(client.get("/health").headers["X-Request-ID"]) == 32
     echoed = client.get("/health", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["X-Request-ID"] == "abc-123"
+
+
+def test_a_hung_database_is_503_within_seconds_for_writes_and_ready(mysql_url):
+    """A database that accepts connections and answers nothing: writes give up at
+    WRITER_WAIT_SECONDS, /ready within about two seconds, never the driver's timeout."""
+    url = make_url(mysql_url)
+    proxy = TcpProxy(url.host, url.port or 3306).restore()
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False),
+            "WRITER_WAIT_SECONDS": 1,
+        }
+    )
+    client, headers = app.test_client(), {"X-API-Key": new_key(app)}
+    try:
+        assert (
+            client.post("/api/metrics/counter", json={"name": "hung"}, headers=headers).status_code
+            == 201
+        )
+        proxy.hang()
+        started = time.monotonic()
+        write = client.post("/api/metrics/counter", json={"name": "hung"}, headers=headers)
+        assert_envelope(write, 503, "SERVICE_UNAVAILABLE")
+        assert time.monotonic() - started < 4
+        started = time.monotonic()
+        ready = client.get("/ready")
+        assert_envelope(ready, 503, "SERVICE_UNAVAILABLE")
+        assert time.monotonic() - started < 3
+        assert ready.get_json()["error"]["details"]["database"].startswith("error")
+    finally:
+        proxy.cut()
+        get_db(app).dispose()
+
+
+@pytest.mark.parametrize(
+    "policy, remote, shown",
+    [
+        ("loopback", "127.0.0.1", True),
+        ("loopback", "10.1.2.3", False),
+        ("always", "10.1.2.3", True),
+        ("never", "127.0.0.1", False),
+    ],
+)
+def test_ready_shows_its_detail_only_where_ready_detail_allows(make_app, policy, remote, shown):
+    app = make_app(READY_DETAIL=policy)
+    client = app.test_client()
+    up = client.get("/ready", environ_base={"REMOTE_ADDR": remote}).get_json()
+    assert up["status"] == "ready" and ("checks" in up) == shown
+    down = make_app(READY_DETAIL=policy, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    refused = down.test_client().get("/ready", environ_base={"REMOTE_ADDR": remote})
+    assert_envelope(refused, 503, "SERVICE_UNAVAILABLE")
+    assert ("details" in refused.get_json()["error"]) == shown
+
+
+def test_ready_probes_at_most_once_a_second(make_app, monkeypatch):
+    app = make_app()
+    probes, real_ping = [], readiness.ping
+    monkeypatch.setattr(readiness, "ping", lambda engine: probes.append(real_ping(engine)))
+    client = app.test_client()
+    for _ in range(20):
+        assert client.get("/ready").status_code == 200
+    assert len(probes) == 1

@@ -3,6 +3,7 @@
 
 import random
 import threading
+import time as clock
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from app.db.schema import metric_points, metrics
 from app.jobs import maintenance
 from app.jobs.timer import MaintenanceTimer
 from app.timeutil import isoformat_z, utcnow
-from tests.conftest import new_key, orphan_points, stored_points
+from tests.conftest import new_key, orphan_points, orphan_rows, stored_points
 
 KEEP_DAYS = 10  # retention 9 + grace 1
 SETTINGS = {
@@ -272,3 +273,51 @@ def test_metrics_delete_from_the_shell(lifecycle_app):
     assert all_points(app) == [] and orphan_points(app) == 0
     missing = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"])
     assert missing.exit_code != 0 and "No metric named" in missing.output
+
+
+def test_deleting_a_small_metric_leaves_no_rollup_or_stat_key(lifecycle_app):
+    app = lifecycle_app
+    client, auth = app.test_client(), {"X-API-Key": new_key(app)}
+    for _ in range(3):
+        client.post("/api/metrics/counter", json={"name": "del.d", "value": 1000}, headers=auth)
+    made = app.test_cli_runner().invoke(args=["metrics", "stat-key", "del.d"])
+    stat_key = made.output.strip().splitlines()[-1]
+    assert client.delete("/api/metrics/del.d", headers=auth).status_code == 200
+    assert orphan_rows(app) == {}
+    assert (
+        client.get("/c", query_string={"key": stat_key, "ukey": auth["X-API-Key"]}).status_code
+        == 404
+    )
+
+
+def test_a_deleted_name_answers_as_the_new_metric_within_five_seconds(lifecycle_app):
+    """Two servers: one deletes and recreates the name while the other keeps polling it."""
+    writer = lifecycle_app
+    reader = create_app(
+        {"TESTING": True, **{k: writer.config[k] for k in ("DATABASE_URL", *SETTINGS)}}
+    )
+    key = new_key(writer)
+    auth = {"X-API-Key": key}
+    write, read = writer.test_client(), reader.test_client()
+    items = [{"name": "del.d", "type": "counter", "value": 1000} for _ in range(6)]
+    write.post("/api/metrics/batch", json={"metrics": items}, headers=auth)
+    query = {"name": "del.d", "window": "1m", "fill": "none"}
+
+    def poll():
+        return read.get("/api/metrics/aggregate", query_string=query, headers=auth).get_json()
+
+    assert poll()["type"] == "counter"  # the reader now knows the old metric
+    assert write.delete("/api/metrics/del.d", headers=auth).status_code == 200
+    deleted_at = clock.monotonic()
+    write.post("/api/metrics/value", json={"name": "del.d", "value": 7}, headers=auth)
+    answers = []
+    while clock.monotonic() - deleted_at < 5.5:
+        body = poll()
+        answers.append((clock.monotonic() - deleted_at, body["type"], body["data"]))
+        clock.sleep(0.05)
+    assert all(sum(p["value"] for p in data) != 6000 for _, _, data in answers)  # never old data
+    late = [(kind, data) for elapsed, kind, data in answers if elapsed > 5]
+    assert late and all(
+        kind == "value" and [p["value"] for p in data] == [7] for kind, data in late
+    )
+    get_db(reader).dispose()

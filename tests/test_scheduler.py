@@ -4,10 +4,11 @@ starts, real workers running the jobs, a failing job retried into the failed reg
 import os
 import subprocess
 import sys
+import time
 
 import pytest
-from rq import Retry, SimpleWorker
-from rq.registry import FailedJobRegistry
+from rq import SimpleWorker
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq_scheduler import Scheduler
 
 from app import create_app
@@ -15,7 +16,7 @@ from app.db import get_db, run_read, runs
 from app.db.migrate import migrate
 from app.jobs import maintenance, runtime, schedule
 from app.redis import connect
-from scripts.harness import ROOT, free_port
+from scripts.harness import ROOT, TcpProxy, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:rq_scheduler")
 
@@ -82,7 +83,7 @@ def test_a_worker_runs_what_the_scheduler_enqueues(rq_env):
 
 def test_a_failing_job_is_retried_then_kept_in_the_failed_registry(rq_env, monkeypatch):
     env, app = rq_env
-    monkeypatch.setattr(maintenance, "RETRY", Retry(max=2, interval=0))
+    monkeypatch.setenv("MAINTENANCE_RETRY_SECONDS", "0,0")
     monkeypatch.setenv("DATABASE_URL", f"mysql+pymysql://root@127.0.0.1:{free_port()}/none")
     runtime.reset()  # the worker's settings now point at a database that is not there
     connection = connect(env["REDIS_URL"])
@@ -94,3 +95,37 @@ def test_a_failing_job_is_retried_then_kept_in_the_failed_registry(rq_env, monke
     job = queue.fetch_job(failed.get_job_ids()[0])
     assert job.func_name == "app.jobs.maintenance.apply_retention"
     assert job.retries_left == 0  # tried three times in all
+
+
+def poll(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_retry_after_a_pause_is_run_by_the_workers_own_scheduler(mysql_url, redis_url):
+    """A retention run fails while the database is cut off; RQ parks its retry for a second;
+    the worker's scheduler (not rq-scheduler) brings it back once the database is there."""
+    host, port = mysql_url.split("@", 1)[1].split("/", 1)[0].split(":")
+    proxy = TcpProxy(host, int(port))  # not listening yet: the database is unreachable
+    database = mysql_url.rsplit("/", 1)[1]
+    env = {
+        "DATABASE_URL": f"mysql+pymysql://root@127.0.0.1:{proxy.port}/{database}",
+        "REDIS_URL": redis_url,
+        "MAINTENANCE_RETRY_SECONDS": "1",
+    }
+    connection = connect(redis_url)
+    queue = runtime.queue("maintenance", connection)
+    retry = maintenance.retry_policy({"MAINTENANCE_RETRY_SECONDS": (1,)})
+    job = queue.enqueue(maintenance.apply_retention, retry=retry)
+    worker = flask(env, "jobs", "worker", "--queue", "maintenance")
+    try:
+        poll(lambda: job.id in ScheduledJobRegistry(queue=queue).get_job_ids())
+        proxy.restore()
+        poll(lambda: queue.fetch_job(job.id).get_status() == "finished")
+    finally:
+        worker.terminate()
+        finish(worker)
+        proxy.cut()
+    assert queue.fetch_job(job.id).retries_left == 0

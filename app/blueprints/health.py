@@ -1,8 +1,9 @@
 """GET /health (process alive), GET /ready (dependencies reachable), GET /metrics (Prometheus)."""
 
+import ipaddress
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound
 
 from app import readiness, telemetry
@@ -30,12 +31,26 @@ def prometheus_metrics():
 
 @bp.get("/ready")
 def ready():
-    """200 when every dependency answers, else 503 naming the ones that do not."""
+    """200 when every dependency answers, else 503 naming the ones that do not; the detail
+    (checks, latencies, queue, maintenance) only where READY_DETAIL allows it."""
     is_ready, detail = readiness.report(current_app)
+    shown = _shows_detail(current_app.config["READY_DETAIL"])
     if not is_ready:
         failed = [name for name, state in detail["checks"].items() if state.startswith("error")]
         error = ServiceUnavailable(f"Not ready: {', '.join(failed)} unreachable")
-        error.details = detail["checks"]
-        error.extra = {k: v for k, v in detail.items() if k != "checks"}
+        if shown:
+            error.details = detail["checks"]
+            error.extra = {k: v for k, v in detail.items() if k != "checks"}
         raise error
-    return jsonify(success=True, status="ready", **detail)
+    return jsonify(success=True, status="ready", **(detail if shown else {}))
+
+
+def _shows_detail(policy):
+    """READY_DETAIL: ``always``, ``never``, or ``loopback`` — for clients on this host only
+    (their address as judged after TRUSTED_PROXY_HOPS)."""
+    if policy != "loopback":
+        return policy == "always"
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False

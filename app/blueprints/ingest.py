@@ -10,7 +10,13 @@ from app.body import read_body
 from app.constants import NAME_PATTERN, NAME_RULE
 from app.db import get_db
 from app.db.writer import Answer
-from app.errors import ApiError, envelope, from_validation_error, metric_not_found
+from app.errors import (
+    ApiError,
+    envelope,
+    from_validation_error,
+    metric_limit_exceeded,
+    metric_not_found,
+)
 from app.ingestion import handle, write_window
 from app.jobs import maintenance
 from app.schemas import BatchSchema, PointSchema, load_point
@@ -32,8 +38,11 @@ def _type_mismatch(existing, wanted):
 def _one_point(schema, message):
     """Parse a one-point body: the point and the answer to give once the writer is done."""
     point = load_point(schema, read_body(), write_window())
+    max_metrics = current_app.config["METRICS_MAX_METRICS"]  # respond runs in the writer
 
     def respond(result):
+        if result.limited:
+            return Answer(422, envelope(metric_limit_exceeded(point.name, max_metrics)))
         if result.mismatched:
             return Answer(409, envelope(_type_mismatch(result.mismatched[0][1], point.type)))
         if result.queued:
@@ -93,6 +102,7 @@ def _batch(items):
             details={"metrics": [f"At most {limit} items."]},
         )
     points, indexes, item_errors = _load_items(items)
+    max_metrics = current_app.config["METRICS_MAX_METRICS"]  # respond runs in the writer
     if not points:
         raise _nothing_valid({"accepted": 0, "rejected": len(item_errors), "errors": item_errors})
 
@@ -102,6 +112,9 @@ def _batch(items):
             errors.append(
                 _item_error(indexes[position], _type_mismatch(existing, points[position].type))
             )
+        for position in result.limited:
+            refusal = metric_limit_exceeded(points[position].name, max_metrics)
+            errors.append(_item_error(indexes[position], refusal))
         errors.sort(key=lambda error: error["index"])
         summary = {"accepted": len(result.written), "rejected": len(errors), "errors": errors}
         if not result.written:

@@ -13,10 +13,11 @@ from app.db import get_db, metrics, run_read
 from app.db.aggregate import aggregate_metrics
 from app.db.planner import ResolutionUnavailable, coverage, plan
 from app.errors import ApiError, metric_not_found
-from app.schemas import ListQuerySchema, aggregate_query_schema
+from app.schemas import ListQuerySchema, QueryLimits, aggregate_query_schema
 from app.timeutil import isoformat_z, utcnow
 
 bp = Blueprint("query", __name__, url_prefix="/api/metrics")
+CSV_CHUNK_BYTES = 64 * 1024
 
 _list_schema = ListQuerySchema()
 
@@ -38,7 +39,7 @@ def _plan(params):
 
 def aggregate(args):
     """Validate the query, plan it, run one statement per metric, shape the response."""
-    params = aggregate_query_schema(current_app.config["MAX_BUCKETS"]).load(args)
+    params = aggregate_query_schema(QueryLimits.from_config(current_app.config)).load(args)
     window = params["window_seconds"]
     first, last = params["first"], params["last"]
     query_plan = _plan(params)
@@ -83,16 +84,25 @@ def _csv_value(value):
 
 def _csv(data, resolution):
     """``timestamp,value`` (one column per metric for several names), the same buckets and
-    values as the JSON; an empty cell where the JSON says null (or a bucket is left out)."""
+    values as the JSON; an empty cell where the JSON says null (or a bucket is left out).
+    Written row by row as it is sent, so a large answer is never one string in memory."""
     names = list(data)
     columns = {name: {p["timestamp"]: p["value"] for p in data[name]} for name in names}
     stamps = sorted({p["timestamp"] for series_ in data.values() for p in series_})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["timestamp", *(names if len(names) > 1 else ["value"])])
-    for stamp in stamps:
-        writer.writerow([stamp, *(_csv_value(columns[name].get(stamp)) for name in names)])
-    response = current_app.response_class(out.getvalue(), mimetype="text/csv")
+
+    def rows():
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["timestamp", *(names if len(names) > 1 else ["value"])])
+        for stamp in stamps:
+            writer.writerow([stamp, *(_csv_value(columns[name].get(stamp)) for name in names)])
+            if out.tell() > CSV_CHUNK_BYTES:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    response = current_app.response_class(rows(), mimetype="text/csv")
     response.headers["X-Resolution"] = resolution
     return response
 
@@ -132,15 +142,15 @@ def list_metrics():
         params["prefix"],
         params["limit"] + 1,  # one more tells whether another page exists
         params["offset"],
+        params["after"],
     )
     page = [
         {"name": row.name, "type": row.type, "created_at": isoformat_z(row.created_at)}
         for row in rows[: params["limit"]]
     ]
-    return jsonify(
-        success=True,
-        data=page,
-        limit=params["limit"],
-        offset=params["offset"],
-        has_more=len(rows) > params["limit"],
-    )
+    has_more = len(rows) > params["limit"]
+    body = {"success": True, "data": page, "limit": params["limit"], "offset": params["offset"]}
+    body["has_more"] = has_more
+    if has_more:
+        body["next_after"] = page[-1]["name"]
+    return jsonify(body)

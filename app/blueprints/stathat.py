@@ -10,14 +10,20 @@ answer closes the connection: one official client declares Content-Length in cha
 a non-ASCII name makes it send more bytes than that — they must never be read as a request.
 """
 
-import json
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from app.auth import WRITE, authenticate_key, hash_key, require
-from app.body import raw_body
+from app.auth import (
+    WRITE,
+    authenticate_key,
+    count_failed_authentication,
+    hash_key,
+    refuse_flooding_address,
+    require,
+)
+from app.body import parse_json, raw_body
 from app.db import get_db, keys, run_read
 from app.db.writer import Answer
 from app.errors import ApiError, from_validation_error
@@ -40,10 +46,10 @@ def _params():
     body = raw_body()
     text = body.decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
-        try:
-            params.update(json.loads(text))
-        except ValueError as exc:
-            raise ApiError("INVALID_JSON", f"Request body is not valid JSON: {exc}") from None
+        data = parse_json(text)
+        if not isinstance(data, dict):
+            raise ApiError("VALIDATION_ERROR", "The body must be a JSON object")
+        params.update(data)
     else:  # raw spaces that were never URL-encoded survive parse_qsl as they are
         params.update(parse_qsl(text, keep_blank_values=True))
     return params
@@ -69,20 +75,36 @@ def _seconds(raw):
     return epoch_seconds(moment)
 
 
+def _check_size(count):
+    """A request's points after the ~ fan-out count against METRICS_MAX_BATCH."""
+    limit = current_app.config["MAX_BATCH"]
+    if count > limit:
+        message = f"BATCH_TOO_LARGE: a request holds at most {limit} points, ~ fan-out included"
+        raise ApiError("BATCH_TOO_LARGE", message, details={"stat": [message]})
+
+
+def _stat_names(stat):
+    """The metric names one stat posts to (400 for a missing or unusable name)."""
+    if not isinstance(stat, str) or not stat.strip():
+        raise ApiError(
+            "VALIDATION_ERROR",
+            "stat is required",
+            details={"stat": ["Missing data for required field."]},
+        )
+    _check_size(stat.count(",") if "~" in stat else 0)  # the fan-out's size, before it is built
+    try:
+        return metric_names(stat)
+    except BadStatName as exc:
+        raise ApiError("VALIDATION_ERROR", str(exc), details={"stat": [str(exc)]}) from None
+
+
 def _points(items):
     """(stat, kind, number, t) items → Points; a bad stat name or number is a 400."""
+    _check_size(len(items))
+    expanded = [(_stat_names(stat), kind, number, moment) for stat, kind, number, moment in items]
+    _check_size(sum(len(names) for names, *_ in expanded))
     window, points = write_window(), []
-    for stat, kind, number, moment in items:
-        if not isinstance(stat, str) or not stat.strip():
-            raise ApiError(
-                "VALIDATION_ERROR",
-                "stat is required",
-                details={"stat": ["Missing data for required field."]},
-            )
-        try:
-            names = metric_names(stat)
-        except BadStatName as exc:
-            raise ApiError("VALIDATION_ERROR", str(exc), details={"stat": [str(exc)]}) from None
+    for names, kind, number, moment in expanded:
         for name in names:
             item = {"name": name, "recorded_at": _seconds(moment)}
             if number is not None or kind == "value":
@@ -104,11 +126,20 @@ def _ez_item(fields):
     return fields.get("stat"), kind, number, fields.get("t")
 
 
-def _answer(result):
-    if result.mismatched:
-        metric = result.mismatched[0][1]
-        return Answer(409, {"status": 409, "msg": f"stat {metric.name} is a {metric.type} stat"})
-    return Answer(200, {"status": 200, "msg": "ok"})
+def _answerer(max_metrics):
+    """The StatHat answer to a WriteResult (run by the writer, away from the request)."""
+
+    def answer(result):
+        if result.limited:
+            message = f"METRIC_LIMIT_EXCEEDED: at most {max_metrics} metrics may exist"
+            return Answer(422, {"status": 422, "msg": message})
+        if result.mismatched:
+            metric = result.mismatched[0][1]
+            message = f"stat {metric.name} is a {metric.type} stat"
+            return Answer(409, {"status": 409, "msg": message})
+        return Answer(200, {"status": 200, "msg": "ok"})
+
+    return answer
 
 
 def _ingest(raw_key, items, params):
@@ -116,7 +147,7 @@ def _ingest(raw_key, items, params):
     api_key = authenticate_key(raw_key or None)
     require(WRITE)
     count_request(api_key)
-    answer = record(_points(items), _answer, None)
+    answer = record(_points(items), _answerer(current_app.config["METRICS_MAX_METRICS"]), None)
     if answer.status == 200 and str(params.get("vb", "")) == "0":
         return current_app.response_class(status=204)
     return jsonify(answer.body), answer.status
@@ -132,10 +163,12 @@ def ez():
 def _classic(kind):
     params = _params()
     stat_key = params.get("key")
+    refuse_flooding_address(params.get("ukey"))  # a stat key is a credential too
     metric = None
     if isinstance(stat_key, str) and STAT_KEY_RE.match(stat_key):  # else unknown, unlooked-up
         metric = run_read(get_db(current_app).write, keys.stat_key_metric, hash_key(stat_key))
     if metric is None:
+        count_failed_authentication()
         raise ApiError("NOT_FOUND", "unknown stat key", status=404)
     number = params.get("count" if kind == "counter" else "value")
     return _ingest(params.get("ukey"), [(metric, kind, number, params.get("t"))], params)

@@ -155,9 +155,12 @@ class Database:
             return {n: self._known_metrics[n] for n in names if n in self._known_metrics}
 
     def remember_metrics(self, found):
-        """Keep Metrics a query found, for a few seconds."""
+        """Keep Metrics a query found, for a few seconds from when they were first found: a
+        name in use is never kept longer, so a deleted one is forgotten within that time."""
         with self._writer_lock:
-            self._known_metrics.update(found)
+            for name, metric in found.items():
+                if name not in self._known_metrics:
+                    self._known_metrics[name] = metric
 
     def writer(self):
         """This process's GroupWriter, created on first use after any fork."""
@@ -193,7 +196,7 @@ def get_db(app):
 def init_app(app):
     """Create the app's engines (the schema comes from ``flask db migrate``)."""
     config = app.config
-    keep_rollups, keep_raw = storage_options(config)
+    keep_rollups, keep_raw, max_metrics = storage_options(config)
     writer_options = {
         "linger_ms": config["WRITER_LINGER_MS"],
         "max_batch": config["WRITER_MAX_BATCH"],
@@ -201,6 +204,7 @@ def init_app(app):
         "wait_seconds": config["WRITER_WAIT_SECONDS"],
         "rollups": keep_rollups,
         "keep_raw": keep_raw,
+        "max_metrics": max_metrics,
     }
     app.extensions[EXTENSION] = Database(
         config["DATABASE_URL"], config["DATABASE_READ_URL"], writer_options

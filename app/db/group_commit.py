@@ -27,6 +27,9 @@ from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+# How long past WRITER_WAIT_SECONDS a request waits for the transaction that holds it.
+IN_FLIGHT_GRACE_SECONDS = 1.0
+
 
 class WriterUnavailable(Exception):
     """The writer cannot take the request (full past the deadline, or shutting down): 503."""
@@ -58,10 +61,12 @@ class GroupWriter:
         observer=None,
         rollups=True,
         keep_raw=True,
+        max_metrics=None,
     ):
         self.engine = engine
         self.rollups = rollups  # keep the minute and hour rollups (METRICS_ROLLUPS)
         self.keep_raw = keep_raw  # False: rollups only (METRICS_RETENTION_DAYS=0)
+        self.max_metrics = max_metrics  # METRICS_MAX_METRICS
         self._rollups_disowned = False
         self.linger = linger_ms / 1000
         self.max_batch = max_batch
@@ -107,15 +112,20 @@ class GroupWriter:
             raise WriterUnavailable("the server is shutting down; retry shortly")
 
     def _abandon_or_wait(self, pending):
-        """Past the deadline: drop the request if no transaction holds it yet, else wait for
-        that transaction — its outcome is the only honest answer."""
+        """Past the deadline: drop the request if no transaction holds it yet; if one does,
+        give it a moment more, then answer 503 anyway — a database that hangs must not hold
+        the client for the driver's whole timeout. (That transaction may still commit: a 503
+        never promises that nothing landed; an Idempotency-Key makes the retry exact.)"""
         with self._cond:
             if not pending.taken:
                 self._queue.remove(pending)
                 self._queued_points -= pending.request.size
                 self._cond.notify_all()
                 raise WriterUnavailable("the writer did not reach this request in time")
-        pending.done.wait()
+        if not pending.done.wait(IN_FLIGHT_GRACE_SECONDS):
+            raise WriterUnavailable(
+                "the database did not finish this request's transaction in time"
+            )
 
     def _start_thread(self):
         if self._thread is None:
@@ -189,7 +199,13 @@ class GroupWriter:
                 run_in_transaction(self.engine, rollups.disown)
                 self._rollups_disowned = True
             answers = run_in_transaction(
-                self.engine, write_requests, requests, utcnow(), self.rollups, self.keep_raw
+                self.engine,
+                write_requests,
+                requests,
+                utcnow(),
+                self.rollups,
+                self.keep_raw,
+                self.max_metrics,
             )
         except Exception as exc:
             if len(group) > 1 and not (is_unavailable_error(exc) or is_retriable_error(exc)):

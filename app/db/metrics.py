@@ -4,9 +4,9 @@ import functools
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
-from app.db.schema import metrics
+from app.db.schema import metrics, stat_keys
 from app.db.statements import insert_ignore
 
 
@@ -47,21 +47,31 @@ def _insert_ignoring_existing(conn, wanted, now):
     conn.execute(insert_ignore(metrics), rows)
 
 
-def resolve(conn, wanted, now):
-    """{name: type wanted if new} → {name: Metric}, creating the missing ones.
+def resolve(conn, wanted, now, max_metrics=None):
+    """{name: type wanted if new} → {name: Metric}, creating the missing ones while fewer than
+    ``max_metrics`` live metrics exist (the first wanted first); a name refused for that
+    limit is left out of the answer.
 
     Every write transaction reads its metrics under a shared lock — one statement per group
     commit — so no point can land on a metric deleted meanwhile. Two servers creating one name
     at once both end with the same row: the unique key lets one insert win and the other
     ignore, and the re-read (READ COMMITTED) sees the winner.
     """
-    names = sorted(wanted)
-    resolved = find(conn, names, lock=True)
-    new = {name: wanted[name] for name in names if name not in resolved}
+    resolved = find(conn, sorted(wanted), lock=True)
+    new = [name for name in wanted if name not in resolved]
+    if new and max_metrics is not None:
+        new = new[: max(0, max_metrics - count_live(conn))]
     if new:
-        _insert_ignoring_existing(conn, new, now)
-        resolved.update(find(conn, list(new), lock=True))
+        _insert_ignoring_existing(conn, {name: wanted[name] for name in new}, now)
+        resolved.update(find(conn, new, lock=True))
     return resolved
+
+
+def count_live(conn):
+    """How many metrics exist (deleted ones do not count)."""
+    return conn.execute(
+        select(func.count()).select_from(metrics).where(metrics.c.deleted_at.is_(None))
+    ).scalar()
 
 
 # Every name character sorts below "{", so the names starting with p are exactly
@@ -71,8 +81,9 @@ _AFTER_NAME_ALPHABET = "{"
 _NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]*\Z")
 
 
-def list_page(conn, prefix, limit, offset):
-    """Metrics whose name starts with ``prefix``, in name order (binary), one page."""
+def list_page(conn, prefix, limit, offset, after=None):
+    """Metrics whose name starts with ``prefix`` (and sorts after ``after``), in name order
+    (binary), one page."""
     if not _NAME_CHARS.match(prefix):
         return []  # no name can start with it (and MySQL would refuse to compare non-ASCII)
     query = select(metrics.c.name, metrics.c.type, metrics.c.created_at).where(
@@ -82,6 +93,8 @@ def list_page(conn, prefix, limit, offset):
         query = query.where(
             metrics.c.name >= prefix, metrics.c.name < prefix + _AFTER_NAME_ALPHABET
         )
+    if after is not None:
+        query = query.where(metrics.c.name > after)
     return conn.execute(query.order_by(metrics.c.name).limit(limit).offset(offset)).all()
 
 
@@ -89,7 +102,8 @@ TOMBSTONE_PREFIX = "~deleted~"  # "~" is outside the name alphabet: no metric ca
 
 
 def tombstone(conn, name, now):
-    """Mark the metric ``name`` deleted and free its name; the Metric, or None if unknown.
+    """Mark the metric ``name`` deleted and free its name, and drop the StatHat stat keys
+    naming it; the Metric, or None if unknown.
 
     The exclusive row lock waits for every write transaction holding the row (they read it
     under a shared lock), and every later one finds the name gone: no point lands on the
@@ -107,6 +121,7 @@ def tombstone(conn, name, now):
         .where(metrics.c.id == row.id)
         .values(name=f"{TOMBSTONE_PREFIX}{row.id}", deleted_at=now, updated_at=now)
     )
+    conn.execute(delete(stat_keys).where(stat_keys.c.metric == name))  # they named this metric
     return Metric(row.id, row.name, row.type)
 
 

@@ -77,3 +77,18 @@ def delete_chunk(conn, metric_id, before, chunk):
         .limit(chunk)
     )
     return conn.execute(delete(metric_points).where(metric_points.c.id.in_(oldest))).rowcount
+
+
+def delete_metric_rows(conn, table, metric_id, chunk):
+    """Delete up to ``chunk`` of a deleted metric's rows from ``table`` (any table keyed by
+    ``metric_id``); returns how many went."""
+    if conn.dialect.name != "sqlite":
+        statement = (
+            delete(table)
+            .where(table.c.metric_id == metric_id)
+            .with_dialect_options(mysql_limit=chunk)
+        )
+        return conn.execute(statement).rowcount
+    some = text(f"SELECT rowid FROM {table.name} WHERE metric_id = :metric_id LIMIT :chunk")
+    statement = text(f"DELETE FROM {table.name} WHERE rowid IN ({some.text})")
+    return conn.execute(statement, {"metric_id": metric_id, "chunk": chunk}).rowcount

@@ -147,3 +147,8 @@ schema_migrations = Table(
     Column("version", String(64), primary_key=True),
     Column("applied_at", Timestamp, nullable=False),
 )
+
+
+def keyed_by_metric():
+    """Every table with a ``metric_id`` column: what deleting a metric must empty."""
+    return [table for table in metadata.sorted_tables if "metric_id" in table.c]

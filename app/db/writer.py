@@ -32,6 +32,7 @@ class WriteResult:
 
     written: list = field(default_factory=list)
     mismatched: list = field(default_factory=list)  # (position, Metric)
+    limited: list = field(default_factory=list)  # positions of new metrics past the limit
     queued: bool = False  # accepted into the queue rather than committed
 
 
@@ -71,22 +72,24 @@ class WriteRequest:
 
 
 def storage_options(config):
-    """(keep the rollups, keep the raw points) under a deployment's settings: METRICS_ROLLUPS,
-    and raw points unless METRICS_RETENTION_DAYS=0 (rollups only). The group writer and the
-    queue's workers pass them to ``write_requests`` alike."""
-    return config["ROLLUPS"], config["RETENTION_DAYS"] > 0
+    """(keep the rollups, keep the raw points, the most metrics) under a deployment's settings:
+    METRICS_ROLLUPS, raw points unless METRICS_RETENTION_DAYS=0 (rollups only), and
+    METRICS_MAX_METRICS. The group writer and the queue's workers pass them to
+    ``write_requests`` alike."""
+    return config["ROLLUPS"], config["RETENTION_DAYS"] > 0, config["METRICS_MAX_METRICS"]
 
 
-def write_requests(conn, requests, now, rollups=True, keep_raw=True):
+def write_requests(conn, requests, now, rollups=True, keep_raw=True, max_metrics=None):
     """Apply several requests in one transaction; returns each one's Answer (or CONFLICT).
     ``rollups``: keep the minute and hour rollups of the points in the same transaction;
-    ``keep_raw`` False (METRICS_RETENTION_DAYS=0) keeps the rollups alone."""
+    ``keep_raw`` False (METRICS_RETENTION_DAYS=0) keeps the rollups alone; ``max_metrics``
+    (METRICS_MAX_METRICS): new metrics past it are refused."""
     answers, fresh, followers, recorded = _settle_receipts(conn, requests, now)
     wanted = {}
     for index in fresh:
         for point in requests[index].points:
             wanted.setdefault(point.name, point.type)
-    resolved = metrics.resolve(conn, wanted, now) if wanted else {}
+    resolved = metrics.resolve(conn, wanted, now, max_metrics) if wanted else {}
     rows = []
     for index in fresh:
         points = requests[index].points
@@ -120,7 +123,10 @@ def _split(points, resolved, rows):
     """Add the points that fit their metric's type to ``rows``; the WriteResult of a request."""
     result = WriteResult()
     for position, point in enumerate(points):
-        metric = resolved[point.name]
+        metric = resolved.get(point.name)
+        if metric is None:
+            result.limited.append(position)
+            continue
         if metric.type != point.type:
             result.mismatched.append((position, metric))
             continue

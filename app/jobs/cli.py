@@ -59,7 +59,9 @@ def worker_command(roles, burst):
     queues = [runtime.queue(names[role], connection) for role in roles]
     worker_class = SimpleWorker if set(roles) == {"ingest"} else Worker
     worker = worker_class(queues, connection=connection)
-    worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"])
+    # RQ's own scheduler runs the retries that wait (a failed job's next attempt after its
+    # pause is parked in RQ's ScheduledJobRegistry, which rq-scheduler never reads).
+    worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"], with_scheduler=True)
 
 
 @jobs_cli.command("scheduler")

@@ -194,13 +194,13 @@ def apply_points(rows):
     extras = _claim(queue, claims, COALESCE_JOBS if queue.count else 0)
     jobs = [(job.id, rows)] + [(extra.id, extra.args[0]) for extra in extras]
     requests = [WriteRequest(_decode(data), _applied, job_receipt(job_id)) for job_id, data in jobs]
-    keep_rollups, keep_raw = storage_options(runtime.settings())
+    keep_rollups, keep_raw, max_metrics = storage_options(runtime.settings())
     try:
         engine = runtime.database().write
         if not keep_rollups:  # as the group writer: the tiers are complete nowhere from now on
             runtime.per_process("rollups disowned", run_in_transaction, engine, rollups.disown)
         answers = run_in_transaction(
-            engine, write_requests, requests, utcnow(), keep_rollups, keep_raw
+            engine, write_requests, requests, utcnow(), keep_rollups, keep_raw, max_metrics
         )
     except Exception:
         _release(queue, claims)

@@ -20,6 +20,7 @@ from app.config import maintenance_runner
 from app.db import get_db, partitions, receipts, retention, rollups, run_in_transaction, runs
 from app.db import metrics as metric_rows
 from app.db.locks import LockBusy, named_lock
+from app.db.schema import keyed_by_metric, metric_points
 from app.jobs import runtime
 from app.redis import get_redis
 from app.timeutil import isoformat_z, parse_timestamp, utcnow
@@ -29,7 +30,13 @@ log = logging.getLogger(__name__)
 PARTITIONS = "partitions"
 RETENTION = "retention"
 JOB_TIMEOUT_SECONDS = 6 * 3600
-RETRY = Retry(max=3, interval=[60, 300, 900])
+
+
+def retry_policy(settings):
+    """RQ's retries of a failed maintenance job: after each of MAINTENANCE_RETRY_SECONDS (run
+    by the workers' own RQ scheduler), then the failed registry."""
+    pauses = list(settings["MAINTENANCE_RETRY_SECONDS"])
+    return Retry(max=len(pauses), interval=pauses)
 
 
 class Skipped(Exception):
@@ -204,13 +211,15 @@ def drain(engine, chunk, pacer, delete, *args):
 
 
 def purge_metric_points(engine, metric_id, settings, pacer=None):
-    """Delete a deleted metric's points in chunks, then its row; how many points went."""
+    """Delete a deleted metric's rows from every table keyed by metric (points, rollups…) in
+    chunks, then its own row; how many points went."""
     chunk, pacer = settings["RETENTION_CHUNK_ROWS"], pacer or Pacer.from_settings(settings)
-    total = drain(engine, chunk, pacer, retention.delete_chunk, metric_id, None)
-    for tier in rollups.TABLES:
-        drain(engine, chunk, pacer, rollups.delete_chunk, tier, metric_id, None)
+    points = 0
+    for table in keyed_by_metric():
+        deleted = drain(engine, chunk, pacer, retention.delete_metric_rows, table, metric_id)
+        points += deleted if table is metric_points else 0
     run_in_transaction(engine, metric_rows.forget, metric_id)
-    return total
+    return points
 
 
 # RQ entry points: plain arguments, the database and settings of the worker process.
@@ -247,7 +256,7 @@ def trigger(job):
     settings = runtime.settings()
     queue = runtime.queue(settings["RQ_MAINTENANCE_QUEUE"], runtime.redis_connection())
     queued = queue.enqueue(
-        JOBS[job], retry=RETRY, job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=86400
+        JOBS[job], retry=retry_policy(settings), job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=86400
     )
     return queued.id
 
@@ -261,8 +270,12 @@ def delete_metric(db, settings, name, finish_later):
     if metric is None:
         return None
     chunk = settings["RETENTION_CHUNK_ROWS"]
-    deleted = run_in_transaction(db.write, retention.delete_chunk, metric.id, None, chunk)
-    if deleted < chunk:
+    deleted, finished = 0, True
+    for table in keyed_by_metric():  # one chunk of each now; the rest later
+        rows = run_in_transaction(db.write, retention.delete_metric_rows, table, metric.id, chunk)
+        deleted += rows if table is metric_points else 0
+        finished = finished and rows < chunk
+    if finished:
         run_in_transaction(db.write, metric_rows.forget, metric.id)
         return metric, deleted, True
     more = finish_later(metric.id)
@@ -279,7 +292,8 @@ def background_purger(app):
     config = app.config
     if maintenance_runner(config) == "rq":
         queue = runtime.queue(config["RQ_MAINTENANCE_QUEUE"], get_redis(app))
-        return lambda metric_id: queue.enqueue(purge_metric, metric_id, retry=RETRY)
+        retry = retry_policy(config)
+        return lambda metric_id: queue.enqueue(purge_metric, metric_id, retry=retry)
     engine = get_db(app).write
 
     def in_a_thread(metric_id):
