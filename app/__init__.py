@@ -16,7 +16,7 @@ from app import (
     redis,
     telemetry,
 )
-from app.blueprints import docs, health, ingest, query, stathat, ui
+from app.blueprints import account, docs, health, ingest, query, stathat, ui
 
 
 def create_app(test_config=None):
@@ -38,6 +38,7 @@ def create_app(test_config=None):
     limits.init_app(app)
     app.register_blueprint(ingest.bp)
     app.register_blueprint(query.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(stathat.bp)

@@ -36,7 +36,8 @@ def _fields(record):
     }
     if has_request_context():
         entry["request_id"] = g.get("request_id")
-        entry["path"] = request.path
+        # The route's template, never the path: a path names metrics (and keys go nowhere).
+        entry["route"] = request.url_rule.rule if request.url_rule is not None else None
         api_key = g.get("api_key")
         if api_key is not None:
             entry["key"] = api_key.prefix
@@ -145,7 +146,7 @@ def _finish_request(response):
         access_log.info(
             "%s %s %s",
             request.method,
-            route or request.path,
+            route or "(no route)",
             response.status_code,
             extra={
                 "method": request.method,

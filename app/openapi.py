@@ -160,6 +160,19 @@ def _one_or_by_name(schema):
     return {"oneOf": [schema, {"type": "object", "additionalProperties": schema}]}
 
 
+LIMIT_FIELDS = {
+    "max_batch": "METRICS_MAX_BATCH: items in one batch (and StatHat points after fan-out).",
+    "max_buckets": "METRICS_MAX_BUCKETS: buckets one query may return.",
+    "max_query_names": "METRICS_MAX_QUERY_NAMES: names one query may name.",
+    "max_query_points": "METRICS_MAX_QUERY_POINTS: names × buckets one query may return.",
+    "max_metrics": "METRICS_MAX_METRICS: metrics that may exist.",
+    "metrics_left": "How many more metrics may be created now.",
+    "max_past_days": "METRICS_MAX_PAST_DAYS: oldest recorded_at accepted.",
+    "max_future_seconds": "METRICS_MAX_FUTURE_SECONDS: furthest recorded_at ahead.",
+    "max_content_length": "MAX_CONTENT_LENGTH: request body bytes.",
+    "rate_limit": "This key's requests per minute.",
+}
+
 RESPONSE_SCHEMAS = {
     "Error": ENVELOPE,
     "ItemError": ITEM_ERROR,
@@ -237,6 +250,17 @@ RESPONSE_SCHEMAS = {
             "next_after": {
                 "type": "string",
                 "description": "With `has_more`: the page's last name, for `after=`.",
+            },
+        },
+    },
+    "Limits": {
+        "type": "object",
+        "required": ["success", *LIMIT_FIELDS],
+        "properties": {
+            "success": {"const": True},
+            **{
+                name: {"type": "integer", "description": text}
+                for name, text in LIMIT_FIELDS.items()
             },
         },
     },
@@ -620,6 +644,19 @@ def document(config):
                 "responses": {
                     "200": _json("MetricPage", "One page, ordered by name."),
                     **_errors(400, 401, 403, 429, 503),
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/limits",
+        operations={
+            "get": {
+                "summary": "The limits that apply to the calling key",
+                "security": KEYED,
+                "responses": {
+                    "200": _json("Limits", "The limits, one field each."),
+                    **_errors(401, 429, 503),
                 },
             }
         },

@@ -1,0 +1,32 @@
+"""What the calling key may do: GET /api/limits, the limits that apply to it, so clients (and
+the chart page) need not guess them."""
+
+from flask import Blueprint, current_app, g, jsonify
+
+from app.db import get_db, metrics, run_read
+
+bp = Blueprint("account", __name__, url_prefix="/api")
+
+
+def describe(config, api_key, metrics_used):
+    """The limits as the answer lists them: one field per setting (lower case, without its
+    ``METRICS_`` prefix), the key's own rate limit and what is left of the metric bound."""
+    return {
+        "max_batch": config["MAX_BATCH"],
+        "max_buckets": config["MAX_BUCKETS"],
+        "max_query_names": config["METRICS_MAX_QUERY_NAMES"],
+        "max_query_points": config["METRICS_MAX_QUERY_POINTS"],
+        "max_metrics": config["METRICS_MAX_METRICS"],
+        "metrics_left": max(0, config["METRICS_MAX_METRICS"] - metrics_used),
+        "max_past_days": config["MAX_PAST_DAYS"],
+        "max_future_seconds": config["MAX_FUTURE_SECONDS"],
+        "max_content_length": config["MAX_CONTENT_LENGTH"],
+        "rate_limit": api_key.rate_limit or config["RATE_LIMIT_DEFAULT"],
+    }
+
+
+@bp.get("/limits")
+def limits():
+    """The calling key's limits (any scope may ask)."""
+    used = run_read(get_db(current_app).read, metrics.count_live)
+    return jsonify(success=True, **describe(current_app.config, g.api_key, used))
