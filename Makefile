@@ -14,18 +14,18 @@ help: ## List the targets
 
 $(STAMP): setup.cfg pyproject.toml
 	@bash scripts/setup.sh "$(PYTHON)" "$(VENV)"
-	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv with the pinned dependencies
 
-run: setup migrate ## Serve on 127.0.0.1:$$PORT (default 8000) through gunicorn
+run: setup migrate ## Serve on HOST:PORT (default 127.0.0.1:8000) through gunicorn
 	$(BIN)/gunicorn --config gunicorn.conf.py
 
 migrate: setup ## Apply the sql/ migrations to DATABASE_URL (safe to re-run)
 	@$(FLASK) db migrate
 
-api-key: setup migrate ## Create an API key: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]
+api-key: ## Create an API key: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]
 	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]' >&2; exit 2; }
+	@$(MAKE) --no-print-directory migrate
 	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)") $(if $(SCOPE),--scope "$(SCOPE)")
 
 worker: setup migrate ## RQ workers: the ingest and the maintenance queue, one process each

@@ -20,13 +20,16 @@ The choices:
 """
 
 import logging
+import sys
 
-from app.config import ensure_multiprocess_dir, maintenance_runner, server_settings
+from app.config import ensure_multiprocess_dir, maintenance_runner
 from app.db import get_db
 from app.jobs.timer import MaintenanceTimer
 from app.logs import gunicorn_logconfig
+from app.startup import check_server
 
-_settings = server_settings()
+# A bad setting, a port in use or a Redis unfit for queue mode stop here, in two lines.
+_settings = check_server()
 # Before any worker exists: every worker writes its Prometheus figures there (app/telemetry.py);
 # prometheus_client reads that at import, so it is imported only now (never in a signal handler).
 _metrics_dir = ensure_multiprocess_dir()
@@ -46,6 +49,20 @@ max_requests_jitter = 2_000
 loglevel = _settings["loglevel"]
 logconfig_dict = gunicorn_logconfig(_settings["loglevel"], _settings["logformat"])
 accesslog = None
+
+
+def when_ready(server):
+    """Say once where the service listens, where the chart page is and what to do next: in
+    plain words on a terminal, as a log record otherwise."""
+    base = f"http://{bind}"
+    lines = [
+        f"Glowing Fiesta is serving on {base} (the chart page: {base}/).",
+        'Next, in another shell: KEY=$(make api-key NAME="My App" | tail -n 1)',
+    ]
+    if sys.stderr.isatty():
+        print("\n".join(lines), file=sys.stderr, flush=True)
+    else:
+        server.log.info(" ".join(lines))
 
 
 def worker_int(worker):

@@ -14,6 +14,7 @@ from app import (
     logs,
     readiness,
     redis,
+    startup,
     telemetry,
 )
 from app.blueprints import account, docs, health, ingest, query, stathat, ui
@@ -23,7 +24,12 @@ def create_app(test_config=None):
     """Build the app: defaults → environment → test overrides, then each part's init_app."""
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False
-    app.config.update(config.load())
+    try:
+        app.config.update(config.load())
+    except config.ConfigError as error:
+        if test_config is not None:
+            raise
+        startup.exit_on(error)  # the CLI and servers: two lines, exit status 2
     if test_config:
         app.config.update(test_config)
         config.validate(app.config)

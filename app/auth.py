@@ -220,10 +220,20 @@ def authenticate_key(raw):
         api_key = resolve_key(raw)
     if api_key is None:
         count_failed_authentication()
-        reason = "missing" if not raw else "invalid or revoked"
-        raise ApiError("UNAUTHORIZED", f"API key {reason}: send X-API-Key", status=401)
+        raise ApiError("UNAUTHORIZED", _refusal(raw), status=401)
     g.api_key = api_key
     return api_key
+
+
+def _refusal(raw):
+    """Why a request was not authenticated, and what to send instead."""
+    how = "send X-API-Key: <key> or Authorization: Bearer <key>"
+    if raw:
+        return f"API key invalid or revoked: {how}"
+    scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
+    if scheme and scheme.lower() != "bearer":
+        return f"API key missing: the Authorization header needs the Bearer scheme; {how}"
+    return f"API key missing: {how}"
 
 
 def require(scope):

@@ -2,19 +2,19 @@
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 
 from app import auth
 from app.db import get_db, keys, run_in_transaction
 from app.db.migrate import migrate
 from app.jobs import cli as jobs_cli
 from app.jobs import maintenance
+from app.startup import CommandGroup
 from app.stathat import BadStatName, generate_stat_key, metric_name
 from app.timeutil import isoformat_z, utcnow
 
-db_cli = AppGroup("db", help="Database schema.")
-keys_cli = AppGroup("keys", help="API keys.")
-metrics_cli = AppGroup("metrics", help="Metrics.")
+db_cli = CommandGroup("db", help="Database schema.")
+keys_cli = CommandGroup("keys", help="API keys.")
+metrics_cli = CommandGroup("metrics", help="Metrics.")
 
 
 def _engine():
@@ -147,8 +147,11 @@ def rotate_command(ident):
 
 @metrics_cli.command("delete")
 @click.argument("name")
-def delete_metric_command(name):
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_metric_command(name, yes):
     """Delete a metric and all its points (the name is free again at once)."""
+    if not yes:
+        click.confirm(f"Delete metric {name!r} and all its points?", abort=True)
     outcome = maintenance.delete_metric(get_db(current_app), current_app.config, name, _purge_here)
     if outcome is None:
         raise click.ClickException(f"No metric named {name!r}")

@@ -209,6 +209,12 @@ def validate(config):
         )
 
 
+def debug_requested(environ=None):
+    """Whether LOG_LEVEL asks for DEBUG (then start-up errors keep their traceback)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
+
+
 def ensure_multiprocess_dir(environ=None):
     """Give gunicorn's workers a directory for their Prometheus figures: PROMETHEUS_MULTIPROC_DIR
     if set (emptied of a previous run's files), else a new temporary one, exported to them."""

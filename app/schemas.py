@@ -8,7 +8,9 @@ from the same constants and parsers, and leaves anything unusual to the schema. 
 400 in one place (``app.errors``); a ``CodedValidationError`` carries a code of its own.
 """
 
+import difflib
 import functools
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -64,10 +66,16 @@ class CodedValidationError(ValidationError):
         self.summary = summary
 
 
+_JSON_KINDS = {str: "a string", bool: "a boolean", list: "a list", dict: "an object"}
+
+
 def _number_problem(value):
     """Why ``value`` is not an acceptable point value, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "Must be a number."
+        kind = _JSON_KINDS.get(type(value), type(value).__name__)
+        shown = f" ({json.dumps(value)[:40]})" if isinstance(value, str | bool) else ""
+        hint = "; in a JSON body write it without quotes" if isinstance(value, str) else ""
+        return f"Must be a number, not {kind}{shown}{hint}."
     if isinstance(value, float) and not math.isfinite(value):
         return "Must be a finite number."
     if abs(value) > MAX_ABS_VALUE:
@@ -86,19 +94,16 @@ class JsonNumber(fields.Field):
 
 
 class Timestamp(fields.Field):
-    """ISO 8601 text or Unix seconds → naive UTC datetime; with ``millis``, epoch numbers of
-    magnitude ≥ 1e11 are milliseconds (what Grafana sends)."""
-
-    def __init__(self, millis=False, **kwargs):
-        super().__init__(**kwargs)
-        self.millis = millis
+    """ISO 8601 text, Unix seconds, or Unix milliseconds (epoch numbers of magnitude ≥ 1e11,
+    what JavaScript's Date.now() and Grafana send) → naive UTC datetime."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            return parse_timestamp(value, self.millis)
+            return parse_timestamp(value)
         except ValueError as exc:
-            unit = "Unix seconds or milliseconds" if self.millis else "Unix seconds"
-            raise ValidationError(f"Must be an ISO 8601 time or {unit}: {exc}.") from None
+            raise ValidationError(
+                f"Must be an ISO 8601 time, Unix seconds or Unix milliseconds: {exc}."
+            ) from None
 
 
 def MetricName(**kwargs):  # noqa: N802 - a field factory reads like a field class
@@ -132,12 +137,15 @@ class PointSchema(Schema):
         metadata={"description": "Fixed by the metric's first write; the other type is a 409."},
     )
     value = JsonNumber(  # absent: 1 for a counter, an error for a value; null is refused
-        metadata={"description": "A JSON number, |v| ≤ 1e16; a counter's defaults to 1."}
+        allow_none=False,
+        error_messages={"null": "Must be a number, not null."},
+        metadata={"description": "A JSON number, |v| ≤ 1e16; a counter's defaults to 1."},
     )
     recorded_at = Timestamp(
         load_default=None,
         metadata={
-            "description": "ISO 8601 (offsets honoured, naive is UTC) or Unix seconds; "
+            "description": "ISO 8601 (offsets honoured, naive is UTC), Unix seconds, or Unix "
+            "milliseconds (magnitude ≥ 1e11); "
             "default now. Must lie within the accepted window (TIMESTAMP_OUT_OF_RANGE).",
             "example": "2026-11-23T10:00:00Z",
         },
@@ -154,11 +162,12 @@ class PointSchema(Schema):
             data = {**data, "type": self.metric_type}  # the route decides; a body's is ignored
         return data
 
-    @validates_schema(skip_on_field_errors=False)
-    def _type_and_value(self, data, **kwargs):
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _type_and_value(self, data, original, **kwargs):
         if "type" not in data and not self.metric_type:
             raise ValidationError(MISSING, "type")
-        if data.get("type") == "value" and "value" not in data:
+        sent = isinstance(original, dict) and "value" in original
+        if data.get("type") == "value" and "value" not in data and not sent:
             raise ValidationError(MISSING, "value")
 
     @post_load
@@ -285,11 +294,35 @@ def _query_params(data):
     return data
 
 
+def _unknown_parameter(name, known):
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f"Unknown parameter; did you mean {close[0]!r}?" if close else "Unknown parameter."
+
+
 class _QuerySchema(Schema):
-    """Query strings: unknown parameters ignored; errors name a parameter as it was sent."""
+    """Query strings: an unknown parameter is a 400 naming it (and the closest known one);
+    parameters starting with ``_`` (cache busters) are ignored; errors name a parameter as it
+    was sent."""
 
     class Meta:
         unknown = EXCLUDE
+
+    def known_parameters(self):
+        """The parameter names this query takes, aliases included."""
+        aliases = {alias for alias, canonical in QUERY_ALIASES.items() if canonical in self.fields}
+        return set(self.fields) | aliases
+
+    @pre_load
+    def _prepare(self, data, **kwargs):
+        known = self.known_parameters()
+        unknown = sorted(key for key in data if key not in known and not key.startswith("_"))
+        if unknown:
+            raise ValidationError({key: [_unknown_parameter(key, known)] for key in unknown})
+        return self.normalise({k: v for k, v in data.items() if not k.startswith("_")})
+
+    def normalise(self, data):
+        """The parameters as the fields read them (a subclass's own rules)."""
+        return data
 
     def handle_error(self, error, data, **kwargs):
         """Re-key the details by the spelling the client used (``from``, ``interval``…)."""
@@ -326,7 +359,6 @@ class AggregateQuerySchema(_QuerySchema):
         metadata={"enum": [*WINDOWS, *WINDOW_ALIASES], "description": "Bucket width."},
     )
     start = Timestamp(
-        millis=True,
         load_default=None,
         metadata={
             "description": "ISO 8601, Unix seconds, or Unix milliseconds (magnitude ≥ 1e11); "
@@ -334,7 +366,6 @@ class AggregateQuerySchema(_QuerySchema):
         },
     )
     end = Timestamp(
-        millis=True,
         load_default=None,
         metadata={"description": "Exclusive; same forms as start; default now."},
     )
@@ -358,8 +389,8 @@ class AggregateQuerySchema(_QuerySchema):
         super().__init__(**kwargs)
         self.limits = limits
 
-    @pre_load
-    def _normalise_input(self, data, **kwargs):
+    def normalise(self, data):
+        """Aliases, ``name=a,b`` as a list, and case-free choices."""
         data = _query_params(data)
         if isinstance(data.get("name"), str):  # ?name=a,b (and ?name=a&name=b, joined)
             data["name"] = data["name"].split(",")
@@ -468,6 +499,6 @@ class ListQuerySchema(_QuerySchema):
         },
     )
 
-    @pre_load
-    def _empty_means_default(self, data, **kwargs):
+    def normalise(self, data):
+        """An empty parameter means its default."""
         return {key: value for key, value in data.items() if value != ""}

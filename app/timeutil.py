@@ -47,8 +47,8 @@ def json_int(text):
     return int(text) if len(text) < 4300 else float(text)
 
 
-# Epoch numbers this large are milliseconds where milliseconds are accepted: 1e11 seconds is
-# the year 5138, 1e11 milliseconds is 1973.
+# Epoch numbers this large are milliseconds, everywhere a time is read (ingest, queries,
+# StatHat's t): 1e11 seconds is the year 5138, 1e11 milliseconds is 1973.
 MILLISECONDS_FROM = 1e11
 
 
@@ -62,26 +62,22 @@ def epoch_seconds(number):
     return number / 1000
 
 
-def _epoch(number, millis):
-    return from_epoch(epoch_seconds(number) if millis else number)
-
-
-def parse_timestamp(raw, millis=False):
+def parse_timestamp(raw):
     """ISO 8601 text (offsets honoured, naive = UTC) or Unix seconds → naive UTC datetime;
-    ``millis``: an epoch number of magnitude ≥ 1e11 is milliseconds.
+    an epoch number of magnitude ≥ 1e11 is milliseconds.
 
     Raises ``ValueError`` with a short reason for anything else.
     """
     if isinstance(raw, bool):
         raise ValueError("must be an ISO 8601 string or Unix seconds")
     if isinstance(raw, int | float):
-        return _epoch(raw, millis)
+        return from_epoch(epoch_seconds(raw))
     if not isinstance(raw, str) or not raw.strip() or not raw.isascii():
         raise ValueError("must be an ISO 8601 string or Unix seconds")
     text = raw.strip()
     number = parse_decimal(text)
     if number is not None:
-        return _epoch(number, millis)
+        return from_epoch(epoch_seconds(number))
     # A "+01:00" offset sent unencoded in a query string or form arrives as " 01:00".
     text = _SPACED_OFFSET_RE.sub(r"\1+\2", text)
     if text[-1] == "z":

@@ -3,6 +3,15 @@
 set -euo pipefail
 python=${1:-python3}
 venv=${2:-.venv}
+stamp="$venv/.installed"
+
+# Several make targets may start at once on a fresh clone (`make run &` then `make api-key`):
+# one installs while the others wait, then find it done.
+exec 9>".setup.lock"
+flock 9
+if [ -f "$stamp" ] && [ "$stamp" -nt setup.cfg ] && [ "$stamp" -nt pyproject.toml ]; then
+    exit 0
+fi
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
     echo "Python 3.11 or newer is needed ($python is $("$python" --version 2>&1))" >&2; exit 1; }
@@ -24,3 +33,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+touch "$stamp"

@@ -44,10 +44,14 @@ def test_defaults_need_no_environment():
         ("LOG_LEVEL", "LOUD"),
     ],
 )
-def test_a_bad_value_fails_at_start_naming_the_variable(monkeypatch, variable, value):
+def test_a_bad_value_fails_at_start_naming_the_variable(monkeypatch, capsys, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):
-        create_app()
+        create_app({})  # tests (and other callers) get the exception itself
+    with pytest.raises(SystemExit) as exited:
+        create_app()  # the CLI and the servers: a short message and exit status 2
+    message = capsys.readouterr().err.strip().splitlines()
+    assert exited.value.code == 2 and len(message) == 1 and variable in message[0]
 
 
 @pytest.mark.parametrize("raw", ["500", "500 per minute", "500/minute", "500 per 1 minute"])

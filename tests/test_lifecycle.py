@@ -268,10 +268,13 @@ def test_rows_past_the_last_partition_raise_an_alert_not_a_split(fresh_mysql_url
 def test_metrics_delete_from_the_shell(lifecycle_app):
     app = lifecycle_app
     insert_points(app, "shell.gone", [utcnow() - timedelta(seconds=n) for n in range(20)])
-    result = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"])
+    refused = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"], input="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert len(all_points(app)) == 20  # asked first, and told no
+    result = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"], input="y\n")
     assert result.exit_code == 0 and "deleted with 20 point(s)" in result.output
     assert all_points(app) == [] and orphan_points(app) == 0
-    missing = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone"])
+    missing = app.test_cli_runner().invoke(args=["metrics", "delete", "shell.gone", "--yes"])
     assert missing.exit_code != 0 and "No metric named" in missing.output
 
 

@@ -31,7 +31,7 @@ from app.ingestion import record, write_window
 from app.limits import count_request
 from app.schemas import PointSchema, load_point
 from app.stathat import STAT_KEY_RE, BadStatName, metric_names
-from app.timeutil import epoch_seconds, parse_decimal
+from app.timeutil import parse_decimal
 
 bp = Blueprint("stathat", __name__)
 
@@ -66,15 +66,6 @@ def _number(raw, field):
     return value
 
 
-def _seconds(raw):
-    """StatHat's ``t``: Unix seconds, or milliseconds when its magnitude says so (ISO 8601
-    text is taken too, as the JSON API takes it)."""
-    moment = parse_decimal(raw) if isinstance(raw, str) else raw
-    if isinstance(moment, bool) or not isinstance(moment, int | float):
-        return raw or None  # text: the schema reads it, or says why not
-    return epoch_seconds(moment)
-
-
 def _check_size(count):
     """A request's points after the ~ fan-out count against METRICS_MAX_BATCH."""
     limit = current_app.config["MAX_BATCH"]
@@ -106,7 +97,8 @@ def _points(items):
     window, points = write_window(), []
     for names, kind, number, moment in expanded:
         for name in names:
-            item = {"name": name, "recorded_at": _seconds(moment)}
+            # t: Unix seconds, milliseconds by magnitude, or ISO 8601 — the rule of every route.
+            item = {"name": name, "recorded_at": None if moment in (None, "") else moment}
             if number is not None or kind == "value":
                 item["value"] = _number(number, kind)
             points.append(load_point(_schemas[kind], item, window))

@@ -5,7 +5,6 @@ import json
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 from rq import SimpleWorker, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
@@ -13,13 +12,14 @@ from app.db import get_db
 from app.jobs import maintenance, runtime, schedule
 from app.jobs import rollups as rollup_jobs
 from app.redis import get_redis
+from app.startup import CommandGroup
 from app.timeutil import isoformat_z, parse_timestamp, utcnow
 
-jobs_cli = AppGroup("jobs", help="RQ workers and the maintenance scheduler.")
-queue_cli = AppGroup("queue", help="The RQ queues: state and failed jobs.")
-partitions_cli = AppGroup("partitions", help="Daily partitions of the points table (MySQL).")
-retention_cli = AppGroup("retention", help="Removing points older than the retention.")
-rollups_cli = AppGroup("rollups", help="Minute and hour rollups: rebuild and check.")
+jobs_cli = CommandGroup("jobs", help="RQ workers and the maintenance scheduler.")
+queue_cli = CommandGroup("queue", help="The RQ queues: state and failed jobs.")
+partitions_cli = CommandGroup("partitions", help="Daily partitions of the points table (MySQL).")
+retention_cli = CommandGroup("retention", help="Removing points older than the retention.")
+rollups_cli = CommandGroup("rollups", help="Minute and hour rollups: rebuild and check.")
 
 QUEUE_SETTINGS = {"ingest": "RQ_INGEST_QUEUE", "maintenance": "RQ_MAINTENANCE_QUEUE"}
 

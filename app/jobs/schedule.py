@@ -4,6 +4,7 @@ instead of adding to them. Each entry enqueues ``maintenance.trigger``, which qu
 job with its own retries on the maintenance queue."""
 
 import logging
+import warnings
 
 from rq_scheduler import Scheduler
 
@@ -18,6 +19,12 @@ CRON_SETTINGS = {maintenance.PARTITIONS: "PARTITIONS_CRON", maintenance.RETENTIO
 
 def scheduler(connection, settings, interval=30):
     """An rq-scheduler moving due entries onto the maintenance queue."""
+    # rq-scheduler 0.14 asks crontab for the next time from a naive local datetime and turns
+    # the answer into UTC itself: crontab's "old" behaviour, which it warns will change. That
+    # warning is about crontab's defaults, not our schedule (entries are cron in UTC).
+    warnings.filterwarnings(
+        "ignore", message="Version 0.22.0", category=FutureWarning, module="rq_scheduler"
+    )
     return Scheduler(
         queue_name=settings["RQ_MAINTENANCE_QUEUE"], connection=connection, interval=interval
     )
