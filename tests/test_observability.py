@@ -41,7 +41,9 @@ def test_one_access_record_per_request_without_keys_or_query_strings(app, databa
     assert ok["duration_ms"] >= 0 and ok["client"] == "127.0.0.1" and ok["level"] == "INFO"
     assert records["bad-key"]["status"] == 401 and "key" not in records["bad-key"]
     assert records["missing"]["route"] == "/api/metrics/<name>"  # the template, not the name
+    assert all("path" not in record for record in ours)
     log_text = server.errors()
+    assert "nothing.here" not in log_text
     assert key not in log_text and "api_key=" not in log_text
     assert all(line.startswith("{") for line in log_text.splitlines())
 
