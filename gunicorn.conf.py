@@ -13,8 +13,10 @@ The choices:
   writer commits what waits, within that. keepalive 5 s: a little over the idle timeout of
   nginx's upstream connections (4 s in deploy/nginx.conf), so nginx closes an idle
   connection before gunicorn does and never sends a request on one gunicorn just closed.
-- max_requests 20,000 ± 2,000 (jitter, so the workers do not all restart at once): recycles a
-  process now and then, a bound on any slow leak; a restart is graceful like a SIGTERM.
+- max_requests: off unless WORKER_MAX_REQUESTS is set (then ± 10 % jitter, so the workers do not
+  all restart at once). A recycled worker closes its keep-alive connections, and a request a
+  client has just sent on one is lost (behind nginx, a 502 for a POST); the processes' memory
+  stays flat under load, so there is no leak to bound.
 - Logs: gunicorn's own lines go through the app's formatter (JSON by default, LOG_FORMAT),
   and the app writes one access record per request, so gunicorn's access log stays off.
 """
@@ -41,8 +43,8 @@ wsgi_app = "app:create_app()"
 graceful_timeout = 30
 timeout = 60
 keepalive = 5
-max_requests = 20_000
-max_requests_jitter = 2_000
+max_requests = _settings["max_requests"]
+max_requests_jitter = _settings["max_requests_jitter"]
 loglevel = _settings["loglevel"]
 logconfig_dict = gunicorn_logconfig(_settings["loglevel"], _settings["logformat"])
 accesslog = None
