@@ -2,8 +2,10 @@
 
 The choices:
 - Worker class: gthread (threads in each process; requests mostly wait on the database and
-  Redis, and threads of one process share its group-commit writer), subclassed to answer
-  gunicorn's own errors (an oversized request line or headers) in the service's JSON envelope.
+  Redis, and threads of one process share its group-commit writer), subclassed (app/server.py)
+  to read each request whole in its poller before a thread serves it (a slow client holds no
+  thread; REQUEST_READ_TIMEOUT bounds it), to linger on closing so a client still sending a
+  refused body reads its 413, and to answer gunicorn's own errors in the JSON envelope.
 - Workers × threads: WEB_CONCURRENCY × THREADS. The embedded default (SQLite, no Redis) runs
   one process — one SQLite writer, exact in-memory rate limits — with 8 threads; with MySQL
   and Redis, 2 processes a core, 8 threads each (each process writes its own group commits,
@@ -37,7 +39,7 @@ from prometheus_client import multiprocess  # noqa: E402
 bind = _settings["bind"]
 workers = _settings["workers"]
 threads = _settings["threads"]
-worker_class = "app.server.JsonErrorWorker"
+worker_class = "app.server.BufferingWorker"
 limit_request_line = 8190  # gunicorn's maximum: room for ~30 full-length names in one query
 wsgi_app = "app:create_app()"
 graceful_timeout = 30

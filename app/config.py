@@ -163,6 +163,7 @@ SERVER_VARIABLES = (
     "WEB_CONCURRENCY",
     "THREADS",
     "WORKER_MAX_REQUESTS",
+    "REQUEST_READ_TIMEOUT",
 )
 VARIABLES = tuple(env_name for env_name, *_ in _SETTINGS) + SERVER_VARIABLES
 
@@ -230,8 +231,8 @@ def _server_integer(environ, name, default, minimum):
 
 
 def server_settings(environ=None):
-    """gunicorn's settings: bind, workers, threads and recycling, from
-    HOST/PORT/WEB_CONCURRENCY/THREADS/WORKER_MAX_REQUESTS."""
+    """gunicorn's settings: bind, workers, threads, recycling and the request read timeout, from
+    HOST/PORT/WEB_CONCURRENCY/THREADS/WORKER_MAX_REQUESTS/REQUEST_READ_TIMEOUT."""
     environ = os.environ if environ is None else environ
     app_config = load(environ)
     # In-process rate limits and SQLite stay exact only with one process.
@@ -246,6 +247,8 @@ def server_settings(environ=None):
         "threads": _server_integer(environ, "THREADS", 8, 1),
         "max_requests": max_requests,
         "max_requests_jitter": max_requests // 10,  # so the workers do not all restart at once
+        "request_read_timeout": _server_integer(environ, "REQUEST_READ_TIMEOUT", 10, 1),
+        "max_content_length": app_config["MAX_CONTENT_LENGTH"],
         "loglevel": app_config["LOG_LEVEL"].lower(),
         "logformat": app_config["LOG_FORMAT"],
     }
