@@ -2,8 +2,10 @@
 
 The choices:
 - Worker class: gthread (threads in each process; requests mostly wait on the database and
-  Redis, and threads of one process share its group-commit writer), subclassed to answer
-  gunicorn's own errors (an oversized request line or headers) in the service's JSON envelope.
+  Redis, and threads of one process share its group-commit writer), subclassed (app/server.py)
+  to read each request whole in its poller before a thread serves it (a slow client holds no
+  thread; REQUEST_READ_TIMEOUT bounds it), to linger on closing so a client still sending a
+  refused body reads its 413, and to answer gunicorn's own errors in the JSON envelope.
 - Workers × threads: WEB_CONCURRENCY × THREADS. The embedded default (SQLite, no Redis) runs
   one process — one SQLite writer, exact in-memory rate limits — with 8 threads; with MySQL
   and Redis, 2 processes a core, 8 threads each (each process writes its own group commits,
@@ -13,8 +15,10 @@ The choices:
   writer commits what waits, within that. keepalive 5 s: a little over the idle timeout of
   nginx's upstream connections (4 s in deploy/nginx.conf), so nginx closes an idle
   connection before gunicorn does and never sends a request on one gunicorn just closed.
-- max_requests 20,000 ± 2,000 (jitter, so the workers do not all restart at once): recycles a
-  process now and then, a bound on any slow leak; a restart is graceful like a SIGTERM.
+- max_requests: off unless WORKER_MAX_REQUESTS is set (then ± 10 % jitter, so the workers do not
+  all restart at once). A recycled worker closes its keep-alive connections, and a request a
+  client has just sent on one is lost (behind nginx, a 502 for a POST); the processes' memory
+  stays flat under load, so there is no leak to bound.
 - Logs: gunicorn's own lines go through the app's formatter (JSON by default, LOG_FORMAT),
   and the app writes one access record per request, so gunicorn's access log stays off.
 """
@@ -38,14 +42,14 @@ from prometheus_client import multiprocess  # noqa: E402
 bind = _settings["bind"]
 workers = _settings["workers"]
 threads = _settings["threads"]
-worker_class = "app.server.JsonErrorWorker"
+worker_class = "app.server.BufferingWorker"
 limit_request_line = 8190  # gunicorn's maximum: room for ~30 full-length names in one query
 wsgi_app = "app:create_app()"
 graceful_timeout = 30
 timeout = 60
 keepalive = 5
-max_requests = 20_000
-max_requests_jitter = 2_000
+max_requests = _settings["max_requests"]
+max_requests_jitter = _settings["max_requests_jitter"]
 loglevel = _settings["loglevel"]
 logconfig_dict = gunicorn_logconfig(_settings["loglevel"], _settings["logformat"])
 accesslog = None

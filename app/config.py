@@ -173,7 +173,14 @@ _SETTINGS = [
 ]
 
 INGEST_MODES = ("sync", "queue")
-SERVER_VARIABLES = ("HOST", "PORT", "WEB_CONCURRENCY", "THREADS")
+SERVER_VARIABLES = (
+    "HOST",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "THREADS",
+    "WORKER_MAX_REQUESTS",
+    "REQUEST_READ_TIMEOUT",
+)
 VARIABLES = tuple(env_name for env_name, *_ in _SETTINGS) + SERVER_VARIABLES
 
 
@@ -239,18 +246,31 @@ def maintenance_runner(config):
     return runner
 
 
+def _server_integer(environ, name, default, minimum):
+    """A gunicorn setting from ``environ`` (blank: ``default``), at least ``minimum``."""
+    raw = environ.get(name, "").strip()
+    return _integer(name, raw, minimum) if raw else default
+
+
 def server_settings(environ=None):
-    """gunicorn's settings: bind, workers and threads, from PORT/HOST/WEB_CONCURRENCY/THREADS."""
+    """gunicorn's settings: bind, workers, threads, recycling and the request read timeout, from
+    HOST/PORT/WEB_CONCURRENCY/THREADS/WORKER_MAX_REQUESTS/REQUEST_READ_TIMEOUT."""
     environ = os.environ if environ is None else environ
     app_config = load(environ)
     # In-process rate limits and SQLite stay exact only with one process.
     single = app_config["DATABASE_URL"].startswith("sqlite") or not app_config["REDIS_URL"]
     default_workers = 1 if single else 2 * (os.cpu_count() or 1)
-    host = environ.get("HOST", "127.0.0.1")
+    # Off by default: a recycled worker closes its keep-alive connections, losing any request
+    # a client has just sent on one (see README, Configuration).
+    max_requests = _server_integer(environ, "WORKER_MAX_REQUESTS", 0, 0)
     return {
-        "bind": f"{host}:{_integer('PORT', environ.get('PORT', 8000), 1)}",
-        "workers": _integer("WEB_CONCURRENCY", environ.get("WEB_CONCURRENCY", default_workers), 1),
-        "threads": _integer("THREADS", environ.get("THREADS", 8), 1),
+        "bind": f"{environ.get('HOST', '127.0.0.1')}:{_server_integer(environ, 'PORT', 8000, 1)}",
+        "workers": _server_integer(environ, "WEB_CONCURRENCY", default_workers, 1),
+        "threads": _server_integer(environ, "THREADS", 8, 1),
+        "max_requests": max_requests,
+        "max_requests_jitter": max_requests // 10,  # so the workers do not all restart at once
+        "request_read_timeout": _server_integer(environ, "REQUEST_READ_TIMEOUT", 10, 1),
+        "max_content_length": app_config["MAX_CONTENT_LENGTH"],
         "loglevel": app_config["LOG_LEVEL"].lower(),
         "logformat": app_config["LOG_FORMAT"],
     }

@@ -25,10 +25,10 @@ def free_port():
         return sock.getsockname()[1]
 
 
-# Benchmarks serve without gunicorn.conf.py's worker recycling (max_requests): a recycled
-# worker closes its keep-alive connections, which the load generator counts as socket errors
-# (one worker of the embedded default reaches 20,000 requests within a benchmark).
-NO_RECYCLING = {"GUNICORN_CMD_ARGS": "--max-requests 0"}
+# Benchmarks serve without worker recycling (off by default; explicit, so a WORKER_MAX_REQUESTS
+# in the environment cannot leak in): a recycled worker closes its keep-alive connections,
+# which the load generator counts as socket errors.
+NO_RECYCLING = {"WORKER_MAX_REQUESTS": "0"}
 
 
 class Gunicorn:

@@ -63,6 +63,7 @@ def test_server_settings_default_to_one_threaded_worker_on_the_embedded_default(
     settings = server_settings({})
     assert settings["bind"] == "127.0.0.1:8000"
     assert (settings["workers"], settings["threads"]) == (1, 8)
+    assert (settings["max_requests"], settings["request_read_timeout"]) == (0, 10)
 
 
 def test_server_settings_use_several_workers_with_mysql_and_redis():
@@ -80,3 +81,13 @@ def test_server_settings_read_port_and_concurrency():
 def test_bad_port_fails_naming_it():
     with pytest.raises(ConfigError, match="PORT"):
         server_settings({"PORT": "http"})
+
+
+def test_worker_recycling_and_read_timeout_are_read_and_checked():
+    settings = server_settings({"WORKER_MAX_REQUESTS": "5000", "REQUEST_READ_TIMEOUT": "3"})
+    assert (settings["max_requests"], settings["max_requests_jitter"]) == (5000, 500)
+    assert settings["request_read_timeout"] == 3
+    with pytest.raises(ConfigError, match="WORKER_MAX_REQUESTS"):
+        server_settings({"WORKER_MAX_REQUESTS": "-1"})
+    with pytest.raises(ConfigError, match="REQUEST_READ_TIMEOUT"):
+        server_settings({"REQUEST_READ_TIMEOUT": "0"})

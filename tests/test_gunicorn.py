@@ -115,6 +115,9 @@ def test_gunicorn_level_errors_are_json(tmp_path, serve):
     big_header = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"
     status, headers, body = raw_exchange(server, big_header)
     assert (status, headers["Content-Type"]) == (431, "application/json")
+    endless_head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 70_000
+    status, _, body = raw_exchange(server, endless_head)
+    assert (status, body["error"]["code"]) == (431, "VALIDATION_ERROR")
     garbage = b"NOT-HTTP\r\n\r\n"
     status, _, body = raw_exchange(server, garbage)
     assert status == 400 and body["success"] is False
