@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from app import create_app
+from app.constants import WINDOWS
 from app.db import get_db
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -56,6 +57,37 @@ def get(client, url):
     response.get_data()
     response.close()
     return response
+
+
+class Elements(HTMLParser):
+    """Every element with an id, in document order: (tag, attributes), and each select's
+    option values."""
+
+    def __init__(self):
+        super().__init__()
+        self.by_id = {}
+        self.options = {}
+        self._select = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.by_id[attrs["id"]] = (tag, attrs)
+        if tag == "select":
+            self._select = self.options.setdefault(attrs["id"], [])
+        elif tag == "option" and self._select is not None:
+            self._select.append(attrs["value"])
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def page_elements(client):
+    """The chart page's elements with an id."""
+    elements = Elements()
+    elements.feed(get(client, "/").get_data(as_text=True))
+    return elements
 
 
 def page_parts(client):
@@ -127,3 +159,22 @@ def test_missing_static_file_is_a_json_404(page_client):
     response = get(page_client, "/static/js/missing.js")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_window_choices_are_the_windows_the_api_knows(page_client):
+    assert page_elements(page_client).options["window"] == list(WINDOWS)
+
+
+def test_key_status_is_announced_right_after_the_key_field(page_client):
+    elements = page_elements(page_client)
+    ids = list(elements.by_id)
+    assert ids.index("key-status") == ids.index("forget-key") + 1  # below the key form
+    assert elements.by_id["api-key"][1]["aria-describedby"] == "key-status"
+    assert elements.by_id["key-status"][1]["role"] == "status"
+
+
+def test_moved_choices_and_a_full_metric_list_are_announced(page_client):
+    elements = page_elements(page_client).by_id
+    for element_id in ("choice-note", "metrics-full", "chart-status"):
+        assert elements[element_id][1]["role"] == "status", element_id
+    assert "hidden" in elements["metrics-full"][1]

@@ -1,36 +1,53 @@
 // The chart: an aggregate response drawn with uPlot (a global from its own script), times in
 // UTC; and the same numbers as a table for people who cannot see the canvas.
+import { MISSING, formatNumber, formatUtc } from "./format.js";
 
 const COLORS = ["#1f5fbf", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490", "#a16207"];
 const HEIGHT = 340;
-// Past this many buckets dots merge into the line; below it they keep lone points visible.
+// Past this many buckets with data dots merge into the line; below it they keep lone points
+// visible (a line needs two neighbours).
 const DOTS_UP_TO = 300;
 const DAY = 86400;
+// What an empty bucket holds, as the API's fill=zero has it (README "API"): nothing was
+// counted, so sums and counts are 0; an average of nothing does not exist.
+const EMPTY = { sum: 0, count: 0 };
+// With counters and value metrics together, each type gets its own y-axis.
+const AXES = { counter: { scale: "counts", side: 3 }, value: { scale: "values", side: 1 } };
 
-/** Times (Unix seconds) and one series per metric from a GET /api/metrics/aggregate body. */
-export function seriesOf(body) {
+/** The chart's data from a GET /api/metrics/aggregate body asked with fill=none over `span`
+ * (bucketSpan): every bucket of the span, the buckets with data, one series per metric. */
+export function seriesOf(body, span) {
   // One name: data is a list; several: an object keyed by name, in the order of `metrics`.
   const names = Array.isArray(body.data) ? [body.metric] : body.metrics;
   const lists = Array.isArray(body.data) ? [body.data] : names.map((name) => body.data[name]);
-  const series = names.map((name, index) => ({
-    name,
-    operation: typeof body.operation === "string" ? body.operation : body.operation[name],
-    values: lists[index].map((point) => point.value),
-  }));
-  return { times: lists[0].map((point) => Date.parse(point.timestamp) / 1000), series };
+  const times = [];
+  for (let bucket = span.first; bucket <= span.last; bucket += 1) {
+    times.push(bucket * span.seconds);
+  }
+  const withData = new Set();
+  const series = names.map((name, index) => {
+    const operation = byName(body.operation, name);
+    const values = times.map(() => EMPTY[operation] ?? null);
+    for (const point of lists[index]) {
+      const bucket = Date.parse(point.timestamp) / 1000 / span.seconds - span.first;
+      if (bucket >= 0 && bucket < times.length) {
+        values[bucket] = point.value;
+        withData.add(bucket);
+      }
+    }
+    return { name, type: byName(body.type, name), operation, values, points: lists[index].length };
+  });
+  return { times, series, withData: [...withData].sort((a, b) => a - b) };
 }
 
-/** How many values are drawn: the non-null ones across every series. */
-export function countPoints(data) {
-  return data.series.reduce(
-    (total, series) => total + series.values.filter((value) => value !== null).length,
-    0,
-  );
+function byName(field, name) {
+  // A field the metrics share is one string; when they differ, an object keyed by name.
+  return typeof field === "string" ? field : field[name];
 }
 
-/** "2026-11-23 14:05", in UTC. */
-export function formatUtc(seconds) {
-  return new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ");
+/** How many values the API answered: the buckets with data, summed over the series. */
+function countPoints(data) {
+  return data.series.reduce((total, series) => total + series.points, 0);
 }
 
 function axisLabels(plot, ticks, axis, space, step) {
@@ -47,22 +64,58 @@ function axisLabels(plot, ticks, axis, space, step) {
 
 function legendTime(plot, seconds) {
   // No time under the cursor: uPlot passes null (or nothing) instead.
-  return seconds === null || seconds === undefined ? "–" : formatUtc(seconds);
+  return seconds === null || seconds === undefined ? MISSING : formatUtc(seconds);
+}
+
+function legendValue(plot, value) {
+  return formatNumber(value);
+}
+
+/** Which y-axis each type uses: {} when one axis serves every series. */
+function axesByType(data) {
+  const types = new Set(data.series.map((series) => series.type));
+  return types.size > 1 ? AXES : {};
+}
+
+function axisSize(plot, values, axisIndex, cycle) {
+  // As wide as the longest tick label (uPlot's fixed width cuts "123,456" to "3,456").
+  const axis = plot.axes[axisIndex];
+  if (cycle > 1) {
+    return axis._size; // uPlot asks again after laying out; settle on the last answer
+  }
+  const longest = (values ?? []).reduce((a, b) => (b.length > a.length ? b : a), "");
+  plot.ctx.font = axis.font[0];
+  const text = longest ? plot.ctx.measureText(longest).width / window.devicePixelRatio : 0;
+  return Math.ceil(axis.ticks.size + axis.gap + text);
+}
+
+function yAxes(byType) {
+  if (!byType.counter) {
+    return [{ size: axisSize }];
+  }
+  const { counter, value } = AXES;
+  return [
+    { ...counter, label: "counters", size: axisSize },
+    { ...value, label: "values", size: axisSize, grid: { show: false } },
+  ];
 }
 
 function plotOptions(data, width) {
-  const dots = data.times.length <= DOTS_UP_TO;
+  const dots = data.withData.length <= DOTS_UP_TO;
+  const byType = axesByType(data);
   return {
     width,
     height: HEIGHT,
     // uPlot places ticks on the boundaries of this zone's days and hours: UTC.
     tzDate: (seconds) => window.uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
     scales: { x: { time: true } },
-    axes: [{ values: axisLabels, space: 60 }, {}],
+    axes: [{ values: axisLabels, space: 60 }, ...yAxes(byType)],
     series: [
       { label: "Time (UTC)", value: legendTime },
       ...data.series.map((series, index) => ({
         label: `${series.name} (${series.operation})`,
+        scale: byType[series.type]?.scale ?? "y",
+        value: legendValue,
         stroke: COLORS[index % COLORS.length],
         width: 2,
         points: { show: dots, size: 6, fill: COLORS[index % COLORS.length] },
@@ -71,7 +124,8 @@ function plotOptions(data, width) {
   };
 }
 
-/** The chart in `container`, which carries data-state and data-points for tests and tools. */
+/** The chart in `container`, which carries data-state, data-points and data-axes for tests
+ * and tools. */
 export class Chart {
   constructor(container) {
     this.container = container;
@@ -92,6 +146,7 @@ export class Chart {
     this.plot = null;
     this.data = null;
     this.container.dataset.points = "0";
+    this.container.dataset.axes = "";
   }
 
   /** Draw `data` (from seriesOf), replacing the previous chart. */
@@ -102,6 +157,8 @@ export class Chart {
     this.plot = new window.uPlot(plotOptions(data, this.width), columns, this.container);
     this.data = data;
     this.container.dataset.points = String(countPoints(data));
+    const split = axesByType(data).counter;
+    this.container.dataset.axes = split ? "counters left, values right" : "one";
   }
 
   fit() {
@@ -114,23 +171,43 @@ export class Chart {
   }
 }
 
-/** Fill `table` with the rows of `data` where some series has a value. */
+/** Fill `table` with the buckets of `data` that hold data: values rounded for reading, the
+ * exact ones in each cell's title and data-value (copied by copyExactValues). */
 export function fillTable(table, data) {
   const head = document.createElement("tr");
   head.append(cell("th", "Time (UTC)"));
   for (const series of data.series) {
     head.append(cell("th", `${series.name} (${series.operation})`));
   }
-  const rows = [head];
-  data.times.forEach((seconds, index) => {
-    const values = data.series.map((series) => series.values[index]);
-    if (values.some((value) => value !== null)) {
-      const row = document.createElement("tr");
-      row.append(cell("td", formatUtc(seconds)), ...values.map((v) => cell("td", v ?? "–")));
-      rows.push(row);
-    }
+  const rows = data.withData.map((index) => {
+    const row = document.createElement("tr");
+    row.append(cell("td", formatUtc(data.times[index])));
+    row.append(...data.series.map((series) => valueCell(series.values[index])));
+    return row;
   });
-  table.replaceChildren(...rows);
+  table.replaceChildren(head, ...rows);
+}
+
+/** A copy from the table copies the exact values of the cells it touches, tab-separated. */
+export function copyExactValues(event) {
+  const selection = document.getSelection();
+  const lines = [...event.currentTarget.rows]
+    .map((row) => [...row.cells].filter((one) => selection.containsNode(one, true)))
+    .filter((cells) => cells.length > 0)
+    .map((cells) => cells.map((one) => one.dataset.value ?? one.textContent).join("\t"));
+  if (lines.length > 0) {
+    event.clipboardData.setData("text/plain", lines.join("\n"));
+    event.preventDefault();
+  }
+}
+
+function valueCell(value) {
+  const element = cell("td", formatNumber(value));
+  element.dataset.value = value === null ? "" : String(value);
+  if (value !== null) {
+    element.title = String(value);
+  }
+  return element;
 }
 
 function cell(tag, text) {

@@ -4,12 +4,13 @@ import { setStatus } from "./status.js";
 
 const PAGE_SIZE = 100;
 
-/** The list in `list`, its status line and "Show more" button; the page owns the choice. */
+/** The list in `list`, its status line and "Show more" button; the page owns the choice and
+ * says (canAdd) whether one more metric may be ticked. */
 export class MetricList {
-  constructor({ list, status, more, isChosen, onToggle }) {
-    Object.assign(this, { list, status, more, isChosen, onToggle });
+  constructor({ list, status, more, isChosen, canAdd, onToggle }) {
+    Object.assign(this, { list, status, more, isChosen, canAdd, onToggle });
     this.prefix = "";
-    this.offset = 0;
+    this.after = "";
     this.controller = null;
     more.addEventListener("click", () => this.loadPage(false));
   }
@@ -17,7 +18,7 @@ export class MetricList {
   /** Start again from the first page of names starting with `prefix`. */
   reload(prefix) {
     this.prefix = prefix;
-    this.offset = 0;
+    this.after = "";
     return this.loadPage(true);
   }
 
@@ -29,11 +30,21 @@ export class MetricList {
     setStatus(this.status, message);
   }
 
+  /** Tick the chosen names; unticked boxes are enabled only while one more metric fits. */
+  offerBoxes() {
+    const open = this.canAdd();
+    for (const box of this.list.querySelectorAll("input[type=checkbox]")) {
+      box.checked = this.isChosen(box.value);
+      box.disabled = !box.checked && !open;
+    }
+  }
+
   async loadPage(fresh) {
     this.controller?.abort();
     const controller = (this.controller = new AbortController());
     setStatus(this.status, "Loading metrics…");
-    const params = { prefix: this.prefix, limit: PAGE_SIZE, offset: this.offset };
+    // Keyset paging: the next page starts after the last name shown, however the list grows.
+    const params = { prefix: this.prefix, limit: PAGE_SIZE, after: this.after };
     const result = await getJson("/api/metrics", params, controller.signal);
     if (result.aborted) {
       return;
@@ -49,8 +60,9 @@ export class MetricList {
     } else {
       this.list.append(...items);
     }
-    this.offset += items.length;
+    this.after = result.body.next_after ?? "";
     this.more.hidden = !result.body.has_more;
+    this.offerBoxes();
     setStatus(this.status, this.summary());
   }
 

@@ -1,22 +1,27 @@
 // The chart page: wires the key form, the metric list and the chart controls together.
 // The URL carries what is charted (?metric=a&metric=b&window=1m&range=1h), never the key.
 import { getJson, storedKey, storeKey } from "./api.js";
-import { Chart, countPoints, fillTable, formatUtc, seriesOf } from "./chart.js";
+import { Chart, copyExactValues, fillTable, seriesOf } from "./chart.js";
+import { Choice, RANGE_SECONDS, WINDOW_SECONDS, bucketSpan } from "./choice.js";
+import { formatNumber, formatUtc, plural } from "./format.js";
 import { MetricList } from "./list.js";
 import { setStatus } from "./status.js";
 
-const RANGE_SECONDS = { "1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600 };
 const CONTROLS = ["operation", "window", "range"];
 const FILTER_DELAY_MS = 250;
+const INVALID_KEY = "This key is not valid (401): the server does not know it, or it was " +
+  "revoked. Check it, or create a new one.";
 
 const $ = (id) => document.getElementById(id);
-const page = { chosen: [], controller: null, filterTimer: 0 };
+const page = { chosen: [], controller: null, keyController: null, filterTimer: 0 };
 const chart = new Chart($("chart"));
+const choice = new Choice($("window"), $("range"));
 const list = new MetricList({
   list: $("metric-list"),
   status: $("metrics-status"),
   more: $("more-metrics"),
   isChosen: (name) => page.chosen.includes(name),
+  canAdd: () => !choice.addRefusal(page.chosen.length),
   onToggle: toggleMetric,
 });
 
@@ -54,24 +59,45 @@ function timeCaption(now = new Date()) {
   return `times in UTC (your local offset: UTC${sign}${hours}:${rest})`;
 }
 
-function aggregateParams() {
-  const end = new Date();
-  const start = new Date(end.getTime() - RANGE_SECONDS[$("range").value] * 1000);
-  const iso = (date) => date.toISOString().replace(/\.\d+Z$/, "Z");
-  return {
+/** Keep the metrics, window and range to what the key's limits allow, saying what moved. */
+function settleChoice() {
+  const notes = [];
+  const most = choice.limits?.max_query_names;
+  const asked = page.chosen.length;
+  if (most && asked > most) {
+    notes.push(`Charting the first ${most} of ${asked} metrics: at most ${most} at once.`);
+    page.chosen = page.chosen.slice(0, most);
+  }
+  notes.push(...choice.settle(page.chosen.length));
+  setStatus($("choice-note"), notes.join(" "));
+  const full = choice.addRefusal(page.chosen.length);
+  $("metrics-full").textContent = full;
+  $("metrics-full").hidden = !full;
+  list.offerBoxes();
+  writeUrl();
+}
+
+/** The aggregate query for the chosen metrics over the range up to now, and its buckets. */
+function aggregateQuery() {
+  const end = Math.floor(Date.now() / 1000);
+  const start = end - RANGE_SECONDS[$("range").value];
+  const iso = (seconds) => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  const params = {
     name: page.chosen.join(","),
     operation: $("operation").value, // empty: each metric's type decides
     window: $("window").value,
     start: iso(start),
     end: iso(end),
+    fill: "none", // only the buckets with data: the page tells them from empty ones
   };
+  return { params, span: bucketSpan(start, end, WINDOW_SECONDS[params.window]) };
 }
 
-function showIdle(message) {
+function showIdle(message, isError = false) {
   page.controller?.abort();
   chart.clear();
-  chart.setState("idle");
-  setStatus($("chart-status"), message);
+  chart.setState(isError ? "error" : "idle");
+  setStatus($("chart-status"), message, isError);
   $("data-table").replaceChildren();
 }
 
@@ -82,17 +108,22 @@ async function drawChart() {
   if (page.chosen.length === 0) {
     return showIdle("Choose one or more metrics from the list.");
   }
+  const refused = choice.refusal(page.chosen.length);
+  if (refused) {
+    return showIdle(`This key's limits allow no chart of these metrics: ${refused}.`, true);
+  }
   page.controller?.abort();
   const controller = (page.controller = new AbortController());
   chart.setState("loading");
   setStatus($("chart-status"), `Loading ${page.chosen.join(", ")}…`);
-  const result = await getJson("/api/metrics/aggregate", aggregateParams(), controller.signal);
+  const { params, span } = aggregateQuery();
+  const result = await getJson("/api/metrics/aggregate", params, controller.signal);
   if (!result.aborted) {
-    showResult(result);
+    showResult(result, span);
   }
 }
 
-function showResult(result) {
+function showResult(result, span) {
   if (!result.ok) {
     chart.clear();
     chart.setState("error");
@@ -100,7 +131,7 @@ function showResult(result) {
     return;
   }
   try {
-    const data = seriesOf(result.body);
+    const data = seriesOf(result.body, span);
     chart.draw(data);
     setStatus($("chart-status"), describe(data, result.body));
     fillTableIfOpen();
@@ -113,10 +144,9 @@ function showResult(result) {
 }
 
 function describe(data, body) {
-  const points = countPoints(data);
   const [start, end] = [body.start, body.end].map((time) => formatUtc(Date.parse(time) / 1000));
-  const count = `${points} point${points === 1 ? "" : "s"} in ${data.times.length} buckets`;
-  return `${count} of ${body.window}, ${start} to ${end} UTC.`;
+  const buckets = `${plural(data.times.length, "bucket")}, ${formatNumber(data.withData.length)}`;
+  return `${buckets} with data (${body.window} each), ${start} to ${end} UTC.`;
 }
 
 function fillTableIfOpen() {
@@ -127,11 +157,44 @@ function fillTableIfOpen() {
 
 function toggleMetric(name, checked) {
   page.chosen = checked ? [...page.chosen, name] : page.chosen.filter((n) => n !== name);
-  writeUrl();
+  settleChoice();
   drawChart();
 }
 
-function start() {
+function showKeyStatus(text, { isError = false, invalid = false } = {}) {
+  setStatus($("key-status"), text, isError);
+  $("api-key").setAttribute("aria-invalid", String(invalid));
+}
+
+/** Ask for the key's limits, a cheap call that also tells whether the key is valid: a key the
+ * server refuses is forgotten and said so beside the field. False when a newer check began. */
+async function checkKey(keptMessage) {
+  page.keyController?.abort();
+  const controller = (page.keyController = new AbortController());
+  showKeyStatus("Checking the key…");
+  const result = await getJson("/api/limits", {}, controller.signal);
+  if (result.aborted) {
+    return false;
+  }
+  choice.limits = result.ok ? result.body : null;
+  if (result.status === 401) {
+    storeKey("");
+    showKeyStatus(INVALID_KEY, { isError: true, invalid: true });
+  } else if (result.ok) {
+    showKeyStatus(keptMessage);
+  } else {
+    showKeyStatus(`${keptMessage} Its limits could not be read: ${result.message}`, {
+      isError: true,
+    });
+  }
+  return true;
+}
+
+async function start(keptMessage) {
+  if (storedKey() && !(await checkKey(keptMessage))) {
+    return;
+  }
+  settleChoice();
   if (storedKey()) {
     list.reload($("prefix").value);
   } else {
@@ -145,15 +208,16 @@ function useKey(event) {
   const key = $("api-key").value.trim();
   if (key) {
     storeKey(key);
-    setStatus($("key-status"), "Key kept for this tab.");
-    start();
+    start("Key kept for this tab.");
   }
 }
 
 function forgetKey() {
+  page.keyController?.abort();
   storeKey("");
+  choice.limits = null;
   $("api-key").value = "";
-  setStatus($("key-status"), "Key forgotten.");
+  showKeyStatus("Key forgotten.");
   start();
 }
 
@@ -173,19 +237,17 @@ function wire() {
   $("prefix").addEventListener("input", filterSoon);
   for (const id of CONTROLS) {
     $(id).addEventListener("change", () => {
-      writeUrl();
+      settleChoice();
       drawChart();
     });
   }
   $("refresh").addEventListener("click", drawChart);
   $("data-details").addEventListener("toggle", fillTableIfOpen);
+  $("data-table").addEventListener("copy", copyExactValues);
 }
 
 readUrl();
 wire();
 $("time-caption").textContent = timeCaption();
 $("api-key").value = storedKey();
-if (storedKey()) {
-  setStatus($("key-status"), "Using the key kept for this tab.");
-}
-start();
+start("Using the key kept for this tab.");

@@ -1,0 +1,116 @@
+// Which windows and ranges the page offers. A query past the key's limits (GET /api/limits) is
+// refused with 400 QUERY_TOO_LARGE, so a choice that would be refused is never offered: it is
+// disabled, and a refused window or range (from the URL, or after a change) moves to the
+// nearest one that fits, saying so.
+import { formatNumber, plural } from "./format.js";
+
+export const WINDOW_SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400 };
+export const RANGE_SECONDS = { "1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 86400 };
+const TOO_LARGE = " (too many buckets)";
+
+/** The first and last bucket holding start ≤ t < end (whole Unix seconds), as the API counts. */
+export function bucketSpan(start, end, windowSeconds) {
+  return {
+    first: Math.floor(start / windowSeconds),
+    last: Math.floor((end - 1) / windowSeconds),
+    seconds: windowSeconds,
+  };
+}
+
+/** The most buckets a range can touch, wherever it starts: one more when it straddles. */
+export function mostBuckets(rangeSeconds, windowSeconds) {
+  return Math.floor((rangeSeconds - 1) / windowSeconds) + 2;
+}
+
+/** Why the API would refuse `names` metrics over a range in a window, or "" if it fits
+ * (always "" while the limits are unknown: the API's answer then says what was wrong). */
+export function refusal(limits, names, rangeSeconds, windowSeconds) {
+  if (!limits) {
+    return "";
+  }
+  const buckets = mostBuckets(rangeSeconds, windowSeconds);
+  if (names > limits.max_query_names) {
+    return `${plural(names, "metric")}; at most ${limits.max_query_names} at once`;
+  }
+  if (buckets > limits.max_buckets) {
+    return `up to ${formatNumber(buckets)} buckets; at most ${formatNumber(limits.max_buckets)}`;
+  }
+  if (names * buckets > limits.max_query_points) {
+    const counts = [buckets, names * buckets, limits.max_query_points];
+    const [each, values, most] = counts.map(formatNumber);
+    return `${names} metrics × up to ${each} buckets: ${values} values; at most ${most}`;
+  }
+  return "";
+}
+
+/** The window and range selects, kept to what the key's limits allow. */
+export class Choice {
+  constructor(windowSelect, rangeSelect) {
+    this.window = windowSelect;
+    this.range = rangeSelect;
+    this.limits = null;
+    for (const option of [...windowSelect.options, ...rangeSelect.options]) {
+      option.dataset.label = option.text;
+    }
+  }
+
+  /** Why `names` metrics over a range (default: the chosen one) in a window would be refused. */
+  refusal(names, range = this.range.value, window = this.window.value) {
+    return refusal(this.limits, names, RANGE_SECONDS[range], WINDOW_SECONDS[window]);
+  }
+
+  /** Whether `names` metrics fit a range in some window. */
+  fitsSomeWindow(names, range) {
+    return [...this.window.options].some((option) => !this.refusal(names, range, option.value));
+  }
+
+  /** Why one more metric than `names` cannot be ticked, or "" when it can. */
+  addRefusal(names) {
+    if (this.fitsSomeWindow(names + 1, this.range.value)) {
+      return "";
+    }
+    if (names + 1 > this.limits.max_query_names) {
+      return `At most ${this.limits.max_query_names} metrics at once.`;
+    }
+    return `No more metrics fit the ${label(this.range)}; a shorter range allows more.`;
+  }
+
+  /** Disable what `names` metrics cannot use and move a refused range (to the longest that
+   * fits) or window (to the finest that fits); one sentence per move. */
+  settle(names) {
+    const count = Math.max(1, names);
+    const moves = [];
+    offer(this.range, (option) => this.fitsSomeWindow(count, option.value));
+    if (this.range.selectedOptions[0].disabled) {
+      const longest = [...this.range.options].findLast((option) => !option.disabled);
+      moves.push(moveTo(this.range, longest, "Range", `no window fits the ${label(this.range)}`));
+    }
+    offer(this.window, (option) => !this.refusal(count, this.range.value, option.value));
+    if (this.window.selectedOptions[0].disabled) {
+      const finest = [...this.window.options].find((option) => !option.disabled);
+      const why = `${label(this.window)} over the ${label(this.range)} would be refused`;
+      moves.push(moveTo(this.window, finest, "Window", `${why} (${this.refusal(count)})`));
+    }
+    return moves.filter(Boolean);
+  }
+}
+
+function offer(select, fits) {
+  for (const option of select.options) {
+    option.disabled = !fits(option);
+    option.text = option.dataset.label + (option.disabled ? TOO_LARGE : "");
+  }
+}
+
+function moveTo(select, option, what, why) {
+  // No option fits at all (absurdly small limits): stay, and the page refuses to ask.
+  if (!option) {
+    return "";
+  }
+  select.value = option.value;
+  return `${what} set to ${label(select)}: ${why}.`;
+}
+
+function label(select) {
+  return select.selectedOptions[0].dataset.label;
+}
