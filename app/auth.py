@@ -3,7 +3,6 @@ and the limit on failed authentication per client address."""
 
 import functools
 import hashlib
-import hmac
 import random
 import re
 import secrets
@@ -15,7 +14,7 @@ from datetime import timedelta
 from cachetools import TLRUCache
 from flask import current_app, g, request
 
-from app.db import get_db, keys, run_in_transaction, run_read
+from app.db import get_store
 from app.errors import ApiError
 from app.limits import get_limits, rate_limited
 from app.timeutil import utcnow
@@ -70,11 +69,21 @@ def display_prefix(raw):
     return raw[:DISPLAY_PREFIX_LENGTH]
 
 
-def create_key(conn, name, rate_limit=None, scopes=DEFAULT_SCOPES):
+def create_key(store, name, rate_limit=None, scopes=DEFAULT_SCOPES):
     """Store a new key and return ``(raw_key, id)``; the raw key is never stored."""
     raw = generate_key()
-    key_id = keys.insert_key(
-        conn, name, hash_key(raw), display_prefix(raw), rate_limit, scopes, utcnow()
+    key_id = store.create_key(
+        name, hash_key(raw), display_prefix(raw), rate_limit, scopes, utcnow()
+    )
+    return raw, key_id
+
+
+def replace_key(store, row):
+    """Revoke a key and create its replacement (same name, limit and scopes) in one step;
+    ``(raw_key, id)`` of the new one."""
+    raw = generate_key()
+    key_id = store.replace_key(
+        row.id, row.name, hash_key(raw), display_prefix(raw), row.rate_limit, row.scopes, utcnow()
     )
     return raw, key_id
 
@@ -132,21 +141,13 @@ class KeyCache:
         return key_hash in hashes
 
 
-def _find_active(conn, key_hash):
-    row = keys.find_by_hash(conn, key_hash)
-    # The lookup is by hash; compare_digest keeps the final comparison constant-time (SPEC).
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, key_hash):
-        return None
-    return row
-
-
-def _lookup(db, key_hash):
-    row = run_read(db.write, _find_active, key_hash)  # the primary: no replica lag on revoke
+def _lookup(store, key_hash):
+    row = store.active_key(key_hash)
     if row is None:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
-        run_in_transaction(db.write, keys.touch, row.id, now)
+        store.touch_key(row.id, now)
     return ApiKey(row.id, row.name, row.prefix, row.rate_limit, row.scopes)
 
 
@@ -171,7 +172,7 @@ def resolve_key(raw):
     known, value = cached_key(raw)
     if not known:
         key_hash = hash_key(raw)
-        value = _lookup(get_db(current_app), key_hash)
+        value = _lookup(get_store(current_app), key_hash)
         _cache().put(key_hash, value)
     return value
 
@@ -198,8 +199,7 @@ def refuse_flooding_address(raw):
     if not get_limits(current_app).exceeded(_failure_identity(), limit):
         return
     if well_formed(raw):
-        load = lambda: run_read(get_db(current_app).write, keys.active_hashes)  # noqa: E731
-        if _cache().is_active(hash_key(raw), load):
+        if _cache().is_active(hash_key(raw), get_store(current_app).active_key_hashes):
             return
     raise rate_limited("Too many failed authentications from this address", 60)
 

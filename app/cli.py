@@ -4,7 +4,7 @@ import click
 from flask import current_app
 
 from app import auth
-from app.db import get_db, keys, run_in_transaction
+from app.db import get_store
 from app.db.migrate import migrate
 from app.jobs import cli as jobs_cli
 from app.jobs import maintenance
@@ -17,9 +17,9 @@ keys_cli = CommandGroup("keys", help="API keys.")
 metrics_cli = CommandGroup("metrics", help="Metrics.")
 
 
-def _engine():
-    """The app's write engine."""
-    return get_db(current_app).write
+def _store():
+    """The app's Store."""
+    return get_store(current_app)
 
 
 @db_cli.command("migrate")
@@ -27,7 +27,7 @@ def migrate_command():
     """Apply pending sql/ migrations and create upcoming partitions (safe to re-run)."""
     config = current_app.config
     done = migrate(
-        _engine(), retention_days=config["RETENTION_DAYS"] + config["RETENTION_GRACE_DAYS"]
+        _store().write, retention_days=config["RETENTION_DAYS"] + config["RETENTION_GRACE_DAYS"]
     )
     click.echo(f"Schema up to date ({len(done)} migration(s) applied).", err=True)
 
@@ -62,14 +62,8 @@ def _scope_option(default):
 def create_command(name, rate, scope):
     """Create a key and print it once."""
     scopes = auth.SCOPE_CHOICES[scope]
-    raw, key_id = run_in_transaction(_engine(), auth.create_key, name, rate, scopes)
+    raw, key_id = auth.create_key(_store(), name, rate, scopes)
     _announce_key(raw, key_id, name)
-
-
-def _update(conn, ident, values):
-    row = _find_or_fail(conn, ident)
-    keys.change(conn, row.id, **values)
-    return row
 
 
 @keys_cli.command("update")
@@ -85,7 +79,8 @@ def update_command(ident, rate, scope):
         values["scopes"] = auth.SCOPE_CHOICES[scope]
     if not values:
         raise click.UsageError("nothing to change: give --rate and/or --scope")
-    row = run_in_transaction(_engine(), _update, ident, values)
+    row = _find_or_fail(ident)
+    _store().change_key(row.id, values)
     changes = ", ".join(f"{name} {value}" for name, value in values.items())
     click.echo(f"API key {row.id} ({row.prefix}) updated: {changes}.")
 
@@ -93,7 +88,7 @@ def update_command(ident, rate, scope):
 @keys_cli.command("list")
 def list_command():
     """List keys (never the keys themselves)."""
-    rows = run_in_transaction(_engine(), keys.list_keys)
+    rows = _store().list_keys()
     default = current_app.config["RATE_LIMIT_DEFAULT"]
     click.echo("id\tprefix\tname\tscopes\trate_per_minute\tcreated_at\tlast_used_at\tstatus")
     for row in rows:
@@ -105,42 +100,32 @@ def list_command():
         click.echo("\t".join(map(str, fields)))
 
 
-def _find_or_fail(conn, ident):
-    row = keys.find(conn, ident)
+def _find_or_fail(ident):
+    row = _store().find_key(ident)
     if row is None:
         raise click.ClickException(f"No API key with id or prefix {ident!r}")
     return row
-
-
-def _revoke(conn, ident):
-    row = _find_or_fail(conn, ident)
-    return row, keys.revoke(conn, row.id, utcnow())
 
 
 @keys_cli.command("revoke")
 @click.argument("ident")
 def revoke_command(ident):
     """Revoke a key by id or prefix; every server refuses it within 5 s."""
-    row, changed = run_in_transaction(_engine(), _revoke, ident)
+    row = _find_or_fail(ident)
+    changed = _store().revoke_key(row.id, utcnow())
     click.echo(
         f"API key {row.id} ({row.prefix}) " + ("revoked." if changed else "was already revoked.")
     )
-
-
-def _rotate(conn, ident):
-    row = _find_or_fail(conn, ident)
-    if row.revoked_at is not None:
-        raise click.ClickException(f"API key {row.id} is revoked; create a new one instead")
-    keys.revoke(conn, row.id, utcnow())
-    raw, key_id = auth.create_key(conn, row.name, row.rate_limit, row.scopes)
-    return row, raw, key_id
 
 
 @keys_cli.command("rotate")
 @click.argument("ident")
 def rotate_command(ident):
     """Replace a key: revoke it and print a new one with the same name, limit and scopes."""
-    row, raw, key_id = run_in_transaction(_engine(), _rotate, ident)
+    row = _find_or_fail(ident)
+    if row.revoked_at is not None:
+        raise click.ClickException(f"API key {row.id} is revoked; create a new one instead")
+    raw, key_id = auth.replace_key(_store(), row)
     click.echo(f"API key {row.id} ({row.prefix}) revoked.", err=True)
     _announce_key(raw, key_id, row.name)
 
@@ -152,17 +137,11 @@ def delete_metric_command(name, yes):
     """Delete a metric and all its points (the name is free again at once)."""
     if not yes:
         click.confirm(f"Delete metric {name!r} and all its points?", abort=True)
-    outcome = maintenance.delete_metric(get_db(current_app), current_app.config, name, _purge_here)
+    outcome = maintenance.delete_metric(_store(), current_app.config, name, _purge_here)
     if outcome is None:
         raise click.ClickException(f"No metric named {name!r}")
     metric, deleted, _ = outcome
     click.echo(f"Metric {name!r} ({metric.type}) deleted with {deleted} point(s).")
-
-
-def _create_stat_key(conn, metric):
-    raw = generate_stat_key()
-    keys.insert_stat_key(conn, auth.hash_key(raw), auth.display_prefix(raw), metric, utcnow())
-    return raw
 
 
 @metrics_cli.command("stat-key")
@@ -173,14 +152,15 @@ def stat_key_command(stat):
         metric = metric_name(stat)
     except BadStatName as exc:
         raise click.ClickException(str(exc)) from None
-    raw = run_in_transaction(_engine(), _create_stat_key, metric)
+    raw = generate_stat_key()
+    _store().create_stat_key(auth.hash_key(raw), auth.display_prefix(raw), metric, utcnow())
     click.echo(f"Stat key for metric {metric!r}; it is shown only now:", err=True)
     click.echo(raw)
 
 
 def _purge_here(metric_id):
     """The CLI waits for a large deletion to finish."""
-    return maintenance.purge_metric_points(_engine(), metric_id, current_app.config)
+    return maintenance.purge_metric_points(_store().write, metric_id, current_app.config)
 
 
 def init_app(app):

@@ -26,8 +26,7 @@ from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.auth import create_key  # noqa: E402
-from app.db import create_engine_for, run_in_transaction  # noqa: E402
+from app.db import create_engine_for  # noqa: E402
 from app.db.aggregate import bucket_values  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
 from app.db.planner import Plan  # noqa: E402
@@ -37,6 +36,7 @@ from scripts.harness import (  # noqa: E402
     NO_RECYCLING,
     Gunicorn,
     drop_database,
+    new_key,
     recreate_database,
 )
 
@@ -246,7 +246,7 @@ def main():
     url = f"{args.mysql_url}/{DATABASE}"
     end = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     engine = prepare(args, url, end)
-    raw_key, _ = run_in_transaction(engine, create_key, "bench", 10**9)
+    raw_key, _ = new_key(url, "bench", 10**9)
     with engine.connect() as conn:
         ids = dict(conn.execute(text("SELECT name, id FROM metrics")).all())
     server = Gunicorn(

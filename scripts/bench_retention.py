@@ -25,14 +25,14 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.auth import create_key  # noqa: E402
-from app.db import create_engine_for, run_in_transaction  # noqa: E402
+from app.db import create_engine_for  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
 from scripts.harness import (  # noqa: E402
     NO_RECYCLING,
     ROOT,
     Gunicorn,
     drop_database,
+    new_key,
     recreate_database,
 )
 from scripts.wrk_runner import run_wrk  # noqa: E402
@@ -172,7 +172,7 @@ def run(args, workdir):
     try:
         migrate(engine)
         loaded = load(engine, args.rows, args.metrics)
-        key, _ = run_in_transaction(engine, create_key, "bench-retention", 100_000_000)
+        key, _ = new_key(url, "bench-retention", 100_000_000)
         bodies = bodies_file(workdir)
         server.start()
         counter = server.base + "/api/metrics/counter"

@@ -18,6 +18,19 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def new_key(url, name, rate_limit):
+    """An API key in the database at ``url``, made through the service's own store:
+    ``(raw key, id)``."""
+    from app.auth import create_key
+    from app.db import Store
+
+    store = Store({"DATABASE_URL": url})
+    try:
+        return create_key(store, name, rate_limit)
+    finally:
+        store.dispose()
+
+
 def free_port():
     """A loopback TCP port nothing listens on right now."""
     with socket.socket() as sock:

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from app.auth import create_key
 from app.config import server_settings
-from app.db import create_engine_for, run_in_transaction
+from app.db import create_engine_for
 from app.db.migrate import migrate
 from scripts.executemany_ceiling import Ceiling, create_table
-from scripts.harness import NO_RECYCLING, Gunicorn
+from scripts.harness import NO_RECYCLING, Gunicorn, new_key
 from scripts.ingest_report import Row, Target, wrk_row
 from scripts.wrk_runner import run_wrk
 
@@ -62,7 +61,7 @@ def prepare(url):
     try:
         migrate(engine)
         create_table(engine)
-        key, _ = run_in_transaction(engine, create_key, "bench-ingest", RATE_LIMIT_PER_MINUTE)
+        key, _ = new_key(url, "bench-ingest", RATE_LIMIT_PER_MINUTE)
         return key, describe(engine)
     finally:
         engine.dispose()

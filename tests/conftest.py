@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select, text
 
 from app import config, create_app
 from app.auth import create_key
-from app.db import create_engine_for, get_db, run_in_transaction
+from app.db import create_engine_for, get_db
 from app.db.migrate import migrate
 from app.db.schema import keyed_by_metric, metadata, metric_points, metrics
 from scripts.harness import (
@@ -175,7 +175,7 @@ ISSUED_KEYS = []  # every raw key the tests made: none may appear in a server's 
 
 def new_key(app, name="tests", rate_limit=None, scopes="read,write"):
     """Create an API key in the app's database; returns the raw key."""
-    raw, _ = run_in_transaction(get_db(app).write, create_key, name, rate_limit, scopes)
+    raw, _ = create_key(get_db(app), name, rate_limit, scopes)
     ISSUED_KEYS.append(raw)
     return raw
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.db import create_engine_for, get_db
+from app.db import create_engine_for, engine_events, get_db
 from app.db.errors import is_retriable_error, is_unavailable_error, mysql_code
 from scripts.harness import free_port
 from tests.conftest import new_key
@@ -63,9 +63,7 @@ def test_an_unreachable_server_is_unavailable():
 
 
 def test_a_pooled_connection_killed_while_idle_is_replaced_unseen(mysql_app, monkeypatch):
-    import app.db
-
-    monkeypatch.setattr(app.db, "PING_AFTER_IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(engine_events, "PING_AFTER_IDLE_SECONDS", 0.05)
     client = mysql_app.test_client()
     auth = {"X-API-Key": new_key(mysql_app)}
     assert (

@@ -3,7 +3,7 @@ the chart page) need not guess them."""
 
 from flask import Blueprint, current_app, g, jsonify
 
-from app.db import get_db, metrics, run_read
+from app.db import get_store
 
 bp = Blueprint("account", __name__, url_prefix="/api")
 
@@ -28,5 +28,5 @@ def describe(config, api_key, metrics_used):
 @bp.get("/limits")
 def limits():
     """The calling key's limits (any scope may ask)."""
-    used = run_read(get_db(current_app).read, metrics.count_live)
+    used = get_store(current_app).count_metrics()
     return jsonify(success=True, **describe(current_app.config, g.api_key, used))

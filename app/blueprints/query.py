@@ -9,9 +9,8 @@ from flask import Blueprint, current_app, jsonify, request
 from app import telemetry
 from app.auth import READ, requires
 from app.buckets import series
-from app.db import get_db, metrics, run_read
-from app.db.aggregate import aggregate_metrics
-from app.db.planner import ResolutionUnavailable, coverage, plan
+from app.db import get_store
+from app.db.planner import ResolutionUnavailable
 from app.errors import ApiError, metric_not_found
 from app.schemas import ListQuerySchema, QueryLimits, aggregate_query_schema
 from app.timeutil import isoformat_z, utcnow
@@ -22,14 +21,16 @@ CSV_CHUNK_BYTES = 64 * 1024
 _list_schema = ListQuerySchema()
 
 
-def _plan(params):
+def _plan(store, params):
     """Which stored data answers the query (raises RESOLUTION_UNAVAILABLE when none can)."""
-    app = current_app
-    use_rollups = app.config["ROLLUPS"] and params["source"] == "auto"
-    watermarks = get_db(app).rollup_watermarks() if use_rollups else {}
-    covered = coverage(watermarks, utcnow(), app.config)
     try:
-        return plan(params["start"], params["end"], params["window_seconds"], covered, use_rollups)
+        return store.plan(
+            params["start"],
+            params["end"],
+            params["window_seconds"],
+            utcnow(),
+            use_rollups=params["source"] == "auto",
+        )
     except ResolutionUnavailable as exc:
         details = {"start": [str(exc)]}
         if exc.earliest is not None:
@@ -38,27 +39,18 @@ def _plan(params):
 
 
 def aggregate(args):
-    """Validate the query, plan it, run one statement per metric, shape the response."""
+    """Validate the query, plan it, let the store answer it, shape the response."""
     params = aggregate_query_schema(QueryLimits.from_config(current_app.config)).load(args)
     window = params["window_seconds"]
     first, last = params["first"], params["last"]
-    query_plan = _plan(params)
-    start, end = query_plan.start, query_plan.end
+    store = get_store(current_app)
+    query_plan = _plan(store, params)
     started = time.perf_counter()
-    db = get_db(current_app)
-    results, missing = run_read(
-        db.read,
-        aggregate_metrics,
-        params["names"],
-        params["operation"],
-        window,
-        query_plan,
-        db.known_metrics(params["names"]),
-    )
-    db.remember_metrics({metric.name: metric for metric, _, _ in results})
+    answer = store.aggregate(params["names"], params["operation"], window, query_plan)
     telemetry.time_query(time.perf_counter() - started)
-    if missing:
-        raise metric_not_found(missing)
+    if answer.missing:
+        raise metric_not_found(answer.missing)
+    results = answer.results
     found = [metric for metric, _, _ in results]
     operations = {metric.name: operation for metric, operation, _ in results}
     data = {
@@ -70,7 +62,11 @@ def aggregate(args):
         body["metrics"] = [m.name for m in found]
     body["type"] = _one_or_by_name({m.name: m.type for m in found})
     body["operation"] = _one_or_by_name(operations)
-    body.update(window=params["window"], start=isoformat_z(start), end=isoformat_z(end))
+    body.update(
+        window=params["window"],
+        start=isoformat_z(query_plan.start),
+        end=isoformat_z(query_plan.end),
+    )
     body["resolution"] = query_plan.resolution
     body["data"] = data[found[0].name] if len(found) == 1 else data
     if params["format"] == "csv":
@@ -136,9 +132,7 @@ def aggregate_one(name):
 def list_metrics():
     """Metrics ordered by name, optionally by prefix, paginated by limit/offset."""
     params = _list_schema.load(request.args.to_dict())
-    rows = run_read(
-        get_db(current_app).read,
-        metrics.list_page,
+    rows = get_store(current_app).list_metrics(
         params["prefix"],
         params["limit"] + 1,  # one more tells whether another page exists
         params["offset"],

@@ -24,7 +24,7 @@ from app.auth import (
     require,
 )
 from app.body import parse_json, raw_body
-from app.db import get_db, keys, run_read
+from app.db import get_store
 from app.db.writer import Answer
 from app.errors import ApiError, from_validation_error
 from app.ingestion import record, write_window
@@ -158,7 +158,7 @@ def _classic(kind):
     refuse_flooding_address(params.get("ukey"))  # a stat key is a credential too
     metric = None
     if isinstance(stat_key, str) and STAT_KEY_RE.match(stat_key):  # else unknown, unlooked-up
-        metric = run_read(get_db(current_app).write, keys.stat_key_metric, hash_key(stat_key))
+        metric = get_store(current_app).stat_key_metric(hash_key(stat_key))
     if metric is None:
         count_failed_authentication()
         raise ApiError("NOT_FOUND", "unknown stat key", status=404)

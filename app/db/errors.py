@@ -55,3 +55,7 @@ def is_unavailable_error(exc):
         return code in MYSQL_UNAVAILABLE
     message = str(exc.orig).lower()
     return any(marker in message for marker in SQLITE_UNAVAILABLE)
+
+
+class LockBusy(Exception):
+    """Someone else holds a named lock."""

@@ -1,5 +1,7 @@
 """API key storage. Functions take a connection and never commit."""
 
+import hmac
+
 from sqlalchemy import or_, select, update
 
 from app.db.schema import api_keys, stat_keys
@@ -32,9 +34,13 @@ def insert_key(conn, name, key_hash, prefix, rate_limit, scopes, now):
     return result.inserted_primary_key[0]
 
 
-def find_by_hash(conn, key_hash):
-    """The key row with this SHA-256 hex, or None."""
-    return conn.execute(select(*_COLUMNS).where(api_keys.c.key_hash == key_hash)).first()
+def find_active(conn, key_hash):
+    """The active (not revoked) key row with this SHA-256 hex, or None."""
+    row = conn.execute(select(*_COLUMNS).where(api_keys.c.key_hash == key_hash)).first()
+    # The lookup is by hash; compare_digest keeps the final comparison constant-time (SPEC).
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, key_hash):
+        return None
+    return row
 
 
 def find(conn, ident):

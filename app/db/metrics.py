@@ -1,13 +1,12 @@
 """Metric name → (id, type) resolution, race-safe across servers and against deletion."""
 
-import functools
 import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 
+from app.db import dialects
 from app.db.schema import metrics, stat_keys
-from app.db.statements import insert_ignore
 
 
 @dataclass(frozen=True)
@@ -19,23 +18,12 @@ class Metric:
     type: str
 
 
-@functools.lru_cache(maxsize=1024)
-def _find_sql(dialect, count, lock):
-    """The SELECT of ``count`` names as text, built once per shape: the expression with an
-    expanding IN was compiled again on every call, a tenth of a group commit's CPU. ``lock``
-    takes a shared lock on the rows (MySQL; SQLite's write lock already covers it), so a
-    concurrent deletion waits for the writing transaction instead of racing it."""
-    mark = "?" if dialect == "sqlite" else "%s"
-    sql = f"SELECT id, name, type FROM metrics WHERE name IN ({', '.join([mark] * count)})"
-    return sql + " LOCK IN SHARE MODE" if lock and dialect != "sqlite" else sql
-
-
 def find(conn, names, lock=False):
     """The stored metrics among ``names``, as {name: Metric}; ``lock`` takes a shared lock."""
     names = tuple(names)
     if not names:
         return {}
-    rows = conn.exec_driver_sql(_find_sql(conn.dialect.name, len(names), lock), names)
+    rows = conn.exec_driver_sql(dialects.of(conn).find_metrics(len(names), lock), names)
     return {row.name: Metric(row.id, row.name, row.type) for row in rows}
 
 
@@ -44,7 +32,7 @@ def _insert_ignoring_existing(conn, wanted, now):
         {"name": name, "type": wanted[name], "created_at": now, "updated_at": now}
         for name in sorted(wanted)  # one order everywhere, so concurrent batches don't deadlock
     ]
-    conn.execute(insert_ignore(metrics), rows)
+    conn.execute(dialects.of(conn).insert_ignore(metrics), rows)
 
 
 def resolve(conn, wanted, now, max_metrics=None):

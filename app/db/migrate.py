@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import select, text
 
 from app.config import PROJECT_ROOT
-from app.db import partitions
+from app.db import dialects, partitions
 from app.db.locks import LockBusy, named_lock
 from app.db.schema import schema_migrations
 from app.timeutil import utcnow
@@ -19,12 +19,8 @@ MIGRATION_LOCK = "migrate"
 
 _BOOTSTRAP = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version VARCHAR(64) NOT NULL PRIMARY KEY,
-    applied_at DATETIME{fsp} NOT NULL
+    applied_at {timestamp} NOT NULL
 )"""
-
-
-def _dialect_dir(engine):
-    return "sqlite" if engine.dialect.name == "sqlite" else "mysql"
 
 
 def split_statements(sql):
@@ -35,12 +31,12 @@ def split_statements(sql):
 
 def migration_files(engine):
     """The dialect's migration files as ``(version, path)``, in order."""
-    files = sorted((SQL_DIR / _dialect_dir(engine)).glob("*.sql"))
+    files = sorted((SQL_DIR / dialects.of(engine).MIGRATIONS).glob("*.sql"))
     return [(path.stem, path) for path in files]
 
 
 def _apply_pending(conn, files):
-    conn.execute(text(_BOOTSTRAP.format(fsp="" if conn.dialect.name == "sqlite" else "(6)")))
+    conn.execute(text(_BOOTSTRAP.format(timestamp=dialects.of(conn).BOOTSTRAP_TIMESTAMP)))
     applied = set(conn.scalars(select(schema_migrations.c.version)))
     done = []
     for version, path in files:
@@ -56,21 +52,18 @@ def _apply_pending(conn, files):
 
 def migrate(engine, retention_days=90, today=None, days_ahead=PARTITION_DAYS_AHEAD):
     """Bring the schema up to date; safe to run again and from several processes at once."""
-    files = migration_files(engine)
-    if engine.dialect.name == "sqlite":
-        # SQLite DDL is transactional and BEGIN IMMEDIATE serialises concurrent migrators.
-        with engine.begin() as conn:
-            return _apply_pending(conn, files)
+    sql = dialects.of(engine)
     try:
-        with named_lock(engine, MIGRATION_LOCK, wait_seconds=60), engine.begin() as conn:
-            done = _apply_pending(conn, files)
+        with sql.migration_transaction(engine, MIGRATION_LOCK) as conn:
+            done = _apply_pending(conn, migration_files(engine))
     except LockBusy:
         raise RuntimeError("another migration held the lock for 60 s; try again") from None
-    today = today or utcnow().date()  # partitions are UTC days
-    with named_lock(engine, partitions.LOCK, wait_seconds=60), engine.connect() as conn:
-        partitions.ensure_daily(
-            conn,
-            first_day=today - timedelta(days=retention_days),
-            last_day=today + timedelta(days=days_ahead),
-        )
+    if sql.HAS_PARTITIONS:
+        today = today or utcnow().date()  # partitions are UTC days
+        with named_lock(engine, partitions.LOCK, wait_seconds=60), engine.connect() as conn:
+            partitions.ensure_daily(
+                conn,
+                first_day=today - timedelta(days=retention_days),
+                last_day=today + timedelta(days=days_ahead),
+            )
     return done

@@ -15,8 +15,8 @@ from datetime import timedelta
 from sqlalchemy import bindparam, delete, select, tuple_, update
 
 from app.constants import IDEMPOTENCY_TTL_SECONDS
+from app.db import dialects
 from app.db.schema import idempotency_keys
-from app.db.statements import insert_ignore
 
 TTL = timedelta(seconds=IDEMPOTENCY_TTL_SECONDS)
 JOB_SCOPE = 0  # queue jobs' receipts; API key ids start at 1
@@ -67,7 +67,7 @@ def claim(conn, receipts, now):
         }
         for r in sorted(receipts, key=lambda r: r.ident)  # one lock order everywhere
     ]
-    conn.execute(insert_ignore(idempotency_keys), rows)
+    conn.execute(dialects.of(conn).insert_ignore(idempotency_keys), rows)
     by_ident = {r.ident: r for r in receipts}
     found = conn.execute(
         select(idempotency_keys).where(

@@ -10,9 +10,9 @@ transaction, committed by the caller's loop in ``app/jobs/maintenance.py``.
 
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import exists, func, select
 
-from app.db import partitions
+from app.db import dialects, partitions
 from app.db.schema import metric_points, metrics
 
 
@@ -48,47 +48,19 @@ def count_before(conn, metric_id, before):
     return conn.execute(query).scalar()
 
 
-# MySQL forbids a subquery on the table a DELETE is deleting from; DELETE … ORDER BY … LIMIT
-# walks the same primary-key range (MySQL-only SQL, here in one place).
-_MYSQL_DELETE = {
-    True: text(
-        "DELETE FROM metric_points WHERE metric_id = :metric_id AND recorded_at < :before "
-        "ORDER BY recorded_at LIMIT :chunk"
-    ),
-    False: text(
-        "DELETE FROM metric_points WHERE metric_id = :metric_id ORDER BY recorded_at LIMIT :chunk"
-    ),
-}
-
-
 def delete_chunk(conn, metric_id, before, chunk):
     """Delete up to ``chunk`` of a metric's points before ``before`` (None: all of them),
     oldest first, on its primary-key range; returns how many went."""
-    if conn.dialect.name != "sqlite":
-        params = {"metric_id": metric_id, "before": before, "chunk": chunk}
-        return conn.execute(_MYSQL_DELETE[before is not None], params).rowcount
-    condition = [metric_points.c.metric_id == metric_id]
+    sql = dialects.of(conn)
+    statement = sql.delete_oldest(metric_points, "metric_id", "recorded_at", before is not None)
+    params = {"key": metric_id, "chunk": chunk}
     if before is not None:
-        condition.append(metric_points.c.recorded_at < before)
-    oldest = (
-        select(metric_points.c.id)
-        .where(*condition)
-        .order_by(metric_points.c.recorded_at)
-        .limit(chunk)
-    )
-    return conn.execute(delete(metric_points).where(metric_points.c.id.in_(oldest))).rowcount
+        params["before"] = sql.bind_moment(before)
+    return conn.execute(statement, params).rowcount
 
 
 def delete_metric_rows(conn, table, metric_id, chunk):
     """Delete up to ``chunk`` of a deleted metric's rows from ``table`` (any table keyed by
     ``metric_id``); returns how many went."""
-    if conn.dialect.name != "sqlite":
-        statement = (
-            delete(table)
-            .where(table.c.metric_id == metric_id)
-            .with_dialect_options(mysql_limit=chunk)
-        )
-        return conn.execute(statement).rowcount
-    some = text(f"SELECT rowid FROM {table.name} WHERE metric_id = :metric_id LIMIT :chunk")
-    statement = text(f"DELETE FROM {table.name} WHERE rowid IN ({some.text})")
-    return conn.execute(statement, {"metric_id": metric_id, "chunk": chunk}).rowcount
+    statement = dialects.of(conn).delete_some(table, "metric_id")
+    return conn.execute(statement, {"key": metric_id, "chunk": chunk}).rowcount

@@ -22,7 +22,8 @@ from decimal import Decimal, localcontext
 
 from sqlalchemy import bindparam, delete, select, text, update
 
-from app.db.aggregate import EXACT, TINY
+from app.db import dialects
+from app.db.decimals import EXACT, TINY
 from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute, rollup_state
 from app.timeutil import EPOCH
 
@@ -127,49 +128,18 @@ def _row(metric_id, bucket, partial):
 _COLUMNS = ("metric_id", "bucket", "n", "total", "residual", "vmin", "vmax")
 
 
-def _upsert_statement(dialect, tier):
-    """INSERT that adds to an existing row, as text built once per dialect and table: MySQL's
-    ON DUPLICATE KEY UPDATE (VALUES() on MariaDB, a row alias on MySQL 8.0.20+, where VALUES()
-    is deprecated), SQLite's ON CONFLICT. (SQLAlchemy's dialect inserts with these clauses are
-    compiled anew on every execution; this runs in every ingest transaction.)"""
-    if dialect.name == "sqlite":
-        flavour = "sqlite"
-    elif not dialect.is_mariadb and (dialect.server_version_info or (0,)) >= (8, 0, 20):
-        flavour = "alias"
-    else:
-        flavour = "values"
-    return _upsert_text(flavour, tier)
+def _upsert_statement(conn, tier):
+    """The dialect's rollup upsert for one tier (it adds to an existing row)."""
+    return _typed(dialects.of(conn).rollup_upsert(TABLES[tier], _COLUMNS, conn.dialect), tier)
 
 
-@functools.cache
-def _upsert_text(flavour, tier):
+@functools.lru_cache(maxsize=16)
+def _typed(sql_text, tier):
+    """The upsert as typed text, built once (SQLAlchemy's dialect inserts with these clauses
+    are compiled anew on every execution; this runs in every ingest transaction)."""
     table = TABLES[tier]
-    name = table.name
-    insert = (
-        f"INSERT INTO {name} ({', '.join(_COLUMNS)}) "
-        f"VALUES ({', '.join(':' + column for column in _COLUMNS)})"
-    )
-    if flavour == "sqlite":
-        new, merged = "excluded.{}", "{0}"
-        least, greatest, add_total = "min", "max", "decimal_add({0}, excluded.{0})"
-        clause = " ON CONFLICT (metric_id, bucket) DO UPDATE SET "
-    elif flavour == "alias":
-        new, merged = "new.{}", f"{name}.{{0}}"
-        least, greatest, add_total = "LEAST", "GREATEST", f"{name}.{{0}} + new.{{0}}"
-        clause = " AS new ON DUPLICATE KEY UPDATE "
-    else:
-        new, merged = "VALUES({})", "{0}"
-        least, greatest, add_total = "LEAST", "GREATEST", "{0} + VALUES({0})"
-        clause = " ON DUPLICATE KEY UPDATE "
-    updates = [
-        f"n = {merged.format('n')} + {new.format('n')}",
-        f"total = {add_total.format('total')}",
-        f"residual = {merged.format('residual')} + {new.format('residual')}",
-        f"vmin = {least}({merged.format('vmin')}, {new.format('vmin')})",
-        f"vmax = {greatest}({merged.format('vmax')}, {new.format('vmax')})",
-    ]
     binds = [bindparam(column, type_=table.c[column].type) for column in _COLUMNS]
-    return text(insert + clause + ", ".join(updates)).bindparams(*binds)
+    return text(sql_text).bindparams(*binds)
 
 
 def upsert(conn, summaries):
@@ -177,7 +147,7 @@ def upsert(conn, summaries):
     for tier, partials in summaries.items():
         if partials:
             rows = [_row(m, b, p) for (m, b), p in sorted(partials.items())]
-            conn.execute(_upsert_statement(conn.dialect, tier), rows)
+            conn.execute(_upsert_statement(conn, tier), rows)
 
 
 def complete_from(conn):
@@ -201,16 +171,12 @@ def disown(conn):
 
 def delete_chunk(conn, tier, metric_id, before, chunk):
     """Delete up to ``chunk`` of a metric's rows of ``tier`` before ``before`` (None: all)."""
-    table = TABLES[tier]
-    condition = [table.c.metric_id == metric_id]
+    sql = dialects.of(conn)
+    statement = sql.delete_oldest(TABLES[tier], "metric_id", "bucket", before is not None)
+    params = {"key": metric_id, "chunk": chunk}
     if before is not None:
-        condition.append(table.c.bucket < before)
-    if conn.dialect.name == "sqlite":
-        oldest = select(table.c.bucket).where(*condition).order_by(table.c.bucket).limit(chunk)
-        statement = delete(table).where(table.c.metric_id == metric_id, table.c.bucket.in_(oldest))
-    else:
-        statement = delete(table).where(*condition).with_dialect_options(mysql_limit=chunk)
-    return conn.execute(statement).rowcount
+        params["before"] = sql.bind_moment(before)
+    return conn.execute(statement, params).rowcount
 
 
 def metrics_with_rows_before(conn, tier, before):
@@ -228,7 +194,7 @@ def raw_summaries(conn, metric_id, start, end):
         metric_points.c.recorded_at < end,
     )
     rows = ({"metric_id": metric_id, "recorded_at": t, "value": v} for t, v in conn.execute(query))
-    return summarize(rows, exact_all=conn.dialect.name == "sqlite")
+    return summarize(rows, exact_all=dialects.of(conn).EXACT_ALL)
 
 
 def stored(conn, tier, metric_id, start, end):

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from app.db import metrics, receipts
+from app.db import dialects, metrics, receipts
 from app.db import rollups as rollup_rows
 from app.db.schema import metric_points
 
@@ -100,7 +100,7 @@ def write_requests(conn, requests, now, rollups=True, keep_raw=True, max_metrics
         if keep_raw:
             conn.execute(_INSERT_POINTS, rows)
         if rollups:
-            summaries = rollup_rows.summarize(rows, exact_all=conn.dialect.name == "sqlite")
+            summaries = rollup_rows.summarize(rows, exact_all=dialects.of(conn).EXACT_ALL)
             rollup_rows.upsert(conn, summaries)
     receipts.record_answers(
         conn,

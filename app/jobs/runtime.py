@@ -21,7 +21,7 @@ def settings():
 
 def database():
     """This process's Database (its pools opened after any fork)."""
-    return per_process("database", lambda: Database(settings()["DATABASE_URL"]))
+    return per_process("database", lambda: Database(settings()))
 
 
 def redis_connection():

@@ -1,0 +1,191 @@
+"""The storage interface: one ``Store`` per app, the only thing above ``app/db`` that touches
+the database. It owns the engines, the transactions and their retries, the chunk loops and the
+dialect (chosen once); its operations are named for what the service does. Callers get plain
+values back (rows, Metrics, dicts) and never see a connection.
+
+Points and rollups live beside the relational data in the same database today, so a write is
+one transaction; ``points`` is the part a second points engine replaces.
+"""
+
+import threading
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+
+from app.db import dialects, keys, metrics, receipts, rollups, runs
+from app.db.aggregate import aggregate_metrics
+from app.db.planner import coverage, plan
+from app.db.transaction import ping, run_in_transaction, run_read
+
+WATERMARK_CACHE_SECONDS = 5
+METRIC_CACHE_SECONDS = 4
+
+
+def create_engine_for(url):
+    """Build the engine for a DATABASE_URL, with the options its dialect needs."""
+    return dialects.for_url(url).create(url)
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """A query's answer from the store: [(Metric, operation, {bucket: value})], the names not
+    found, and the plan that answered (its range and resolution)."""
+
+    results: list
+    missing: list
+    plan: object
+
+
+class Store:
+    """One app's storage: ``write`` engine, ``read`` for queries (a replica or ``write``)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.write = create_engine_for(settings["DATABASE_URL"])
+        self.sql = dialects.of(self.write)  # the dialect's SQL, chosen once
+        read_url = settings.get("DATABASE_READ_URL")
+        self.read = create_engine_for(read_url) if read_url else self.sql.read_engine(self.write)
+        self._lock = threading.Lock()
+        self._watermarks = TTLCache(maxsize=1, ttl=WATERMARK_CACHE_SECONDS)
+        # name → Metric for queries (writes always read the row under a lock); a deleted
+        # metric's name is forgotten within these few seconds.
+        self._known_metrics = TTLCache(maxsize=100_000, ttl=METRIC_CACHE_SECONDS)
+
+    # -- the store itself
+
+    def ping(self, replica=False):
+        """Raise unless the database (or its replica) answers a trivial query."""
+        ping(self.read if replica else self.write)
+
+    def dispose(self, close=True):
+        """Drop every pooled connection: closed at shutdown, or (``close=False``) merely
+        forgotten in a forked child, whose parent still owns them."""
+        self.write.dispose(close=close)
+        if self.read is not self.write:
+            self.read.dispose(close=close)
+
+    # -- metrics
+
+    def list_metrics(self, prefix, limit, offset, after=None):
+        """Rows (name, type, created_at) of live metrics by name, one page."""
+        return run_read(self.read, metrics.list_page, prefix, limit, offset, after)
+
+    def count_metrics(self):
+        """How many metrics exist (deleted ones do not count)."""
+        return run_read(self.read, metrics.count_live)
+
+    def find_metrics(self, names):
+        """{name: Metric} of the stored ones among ``names`` (one read)."""
+        return run_read(self.read, metrics.find, names)
+
+    def _known(self, names):
+        with self._lock:
+            return {n: self._known_metrics[n] for n in names if n in self._known_metrics}
+
+    def _remember(self, found):
+        # Kept a few seconds from when first found: a name in use is never kept longer, so a
+        # deleted one is forgotten within that time on every server.
+        with self._lock:
+            for name, metric in found.items():
+                if name not in self._known_metrics:
+                    self._known_metrics[name] = metric
+
+    # -- queries
+
+    def rollup_watermarks(self):
+        """{tier: complete from} of the rollups, read at most every few seconds."""
+        with self._lock:
+            cached = self._watermarks.get("all")
+        if cached is None:
+            cached = run_read(self.read, rollups.complete_from)
+            with self._lock:
+                self._watermarks["all"] = cached
+        return cached
+
+    def plan(self, start, end, window_seconds, now, use_rollups=True):
+        """Which stored data answers [start, end) in buckets of ``window_seconds`` (raises
+        ResolutionUnavailable when none kept can)."""
+        use_rollups = use_rollups and self.settings["ROLLUPS"]
+        watermarks = self.rollup_watermarks() if use_rollups else {}
+        covered = coverage(watermarks, now, self.settings)
+        return plan(start, end, window_seconds, covered, use_rollups)
+
+    def aggregate(self, names, operation, window_seconds, query_plan):
+        """Bucketed values of each named metric over a plan: Aggregates."""
+        results, missing = run_read(
+            self.read,
+            aggregate_metrics,
+            names,
+            operation,
+            window_seconds,
+            query_plan,
+            self._known(names),
+        )
+        self._remember({metric.name: metric for metric, _, _ in results})
+        return Aggregates(results, missing, query_plan)
+
+    # -- API keys and StatHat stat keys
+
+    def create_key(self, name, key_hash, prefix, rate_limit, scopes, now):
+        """Store a new key's hash; its id."""
+        return run_in_transaction(
+            self.write, keys.insert_key, name, key_hash, prefix, rate_limit, scopes, now
+        )
+
+    def active_key(self, key_hash):
+        """The active key row with this hash, or None (read from the primary: a revocation is
+        never hidden by a replica's lag)."""
+        return run_read(self.write, keys.find_active, key_hash)
+
+    def touch_key(self, key_id, now):
+        """Record that a key was used."""
+        run_in_transaction(self.write, keys.touch, key_id, now)
+
+    def active_key_hashes(self):
+        """The hashes of every key not revoked."""
+        return run_read(self.write, keys.active_hashes)
+
+    def list_keys(self):
+        """Every key row, oldest first."""
+        return run_read(self.write, keys.list_keys)
+
+    def find_key(self, ident):
+        """A key row by id or display prefix, or None."""
+        return run_read(self.write, keys.find, ident)
+
+    def change_key(self, key_id, values):
+        """Change a key's ``rate_limit`` and/or ``scopes`` ({column: value})."""
+        run_in_transaction(self.write, lambda conn: keys.change(conn, key_id, **values))
+
+    def revoke_key(self, key_id, now):
+        """Revoke a key; True when it was active."""
+        return run_in_transaction(self.write, keys.revoke, key_id, now)
+
+    def replace_key(self, key_id, name, key_hash, prefix, rate_limit, scopes, now):
+        """Revoke a key and store its replacement in one transaction; the new id."""
+
+        def work(conn):
+            keys.revoke(conn, key_id, now)
+            return keys.insert_key(conn, name, key_hash, prefix, rate_limit, scopes, now)
+
+        return run_in_transaction(self.write, work)
+
+    def create_stat_key(self, key_hash, prefix, metric, now):
+        """Store a StatHat stat key's hash for ``metric``; its id."""
+        return run_in_transaction(self.write, keys.insert_stat_key, key_hash, prefix, metric, now)
+
+    def stat_key_metric(self, key_hash):
+        """The metric a stat key names, or None."""
+        return run_read(self.write, keys.stat_key_metric, key_hash)
+
+    # -- idempotency receipts
+
+    def recorded(self, receipt, now):
+        """What the first request with this receipt's key left (receipts.Recorded), or None."""
+        return run_read(self.write, receipts.find, receipt, now)
+
+    # -- maintenance records
+
+    def maintenance_runs(self):
+        """{job: its last start, success, result and error}."""
+        return run_read(self.write, runs.last_runs)
