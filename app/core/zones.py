@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.timeutil import EPOCH, isoformat_z, to_epoch_seconds
@@ -28,7 +29,7 @@ _NOT_ZONES = frozenset({"localtime", "posixrules"})
 # about 7 days apart (Brazil in 2000, Gaza's rules).
 _PROBE_STRIDE = 3 * DAY
 # Counting in a zone probes it every few days; past this span the UTC figure stands in (by then
-# every window has over 18,000 buckets, and the figures differ by at most one per offset change).
+# every window has over 18,000 buckets, and the two differ by about one per offset change).
 _EXACT_COUNT_SPAN = 50 * 366 * DAY
 _ONE_SECOND = timedelta(seconds=1)
 _ONE_MICROSECOND = timedelta(microseconds=1)
@@ -129,7 +130,7 @@ class Bucketing:
         opening, day = self._bucket_start(first)
         later = self._later_edges(opening, last + 2 * self.window_seconds + HOUR, day)
         edges = [opening]
-        for seconds in (seconds for run in later for seconds in run):
+        for seconds in chain.from_iterable(later):
             edges.append(seconds)
             if seconds > last:
                 break
