@@ -2,12 +2,14 @@
 either sign, zero exact, merges that add counts exactly, a binary form that round-trips, keys
 that fit Int16, and a ClickHouse expression that computes the same keys."""
 
+import ast
 import math
 import random
 import re
 import sys
 from collections import Counter
 from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -314,3 +316,11 @@ def test_the_clickhouse_expression_computes_the_same_keys():
 def test_the_module_docstring_shows_the_clickhouse_expression():
     squeezed = "".join(sketch.__doc__.split())
     assert "".join(clickhouse_key_sql("value").split()) in squeezed
+
+
+def test_the_sketch_module_needs_the_standard_library_only():
+    tree = ast.parse(Path(sketch.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}  # fmt: skip
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {name.partition(".")[0] for name in imported} <= set(sys.stdlib_module_names)
