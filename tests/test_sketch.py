@@ -26,6 +26,7 @@ from app.core.sketch import (
     key_of,
     merge_all,
     merge_encoded,
+    merged_quantile,
     nearest_rank,
     value_of,
 )
@@ -148,6 +149,29 @@ def test_merging_the_sketches_of_parts_gives_the_sketch_of_the_whole(values, rng
     assert merge_encoded(left.encode(), right.encode()) == whole.encode()
 
 
+@SEEDED_FEWER
+@given(st.lists(value_sets(), max_size=4), quantiles)
+def test_the_quantile_of_encoded_sketches_is_the_quantile_of_their_merge(value_lists, q):
+    blobs = [Sketch.of(values).encode() for values in value_lists]
+    whole = Sketch.of([value for values in value_lists for value in values])
+    assert merged_quantile(blobs, q) == whole.quantile(q)
+
+
+def test_merging_many_large_sketches_adds_their_counts():
+    # Past a few thousand keys in all, merge_all switches to a slot per possible key.
+    rng = random.Random(8760)
+    parts = [
+        {key: rng.randrange(1, 2**40) for key in rng.sample(range(-MAX_KEY, MAX_KEY + 1), 300)}
+        for _ in range(40)
+    ]
+    total = Counter()
+    for part in parts:
+        total.update(part)
+    blobs = [Sketch(part).encode() for part in parts]
+    assert merge_all(blobs).counts == dict(total)
+    assert merged_quantile(blobs, 0.99) == Sketch(dict(total)).quantile(0.99)
+
+
 def test_extend_and_add_with_a_count_add_to_what_is_there():
     built = Sketch.of([1.0, 2.0])
     built.extend(iter([2.0, -3.0]))
@@ -258,6 +282,7 @@ def test_an_empty_sketch_has_no_quantile():
     assert Sketch().quantile(0.5) is None
     assert Sketch().count == 0
     assert merge_all([]).quantile(0.99) is None
+    assert merged_quantile([], 0.99) is merged_quantile([Sketch().encode()], 0.99) is None
     assert Sketch.decode(Sketch().encode()) == Sketch()
 
 

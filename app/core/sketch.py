@@ -31,6 +31,8 @@ little-endian int16, then the n counts as little-endian unsigned ints of that wi
 for 200 small counts; delta+varint would take 402 but decodes 3× slower in Python, while this
 one decodes with array.frombytes. At most 5,821 keys × 10 bytes + 2 = 58,212 bytes, which fits
 a MySQL BLOB (65,535).
+
+Speeds: ``python scripts/bench_sketch.py`` (what it prints moves with the machine's load).
 """
 
 import math
@@ -38,7 +40,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from functools import lru_cache
 from itertools import accumulate, chain, compress, repeat
@@ -150,11 +152,7 @@ class Sketch:
     def quantile(self, q: float) -> float | None:
         """The representative of the value at rank ⌈q·n⌉ in value order; None when empty."""
         keys = sorted(self.counts)
-        running = list(accumulate(map(self.counts.__getitem__, keys)))
-        rank = nearest_rank(q, running[-1] if running else 0)  # checks q even when empty
-        if not running:
-            return None
-        return value_of(keys[bisect_left(running, rank)])
+        return _quantile(keys, map(self.counts.__getitem__, keys), q)
 
     def encode(self) -> bytes:
         """The compact, canonical binary form (see the module docstring)."""
@@ -193,6 +191,14 @@ def merge_encoded(a: bytes, b: bytes) -> bytes:
     return Sketch(_sum_counts([_parse(a), _parse(b)])).encode()
 
 
+def merged_quantile(blobs: Iterable[bytes], q: float) -> float | None:
+    """``merge_all(blobs).quantile(q)``, several times faster for one sketch (an hour's row)."""
+    blobs = list(blobs)
+    if len(blobs) != 1:
+        return merge_all(blobs).quantile(q)
+    return _quantile(*_parse(blobs[0]), q)  # keys ascending, as encode writes them
+
+
 def merge_all(blobs: Iterable[bytes]) -> Sketch:
     """The merge of many encoded sketches (a query's rollup rows)."""
     parsed = [_parse(blob) for blob in blobs]
@@ -205,6 +211,13 @@ def merge_all(blobs: Iterable[bytes]) -> Sketch:
         for key, count in zip(keys, counts, strict=True):
             dense[key] += count
     return Sketch(dict(zip(compress(_SLOT_KEYS, dense), filter(None, dense), strict=True)))
+
+
+def _quantile(keys: Sequence[int], counts: Iterable[int], q: float) -> float | None:
+    """The representative at rank ⌈q·n⌉ of counts over ascending keys; None when empty."""
+    running = list(accumulate(counts))
+    rank = nearest_rank(q, running[-1] if running else 0)  # checks q even when empty
+    return value_of(keys[bisect_left(running, rank)]) if running else None
 
 
 def _sum_counts(parsed: list[tuple[array, array]]) -> dict[int, int]:
