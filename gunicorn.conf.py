@@ -80,7 +80,7 @@ def post_worker_init(worker):
     app = worker.wsgi
     get_db(app).dispose(close=False)
     if maintenance_runner(app.config) == "timer":
-        app.extensions["glowing_fiesta.timer"] = MaintenanceTimer(get_db(app), app.config).start()
+        app.extensions["glowing_fiesta.timer"] = MaintenanceTimer(get_db(app)).start()
 
 
 def worker_exit(server, worker):

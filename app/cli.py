@@ -5,9 +5,7 @@ from flask import current_app
 
 from app import auth
 from app.db import get_store
-from app.db.migrate import migrate
 from app.jobs import cli as jobs_cli
-from app.jobs import maintenance
 from app.startup import CommandGroup
 from app.stathat import BadStatName, generate_stat_key, metric_name
 from app.timeutil import isoformat_z, utcnow
@@ -25,10 +23,7 @@ def _store():
 @db_cli.command("migrate")
 def migrate_command():
     """Apply pending sql/ migrations and create upcoming partitions (safe to re-run)."""
-    config = current_app.config
-    done = migrate(
-        _store().write, retention_days=config["RETENTION_DAYS"] + config["RETENTION_GRACE_DAYS"]
-    )
+    done = _store().migrate()
     click.echo(f"Schema up to date ({len(done)} migration(s) applied).", err=True)
 
 
@@ -137,7 +132,7 @@ def delete_metric_command(name, yes):
     """Delete a metric and all its points (the name is free again at once)."""
     if not yes:
         click.confirm(f"Delete metric {name!r} and all its points?", abort=True)
-    outcome = maintenance.delete_metric(_store(), current_app.config, name, _purge_here)
+    outcome = _store().delete_metric(name, _store().purge_metric)  # the CLI waits for it all
     if outcome is None:
         raise click.ClickException(f"No metric named {name!r}")
     metric, deleted, _ = outcome
@@ -156,11 +151,6 @@ def stat_key_command(stat):
     _store().create_stat_key(auth.hash_key(raw), auth.display_prefix(raw), metric, utcnow())
     click.echo(f"Stat key for metric {metric!r}; it is shown only now:", err=True)
     click.echo(raw)
-
-
-def _purge_here(metric_id):
-    """The CLI waits for a large deletion to finish."""
-    return maintenance.purge_metric_points(_store().write, metric_id, current_app.config)
 
 
 def init_app(app):

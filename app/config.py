@@ -237,6 +237,12 @@ def ensure_multiprocess_dir(environ=None):
     return path
 
 
+def raw_keep_days(config):
+    """Days of raw points kept: METRICS_RETENTION_DAYS + METRICS_RETENTION_GRACE_DAYS (the
+    grace is how late a day's last points may still be read or rebuilt from)."""
+    return config["RETENTION_DAYS"] + config["RETENTION_GRACE_DAYS"]
+
+
 def maintenance_runner(config):
     """Who runs maintenance: "rq" (workers + rq-scheduler, with REDIS_URL), "timer" (a thread
     in each app process) or "off"."""

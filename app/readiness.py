@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from app.config import maintenance_runner
-from app.db import get_db, partitions, ping, run_read, runs
+from app.db import get_store
 from app.jobs.cli import queue_state
 from app.redis import get_redis
 from app.timeutil import isoformat_z, utcnow
@@ -98,10 +98,10 @@ def _outcome(name, future):
 
 def _parts(app):
     """{part name: probe} of what this configuration needs."""
-    db = get_db(app)
-    parts = {"database": lambda: ping(db.write)}
+    store = get_store(app)
+    parts = {"database": store.ping}
     if app.config["DATABASE_READ_URL"]:
-        parts["database_read"] = lambda: ping(db.read)
+        parts["database_read"] = lambda: store.ping(replica=True)
     if app.config["REDIS_URL"]:
         parts["redis"] = lambda: get_redis(app).ping()
     if app.config["INGEST_MODE"] == "queue":
@@ -121,10 +121,10 @@ def queue(app):
 
 def maintenance(app):
     """Each maintenance job's last start and success (and error), and the partitions ahead."""
-    db = get_db(app)
+    store = get_store(app)
     try:
-        last = run_read(db.write, runs.last_runs)
-        ahead = None if db.is_sqlite else run_read(db.write, partitions.days_ahead, utcnow().date())
+        last = store.maintenance_runs()
+        ahead = store.partitions_days_ahead(utcnow().date())
     except Exception as exc:  # the database check says what is wrong
         return {"error": type(exc).__name__}
     jobs = {

@@ -6,7 +6,7 @@ import logging
 
 from prometheus_client.core import GaugeMetricFamily
 
-from app.db import get_db, run_read, runs
+from app.db import get_store
 from app.jobs.cli import queue_names, queue_state
 from app.redis import get_redis
 from app.timeutil import EPOCH
@@ -64,7 +64,7 @@ class StateCollector:
         yield oldest
 
     def _maintenance(self):
-        last = run_read(get_db(self.app).write, runs.last_runs)
+        last = get_store(self.app).maintenance_runs()
         success = GaugeMetricFamily(
             "gf_maintenance_last_success_timestamp_seconds",
             "When each maintenance job last succeeded (Unix time)",

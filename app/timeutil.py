@@ -2,7 +2,7 @@
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from app.constants import DECIMAL_PATTERN
 
@@ -102,6 +102,11 @@ EARLIEST, LATEST = EPOCH, datetime(9999, 1, 1)
 def representable(moment):
     """Whether a query may name ``moment`` (between EARLIEST and LATEST)."""
     return EARLIEST <= moment <= LATEST
+
+
+def horizon(now, days):
+    """The first instant a retention of ``days`` keeps: today's start (UTC) minus ``days``."""
+    return datetime.combine(now.date(), time()) - timedelta(days=days)
 
 
 def isoformat_z(moment):

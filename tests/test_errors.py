@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import create_app, readiness
+from app import create_app
 from app.db import get_db
 from scripts.harness import TcpProxy, free_port
 from tests.conftest import new_key
@@ -198,8 +198,9 @@ def test_ready_shows_its_detail_only_where_ready_detail_allows(make_app, policy,
 
 def test_ready_probes_at_most_once_a_second(make_app, monkeypatch):
     app = make_app()
-    probes, real_ping = [], readiness.ping
-    monkeypatch.setattr(readiness, "ping", lambda engine: probes.append(real_ping(engine)))
+    store = get_db(app)
+    probes, real_ping = [], store.ping
+    monkeypatch.setattr(store, "ping", lambda **kw: probes.append(real_ping(**kw)))
     client = app.test_client()
     for _ in range(20):
         assert client.get("/ready").status_code == 200

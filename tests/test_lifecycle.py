@@ -13,7 +13,7 @@ from app import create_app
 from app.db import get_db, partitions, rollups, run_in_transaction
 from app.db.migrate import migrate
 from app.db.schema import metric_points, metrics
-from app.jobs import maintenance
+from app.db import maintenance
 from app.jobs.timer import MaintenanceTimer
 from app.timeutil import isoformat_z, utcnow
 from tests.conftest import new_key, orphan_points, orphan_rows, stored_points
@@ -81,7 +81,7 @@ def test_a_hundred_days_of_maintenance_keep_exactly_the_window(lifecycle_app):
     expected = []
     for day in range(100):
         now = start + timedelta(days=day, hours=3, minutes=17)
-        ahead = maintenance.run_partitions(db, app.config, isoformat_z(now))
+        ahead = db.ensure_partitions(isoformat_z(now))
         todays = [
             day_start(now)
             + timedelta(seconds=rng.randrange(86400), microseconds=rng.randrange(10**6))
@@ -90,7 +90,7 @@ def test_a_hundred_days_of_maintenance_keep_exactly_the_window(lifecycle_app):
         todays += [day_start(now), day_start(now) - timedelta(microseconds=1)]  # on the edge
         insert_points(app, f"life.{day % 3}", todays)
         expected += [(f"life.{day % 3}", m) for m in todays]
-        result = maintenance.run_retention(db, app.config, isoformat_z(now))
+        result = db.trim(isoformat_z(now))
         cutoff = day_start(now) - timedelta(days=KEEP_DAYS)
         removed = [p for p in expected if p[1] < cutoff]
         expected = sorted(p for p in expected if p[1] >= cutoff)
@@ -110,7 +110,7 @@ def test_queries_over_the_edge_of_the_window_stay_exact(lifecycle_app):
     cutoff = day_start(now) - timedelta(days=KEEP_DAYS)
     moments = [cutoff + timedelta(hours=h, minutes=7) for h in range(-30, 30)]
     insert_points(app, "edge", moments)
-    result = maintenance.run_retention(db, app.config)
+    result = db.trim()
     assert result["rows_deleted"] + result["rows_dropped_with_partitions"] == 30
     auth = {"X-API-Key": new_key(app)}
 
@@ -154,7 +154,7 @@ def test_a_dry_run_reports_and_changes_nothing(lifecycle_app):
 def test_metrics_whose_points_all_expired_stay_defined(lifecycle_app):
     app = lifecycle_app
     insert_points(app, "gone.points", [day_start(utcnow()) - timedelta(days=40)])
-    maintenance.run_retention(get_db(app), app.config)
+    get_db(app).trim()
     assert all_points(app) == []
     auth = {"X-API-Key": new_key(app)}
     listed = app.test_client().get("/api/metrics", headers=auth).get_json()["data"]
@@ -169,7 +169,7 @@ def test_ingest_keeps_working_while_retention_trims_in_chunks(lifecycle_app):
     insert_points(app, "old.rows", [ancient + timedelta(microseconds=n) for n in range(4000)])
     results, statuses = [], []
     trimmer = threading.Thread(
-        target=lambda: results.append(maintenance.run_retention(get_db(app), app.config))
+        target=lambda: results.append(get_db(app).trim())
     )
     client, auth = app.test_client(), {"X-API-Key": new_key(app)}
     trimmer.start()
@@ -242,7 +242,7 @@ def test_a_large_deletion_finishes_in_the_background(lifecycle_app):
 
 def test_the_timer_runs_each_job_when_due_and_once(lifecycle_app):
     app = lifecycle_app
-    timers = [MaintenanceTimer(get_db(app), app.config) for _ in range(2)]
+    timers = [MaintenanceTimer(get_db(app)) for _ in range(2)]
     first = timers[0].run_due()
     assert first[maintenance.PARTITIONS] is not None and first[maintenance.RETENTION] is not None
     assert timers[1].run_due() == {maintenance.PARTITIONS: None, maintenance.RETENTION: None}
@@ -257,7 +257,7 @@ def test_rows_past_the_last_partition_raise_an_alert_not_a_split(fresh_mysql_url
     far = day_start(utcnow()) + timedelta(days=30)
     insert_points(app, "future", [far])
     later = isoformat_z(far - timedelta(days=5))
-    result = maintenance.run_partitions(get_db(app), app.config, later)
+    result = get_db(app).ensure_partitions(later)
     assert result["future_rows"] is True and result["created"] == []
     forced = app.test_cli_runner().invoke(args=["partitions", "ensure", "--now", later, "--force"])
     assert forced.exit_code == 0, forced.output

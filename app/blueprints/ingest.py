@@ -140,9 +140,8 @@ def delete_metric(name):
     if not NAME_RE.match(name):
         raise ValidationError({"name": [NAME_RULE]})
     app = current_app
-    outcome = maintenance.delete_metric(
-        get_db(app), app.config, name, maintenance.background_purger(app)
-    )
+    store = get_db(app)
+    outcome = store.delete_metric(name, maintenance.background_purger(app, store))
     if outcome is None:
         raise metric_not_found([name])
     metric, deleted, finished = outcome

@@ -8,9 +8,11 @@ than any tier still holding that range is RESOLUTION_UNAVAILABLE, never a silent
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
+from app.config import raw_keep_days
 from app.db.rollups import ceil_to, floor_to
+from app.timeutil import horizon
 
 RAW, MINUTE, HOUR = "raw", "minute", "hour"
 GRAIN = {MINUTE: 60, HOUR: 3600}
@@ -46,11 +48,6 @@ class Plan:
     hour: list = field(default_factory=list)
 
 
-def horizon(now, days):
-    """The first instant a retention of ``days`` keeps (today's start minus ``days``)."""
-    return datetime.combine(now.date(), time()) - timedelta(days=days)
-
-
 def coverage(watermarks, now, settings):
     """The Coverage at ``now``: raw points from their retention's horizon; each rollup tier from
     its watermark or its own retention's horizon, whichever is later."""
@@ -59,9 +56,9 @@ def coverage(watermarks, now, settings):
         complete_from = watermarks.get(name)
         return None if complete_from is None else max(complete_from, horizon(now, days))
 
-    keep = settings["RETENTION_DAYS"]
     # METRICS_RETENTION_DAYS=0 keeps no raw point at all: every range is whole minutes.
-    raw = datetime.max if keep == 0 else horizon(now, keep + settings["RETENTION_GRACE_DAYS"])
+    keeps_raw = settings["RETENTION_DAYS"] > 0
+    raw = horizon(now, raw_keep_days(settings)) if keeps_raw else datetime.max
     return Coverage(
         raw,
         tier(MINUTE, settings["ROLLUP_MINUTE_DAYS"]),

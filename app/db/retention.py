@@ -16,11 +16,6 @@ from app.db import dialects, partitions
 from app.db.schema import metric_points, metrics
 
 
-def cutoff(now, keep_days):
-    """The first instant kept: ``keep_days`` whole UTC days before today's start."""
-    return datetime.combine(now.date(), time()) - timedelta(days=keep_days)
-
-
 def expired_partitions(conn, before):
     """Daily partitions whose every row is before ``before`` (a day boundary)."""
     return [

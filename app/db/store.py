@@ -12,8 +12,20 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from app.db import dialects, keys, metrics, receipts, rollups, runs
+from app.config import raw_keep_days
+from app.db import (
+    dialects,
+    keys,
+    maintenance,
+    metrics,
+    partitions,
+    rebuild,
+    receipts,
+    rollups,
+    runs,
+)
 from app.db.aggregate import aggregate_metrics
+from app.db.migrate import migrate
 from app.db.planner import coverage, plan
 from app.db.transaction import ping, run_in_transaction, run_read
 
@@ -184,8 +196,48 @@ class Store:
         """What the first request with this receipt's key left (receipts.Recorded), or None."""
         return run_read(self.write, receipts.find, receipt, now)
 
-    # -- maintenance records
+    # -- deleting a metric
+
+    def delete_metric(self, name, finish_later):
+        """Delete the metric ``name``: its name is free and no point can land on it from the
+        moment this returns; every row keyed by it goes now when they are few (a chunk of
+        each table), else ``finish_later(metric_id)`` removes the rest (and returns how many
+        points, if it waited). (Metric, points deleted, finished) or None."""
+        return maintenance.delete_metric(self, name, finish_later)
+
+    def purge_metric(self, metric_id):
+        """Remove what remains of a deleted metric, in paced chunks; how many points went."""
+        return maintenance.purge_metric_points(self.write, metric_id, self.settings)
+
+    # -- maintenance
+
+    def ensure_partitions(self, now=None, due=None, force=False):
+        """Keep daily partitions PARTITIONS_AHEAD_DAYS ahead (a recorded, locked job run)."""
+        return maintenance.run_partitions(self, now, due, force)
+
+    def trim(self, now=None, dry_run=False, due=None):
+        """Apply retention to points, rollup tiers, receipts and deleted metrics (a recorded,
+        locked job run); ``dry_run`` only counts."""
+        return maintenance.run_retention(self, now, dry_run, due)
+
+    def rebuild_rollups(self, start=None, end=None, metric=None, progress=None):
+        """Recompute rollups from raw points over [start, end) (whole hours)."""
+        return rebuild.rebuild(self, start, end, metric, progress)
+
+    def check_rollups(self, start=None, end=None, metric=None):
+        """Where the rollups disagree with the raw points: [(name, tier, bucket, stored, raw)]."""
+        return rebuild.check(self, start, end, metric)
 
     def maintenance_runs(self):
         """{job: its last start, success, result and error}."""
         return run_read(self.write, runs.last_runs)
+
+    def partitions_days_ahead(self, today):
+        """Days after ``today`` with a daily partition, or None where there are none."""
+        if not self.sql.HAS_PARTITIONS:
+            return None
+        return run_read(self.write, partitions.days_ahead, today)
+
+    def migrate(self):
+        """Bring the schema up to date (safe to run again, and from several hosts at once)."""
+        return migrate(self.write, retention_days=raw_keep_days(self.settings))

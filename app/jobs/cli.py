@@ -8,9 +8,10 @@ from flask import current_app
 from rq import SimpleWorker, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from app.db import get_db
-from app.jobs import maintenance, runtime, schedule
-from app.jobs import rollups as rollup_jobs
+from app.db import get_store
+from app.db.maintenance import Skipped
+from app.db.rebuild import RangeExpired
+from app.jobs import runtime, schedule
 from app.redis import get_redis
 from app.startup import CommandGroup
 from app.timeutil import isoformat_z, parse_timestamp, utcnow
@@ -81,8 +82,8 @@ _NOW = click.option("--now", help="Act as if it were this time (ISO 8601): for t
 
 def _report(run, *args, **kwargs):
     try:
-        result = run(get_db(current_app), current_app.config, *args, **kwargs)
-    except maintenance.Skipped:
+        result = run(*args, **kwargs)
+    except Skipped:
         raise click.ClickException("the job is running elsewhere right now; try later") from None
     click.echo(json.dumps(result, indent=2, default=str))
 
@@ -92,7 +93,7 @@ def _report(run, *args, **kwargs):
 @click.option("--force", is_flag=True, help="Split p_future even if rows landed in it.")
 def ensure_command(now, force):
     """Create the daily partitions PARTITIONS_AHEAD_DAYS ahead."""
-    _report(maintenance.run_partitions, now, force=force)
+    _report(get_store(current_app).ensure_partitions, now, force=force)
 
 
 @retention_cli.command("run")
@@ -100,7 +101,7 @@ def ensure_command(now, force):
 @click.option("--dry-run", is_flag=True, help="Report what would go; change nothing.")
 def retention_command(now, dry_run):
     """Remove points older than METRICS_RETENTION_DAYS + METRICS_RETENTION_GRACE_DAYS."""
-    _report(maintenance.run_retention, now, dry_run=dry_run)
+    _report(get_store(current_app).trim, now, dry_run=dry_run)
 
 
 def _moment(text):
@@ -125,15 +126,13 @@ def _range_options(command):
 def rebuild_command(start, end, metric):
     """Recompute rollups from raw points (after an upgrade or a restore)."""
     try:
-        result = rollup_jobs.rebuild(
-            get_db(current_app),
-            current_app.config,
+        result = get_store(current_app).rebuild_rollups(
             _moment(start),
             _moment(end),
             metric,
             progress=lambda name: click.echo(f"rebuilt {name}", err=True),
         )
-    except rollup_jobs.RangeExpired as exc:
+    except RangeExpired as exc:
         raise click.ClickException(f"refusing to rebuild: {exc}") from None
     click.echo(json.dumps(result, default=str))
 
@@ -142,9 +141,7 @@ def rebuild_command(start, end, metric):
 @_range_options
 def check_command(start, end, metric):
     """Compare the rollups with the raw points; exit 1 when they differ."""
-    found = rollup_jobs.check(
-        get_db(current_app), current_app.config, _moment(start), _moment(end), metric
-    )
+    found = get_store(current_app).check_rollups(_moment(start), _moment(end), metric)
     for name, tier, bucket, stored, expected in found:
         click.echo(f"{name}\t{tier}\t{isoformat_z(bucket)}\tstored={stored}\traw={expected}")
     click.echo(f"{len(found)} difference(s).", err=True)

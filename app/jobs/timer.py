@@ -10,15 +10,15 @@ import threading
 
 from crontab import CronTab
 
-from app.jobs import maintenance
+from app.db.maintenance import PARTITIONS, RETENTION, Skipped
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_SECONDS = 60
-SCHEDULE = {
-    maintenance.PARTITIONS: ("PARTITIONS_CRON", maintenance.run_partitions),
-    maintenance.RETENTION: ("RETENTION_CRON", maintenance.run_retention),
+SCHEDULE = {  # job: (its cron setting, the store's operation)
+    PARTITIONS: ("PARTITIONS_CRON", "ensure_partitions"),
+    RETENTION: ("RETENTION_CRON", "trim"),
 }
 
 
@@ -38,8 +38,8 @@ def is_due(job, cron, last_runs, now):
 class MaintenanceTimer:
     """The thread of one process; ``stop`` ends it."""
 
-    def __init__(self, db, settings, interval=CHECK_EVERY_SECONDS):
-        self.db, self.settings, self.interval = db, settings, interval
+    def __init__(self, store, interval=CHECK_EVERY_SECONDS):
+        self.store, self.settings, self.interval = store, store.settings, interval
         self._stop = threading.Event()
         self._thread = None
 
@@ -62,15 +62,15 @@ class MaintenanceTimer:
     def run_due(self):
         """Run every job that is due now; their results (None for those not run)."""
         results = {}
-        for job, (cron_key, run) in SCHEDULE.items():
+        for job, (cron_key, operation) in SCHEDULE.items():
             cron = self.settings[cron_key]
 
             def due(last_runs, job=job, cron=cron):
                 return is_due(job, cron, last_runs, utcnow())
 
             try:
-                results[job] = run(self.db, self.settings, due=due)
-            except maintenance.Skipped:
+                results[job] = getattr(self.store, operation)(due=due)
+            except Skipped:
                 results[job] = None
             except Exception:  # logged and recorded by run_job; try again at its next time
                 results[job] = None

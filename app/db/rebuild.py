@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.db import rollups, run_in_transaction
-from app.db.planner import horizon
+from app.config import raw_keep_days
+from app.db import rollups
 from app.db.schema import metrics
-from app.timeutil import utcnow
+from app.db.transaction import run_in_transaction
+from app.timeutil import horizon, utcnow
 
 DAY = timedelta(days=1)
 HOUR = 3600  # seconds: rebuilds work in whole hours
@@ -27,10 +28,9 @@ class RangeExpired(ValueError):
 
 def default_range(settings, now):
     """[the raw points' horizon, now + the future allowance rounded up to the hour)."""
-    keep = settings["RETENTION_DAYS"] + settings["RETENTION_GRACE_DAYS"]
     latest = now + timedelta(seconds=settings["MAX_FUTURE_SECONDS"]) + timedelta(minutes=1)
     end = rollups.ceil_to(latest, HOUR)
-    return horizon(now, keep), end
+    return horizon(now, raw_keep_days(settings)), end
 
 
 def _metric_ids(conn, name):
@@ -47,20 +47,18 @@ def _days(start, end):
         day += DAY
 
 
-def rebuild(db, settings, start=None, end=None, metric=None, progress=None):
+def rebuild(store, start=None, end=None, metric=None, progress=None):
     """Rebuild the rollups of every metric (or ``metric``) over [start, end) (whole hours);
     {"metrics", "points", "from", "to"}."""
     now = utcnow()
-    default_start, default_end = default_range(settings, now)
+    default_start, default_end = default_range(store.settings, now)
     start = rollups.floor_to(start or default_start, HOUR)
     end = rollups.ceil_to(end or default_end, HOUR)
     if start < default_start:
         raise RangeExpired(f"raw points before {default_start:%Y-%m-%d} are no longer kept")
-    ids = run_in_transaction(db.write, _metric_ids, metric)
-    # REPEATABLE READ, so the rows' locks cover the gaps (SQLite's one writer needs none).
-    engine = (
-        db.write if db.is_sqlite else db.write.execution_options(isolation_level="REPEATABLE READ")
-    )
+    ids = run_in_transaction(store.write, _metric_ids, metric)
+    isolation = store.sql.REBUILD_ISOLATION  # so the rows' locks cover the gaps
+    engine = store.write.execution_options(isolation_level=isolation) if isolation else store.write
     points = 0
     for metric_id, name in ids:
         for day_start, day_end in _days(start, end):
@@ -69,7 +67,7 @@ def rebuild(db, settings, start=None, end=None, metric=None, progress=None):
             progress(name)
     if metric is None:
         for tier in rollups.TABLES:
-            run_in_transaction(db.write, _lower_watermark, tier, start)
+            run_in_transaction(store.write, _lower_watermark, tier, start)
     return {"metrics": len(ids), "points": points, "from": start, "to": end}
 
 
@@ -79,18 +77,18 @@ def _lower_watermark(conn, tier, start):
         rollups.set_complete_from(conn, tier, start)
 
 
-def check(db, settings, start=None, end=None, metric=None):
+def check(store, start=None, end=None, metric=None):
     """[(metric name, tier, bucket, stored, expected)] where the rollups disagree with the
     raw points over [start, end)."""
     now = utcnow()
-    default_start, default_end = default_range(settings, now)
+    default_start, default_end = default_range(store.settings, now)
     start = rollups.floor_to(max(start or default_start, default_start), HOUR)
     end = rollups.ceil_to(end or default_end, HOUR)
     found = []
-    for metric_id, name in run_in_transaction(db.write, _metric_ids, metric):
+    for metric_id, name in run_in_transaction(store.write, _metric_ids, metric):
         for day_start, day_end in _days(start, end):
             for difference in run_in_transaction(
-                db.write, rollups.differences, metric_id, day_start, day_end
+                store.write, rollups.differences, metric_id, day_start, day_end
             ):
                 found.append((name, *difference))
     return found
