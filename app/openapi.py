@@ -310,7 +310,10 @@ ERRORS = {  # status → when
     413: "The body is over MAX_CONTENT_LENGTH (`PAYLOAD_TOO_LARGE`).",
     422: "This Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`).",
     429: "Over the key's rate limit, or too many failed authentications (`RATE_LIMITED`).",
-    503: "The database or the writer is unavailable (`SERVICE_UNAVAILABLE`, with Retry-After).",
+    503: (
+        "The database or the writer is unavailable, or in queue mode Redis or room in its "
+        "buffer (`SERVICE_UNAVAILABLE`, with Retry-After)."
+    ),
 }
 
 

@@ -7,6 +7,7 @@ import time
 from app.config import maintenance_runner
 from app.db import get_db, partitions, ping, run_read, runs
 from app.jobs.cli import queue_state
+from app.queue_buffer import buffer_state
 from app.redis import get_redis
 from app.timeutil import isoformat_z, utcnow
 
@@ -42,12 +43,14 @@ def dependencies(app):
 
 
 def queue(app):
-    """The ingest queue in queue mode: waiting and failed jobs, the oldest one's age."""
+    """Queue mode's buffer (points and entries waiting, the oldest one's age, what drains
+    did) and the RQ jobs of the ingest queue."""
     if app.config["INGEST_MODE"] != "queue":
         return None
     name = app.config["RQ_INGEST_QUEUE"]
+    connection = get_redis(app)
     try:
-        return {"name": name, **queue_state(get_redis(app), name)}
+        return {**buffer_state(connection, app.config), "jobs": queue_state(connection, name)}
     except Exception as exc:  # Redis is down: the redis check says so
         return {"name": name, "error": type(exc).__name__}
 
