@@ -31,6 +31,7 @@ DRAIN_JOB = "app.jobs.drain.drain"  # by name: the web side never imports job co
 _TYPE_CODES = {"counter": "c", "value": "v"}
 _TYPES = {code: name for name, code in _TYPE_CODES.items()}
 _MICROSECOND = timedelta(microseconds=1)
+IDLE = "idle"  # next_batch: nothing to do now, the slot still held
 
 
 def encode(points):
@@ -121,11 +122,14 @@ class Buffer:
         """The record reserved under an idempotency key, or None."""
         return self.connection.get(key)
 
-    def next_batch(self, slot, consumer, lease_ms, max_points, claim_idle_ms):
-        """The drain slot's next Batch (a stalled one first), or None when the slot is done
-        (released) or lost (another job holds it)."""
+    def next_batch(self, slot, consumer, lease_ms, max_points, claim_idle_ms, release=True):
+        """The drain slot's next Batch (a stalled one first); IDLE when there is nothing to do
+        and not ``release``, else None: the slot released (or lost to another job)."""
         keys = [self.stream, self.lease(slot), self.stats]
-        reply = self._next(keys, [GROUP, consumer, lease_ms, max_points, claim_idle_ms])
+        args = [GROUP, consumer, lease_ms, max_points, claim_idle_ms, "1" if release else "0"]
+        reply = self._next(keys, args)
+        if reply[0] == b"idle":
+            return IDLE
         if reply[0] in (b"done", b"lost"):
             return None
         kind, first, entries, points, payload, deliveries = reply

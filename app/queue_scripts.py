@@ -48,8 +48,10 @@ return started
 """
 
 # A drain's next step. KEYS: stream, its lease, stats.
-# ARGV: group, consumer (the job id), lease ms, max points, claim idle ms.
-# → {'lost'} (the slot is another job's), {'done'} (nothing to do: lease released), or
+# ARGV: group, consumer (the job id), lease ms, max points, claim idle ms, release ('1':
+# give the slot up if there is nothing to do).
+# → {'lost'} (the slot is another job's), {'idle'} (nothing now, slot kept), {'done'}
+#   (nothing to do: slot released), or
 #   {'read'|'reclaimed', first id, entries, points, payload, deliveries}.
 NEXT_BATCH = (
     _CHUNKS
@@ -126,6 +128,7 @@ if redis.call('EXISTS', stream) == 1 then
   redis.call('SET', KEYS[2], me, 'PX', ARGV[3])
   local found = take(me) or reclaim() or read()
   if found then return found end
+  if ARGV[6] ~= '1' then return {'idle'} end
   idle_consumer_gone(me)
 end
 redis.call('DEL', KEYS[2])

@@ -15,7 +15,7 @@ from app.auth import create_key
 from app.db import create_engine_for, get_db, run_in_transaction
 from app.db.migrate import migrate
 from app.db.schema import metric_points, metrics
-from app.jobs import runtime
+from app.jobs import drain, runtime
 from scripts.harness import (
     ROOT,
     Gunicorn,
@@ -275,6 +275,7 @@ def queue_env(database_url, durable_redis, monkeypatch):
     env = {"DATABASE_URL": database_url, "REDIS_URL": durable_redis.url, **QUEUE_TEST_SETTINGS}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(drain, "DRAIN_LINGER_SECONDS", 0)  # drains run here end when empty
     runtime.reset()
     yield env
     runtime.reset()

@@ -120,6 +120,25 @@ def test_a_drain_killed_anywhere_stores_each_point_once_after_the_claim_time(
     assert (state["points"], state["reclaimed_entries"], state["drained_points"]) == (0, 5, 200)
 
 
+def test_a_batch_that_keeps_failing_ends_in_the_failed_points(queue_app, monkeypatch):
+    post_counters(queue_app, "q.poison", 3)
+    monkeypatch.setattr(drain, "MAX_DELIVERIES", 2)
+
+    def broken(*args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(drain, "write_requests", broken)
+    took = drain_until_empty(queue_app, within=CLAIM_IDLE + 10)  # tried, reclaimed, given up
+    state = buffered(queue_app)
+    assert (state["failed_points"], state["failed_drains"], state["drained_points"]) == (3, 2, 0)
+    assert CLAIM_IDLE <= took < CLAIM_IDLE + 5
+    monkeypatch.undo()
+    runner = queue_app.test_cli_runner()
+    assert "3 failed point(s) back" in runner.invoke(args=["queue", "requeue"]).output
+    drain_until_empty(queue_app, within=5)
+    assert stored_values(queue_app, "q.poison") == [0.0, 1.0, 2.0]
+
+
 def test_a_202_survives_a_redis_restart_before_the_drain(queue_app, durable_redis):
     post_counters(queue_app, "q.restart", 20)
     durable_redis.kill()  # SIGKILL: only the append-only file is left

@@ -108,6 +108,7 @@ def test_idempotency_keys_are_reserved_with_the_append(queue_app, client, auth):
     assert [v for _, v in stored_points(queue_app, "q.idem")] == [4.0]
 
 
+@pytest.mark.parametrize("database_url", ["mysql"], indirect=True)  # the cache is the same
 def test_a_deleted_name_answers_as_the_new_metric_within_5_s_however_often_it_is_used(
     queue_app, client, auth
 ):

@@ -9,10 +9,10 @@ when first read and reclaimed whole, so a drain killed at any instant leaves eit
 receipt (the batch is written again) or its receipt (the batch is only acknowledged).
 
 Drains start when an append finds a slot free, continue while there is work (handing the slot
-to a fresh job every DRAIN_JOB_SECONDS), and are started by every ingest worker's watch
-every TICK_SECONDS and by the scheduler's entry when work waits and a slot is free — which is
-how a dead drainer's batch is picked up once its lease and idle time pass
-QUEUE_CLAIM_IDLE_SECONDS.
+to a fresh job every DRAIN_JOB_SECONDS, lingering DRAIN_LINGER_SECONDS when there is none),
+and are started by every ingest worker's watch every TICK_SECONDS and by the scheduler's entry
+when work waits and a slot is free — which is how a dead drainer's batch is picked up once
+its lease and idle time pass QUEUE_CLAIM_IDLE_SECONDS.
 """
 
 import logging
@@ -26,12 +26,16 @@ from app.db.errors import is_unavailable_error
 from app.db.receipts import batch_receipt
 from app.db.writer import CONFLICT, Answer, WriteRequest, storage_options, write_requests
 from app.jobs import runtime
-from app.queue_buffer import Buffer, buffer_for, decode, lease_ms, start_drainers
+from app.queue_buffer import IDLE, Buffer, buffer_for, decode, lease_ms, start_drainers
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 DRAIN_JOB_SECONDS = 10
+# A drain with nothing to do keeps its slot this long, looking every LINGER_POLL_SECONDS, so a
+# steady trickle of requests is drained by one job rather than starting one each.
+DRAIN_LINGER_SECONDS = 1.0
+LINGER_POLL_SECONDS = 0.05
 TICK_SECONDS = 1.0
 # A batch whose drain raised this often (not for an unreachable database) is given up: its
 # points go to the failed-points record instead of blocking a slot for ever.
@@ -51,17 +55,26 @@ def _buffer(queue_name, slot):
 
 def drain(queue_name, slot, job_id):
     """RQ job: drain the buffer of ``queue_name`` in slot ``slot`` as ``job_id`` (also its
-    consumer name) until it is empty, then release the slot; batches written."""
+    consumer name) until it has been empty for DRAIN_LINGER_SECONDS, then release the slot
+    (or, busy after DRAIN_JOB_SECONDS, hand it to a fresh job); batches written."""
     settings = runtime.settings()
     buffer, lease = _buffer(queue_name, slot), lease_ms(settings)
-    deadline, done = time.monotonic() + DRAIN_JOB_SECONDS, 0
-    while time.monotonic() < deadline:
-        batch = buffer.next_batch(slot, job_id, lease, settings["QUEUE_DRAIN_BATCH"], lease)
-        if batch is None or not _apply(buffer, job_id, batch, settings):
+    size = settings["QUEUE_DRAIN_BATCH"]
+    deadline, quiet_since, done = time.monotonic() + DRAIN_JOB_SECONDS, None, 0
+    while True:
+        now = time.monotonic()
+        if quiet_since is None and now > deadline:
+            _hand_over(buffer, queue_name, slot, job_id, lease)
             return done
-        done += 1
-    _hand_over(buffer, queue_name, slot, job_id, lease)
-    return done
+        release = quiet_since is not None and now - quiet_since >= DRAIN_LINGER_SECONDS
+        batch = buffer.next_batch(slot, job_id, lease, size, lease, release)
+        if batch is IDLE:
+            quiet_since = quiet_since or now
+            time.sleep(LINGER_POLL_SECONDS)
+        elif batch is None or not _apply(buffer, job_id, batch, settings):
+            return done
+        else:
+            quiet_since, done = None, done + 1
 
 
 def _apply(buffer, consumer, batch, settings):
