@@ -79,6 +79,15 @@ class Appended:
     started: tuple = ()
 
 
+def appended(reply):
+    """The APPEND script's reply as an Appended."""
+    if reply[0] == b"replay":
+        return Appended(replayed=reply[1])
+    if reply[0] == b"full":
+        return Appended(full=True)
+    return Appended(started=tuple(_pairs(reply[1:])))
+
+
 def _pairs(flat):
     return [(int(flat[i]), flat[i + 1].decode()) for i in range(0, len(flat), 2)]
 
@@ -108,15 +117,14 @@ class Buffer:
     def append(self, payload, points, max_points, lease_ms, reservation=None):
         """Append one request's points (and reserve its key: ``(key, record, ttl seconds)``),
         starting drain slots that are free; an Appended."""
+        reply = self._append(*self.append_call(payload, points, max_points, lease_ms, reservation))
+        return appended(reply)
+
+    def append_call(self, payload, points, max_points, lease_ms, reservation=None):
+        """The APPEND script's (keys, args) for ``append``."""
         key, record, ttl = reservation or ("", "", 0)
         keys = [self.stream, self.depth, key, *self.leases]
-        args = [GROUP, points, payload, max_points, record, ttl, lease_ms, self._job_prefix]
-        reply = self._append(keys, args)
-        if reply[0] == b"replay":
-            return Appended(replayed=reply[1])
-        if reply[0] == b"full":
-            return Appended(full=True)
-        return Appended(started=tuple(_pairs(reply[1:])))
+        return keys, [GROUP, points, payload, max_points, record, ttl, lease_ms, self._job_prefix]
 
     def reservation(self, key):
         """The record reserved under an idempotency key, or None."""

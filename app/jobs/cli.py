@@ -15,7 +15,7 @@ from app.jobs import drain, maintenance, runtime, schedule
 from app.jobs import rollups as rollup_jobs
 from app.jobs.ingest import release_claims
 from app.queue_buffer import buffer_for, buffer_state
-from app.redis import get_redis
+from app.redis import connect, get_redis
 from app.timeutil import isoformat_z, parse_timestamp, utcnow
 
 jobs_cli = AppGroup("jobs", help="RQ workers and the maintenance scheduler.")
@@ -58,19 +58,21 @@ def worker_command(roles, burst):
     """Run an RQ worker (with RQ's own scheduler, which runs retries that wait). Ingest jobs
     run in-process (no fork per job); maintenance jobs each run in a forked work horse. An
     ingest worker also watches the queue buffer and starts drain jobs where points wait."""
-    names = queue_names()
-    connection = _connection()
+    names, app_connection = queue_names(), _connection()
+    # RQ's own client: the worker lengthens its socket timeout for its blocking pops, which a
+    # connection the app opened before (with the app's short timeout) would not have.
+    connection = connect(current_app.config["REDIS_URL"])
     queues = [runtime.queue(names[role], connection) for role in roles]
     worker_class = SimpleWorker if set(roles) == {"ingest"} else Worker
     worker = worker_class(queues, connection=connection)
     stop = threading.Event()
     if "ingest" in roles and not burst:
         watcher = threading.Thread(
-            target=drain.watch, args=(connection, dict(current_app.config), stop), daemon=True
+            target=drain.watch, args=(app_connection, dict(current_app.config), stop), daemon=True
         )
         watcher.start()
     elif "ingest" in roles:
-        drain.arm(connection, current_app.config)  # a burst worker drains what waits now
+        drain.arm(app_connection, current_app.config)  # a burst worker drains what waits now
     try:
         worker.work(
             burst=burst, logging_level=current_app.config["LOG_LEVEL"], with_scheduler=True

@@ -154,10 +154,13 @@ def arm_drainers():
 
 
 def watch(connection, settings, stop, interval=TICK_SECONDS):
-    """Every ``interval`` until ``stop`` is set, start drain jobs where points wait: an ingest
-    worker's thread, so a dead drainer's batch is taken up without a request or a scheduler."""
-    while not stop.wait(interval):
+    """Now and every ``interval`` until ``stop`` is set, start drain jobs where points wait:
+    an ingest worker's thread, so a dead drainer's batch is taken up without a request or a
+    scheduler."""
+    while True:
         try:
             arm(connection, settings)
         except RedisError as exc:
             log.warning("queue watch: Redis unavailable: %s", exc)
+        if stop.wait(interval):
+            return
