@@ -204,7 +204,9 @@ def steady(env, settings, server, body, points_per_body, key, rate, seconds, log
     stop, samples = threading.Event(), []
     sampler = threading.Thread(target=sample_lag, args=(settings, stop, samples))
     try:
-        time.sleep(2)  # the workers' start-up is not the lag's
+        deadline = time.monotonic() + 300  # start empty: the workers' start-up is not the lag
+        while buffer_points(settings) and time.monotonic() < deadline:
+            time.sleep(0.1)
         sampler.start()
         load = PacedLoad(server.port, "/api/metrics/batch", body, key, rate / points_per_body)
         statuses = load.run(seconds)
