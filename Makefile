@@ -28,10 +28,16 @@ api-key: ## Create an API key: make api-key NAME="My App" [RATE=1000] [SCOPE=rea
 	@$(MAKE) --no-print-directory migrate
 	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)") $(if $(SCOPE),--scope "$(SCOPE)")
 
-worker: setup migrate ## RQ workers: the ingest and the maintenance queue, one process each
-	@trap 'kill 0' INT TERM; \
-	$(FLASK) jobs worker --queue ingest & \
-	$(FLASK) jobs worker --queue maintenance & \
+# One ingest worker per drain slot (QUEUE_DRAINERS, default 2: the setting's default in
+# app/config.py) and one maintenance worker. On INT or TERM each worker gets a TERM (RQ's warm
+# shutdown) and make waits for them; `kill 0` would signal make's own shell again and again.
+worker: setup migrate ## RQ workers: QUEUE_DRAINERS on the ingest queue, one on maintenance
+	@pids=""; \
+	trap 'trap "" INT TERM; kill -TERM $$pids 2>/dev/null; wait' INT TERM; \
+	for slot in $$(seq $${QUEUE_DRAINERS:-2}); do \
+		$(FLASK) jobs worker --queue ingest & pids="$$pids $$!"; \
+	done; \
+	$(FLASK) jobs worker --queue maintenance & pids="$$pids $$!"; \
 	wait
 
 scheduler: setup migrate ## rq-scheduler with the maintenance schedule (registered idempotently)

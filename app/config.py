@@ -151,10 +151,14 @@ _SETTINGS = [
     ("WRITER_MAX_BATCH", "WRITER_MAX_BATCH", 5000, _at_least(1)),
     ("WRITER_QUEUE_LIMIT", "WRITER_QUEUE_LIMIT", 50_000, _at_least(1)),
     ("WRITER_WAIT_SECONDS", "WRITER_WAIT_SECONDS", 10, _at_least(1)),
-    # Queued ingestion (INGEST_MODE=queue): see app/jobs/ingest.py.
+    # Queued ingestion (INGEST_MODE=queue): see app/queue_buffer.py and app/jobs/drain.py.
     ("RQ_INGEST_QUEUE", "RQ_INGEST_QUEUE", "ingest", _queue_name),
     ("RQ_MAINTENANCE_QUEUE", "RQ_MAINTENANCE_QUEUE", "maintenance", _queue_name),
     ("QUEUE_ALLOW_VOLATILE_REDIS", "QUEUE_ALLOW_VOLATILE_REDIS", False, _boolean),
+    ("QUEUE_DRAINERS", "QUEUE_DRAINERS", 2, _between(1, 64)),
+    ("QUEUE_DRAIN_BATCH", "QUEUE_DRAIN_BATCH", 5000, _between(1, 100_000)),
+    ("QUEUE_CLAIM_IDLE_SECONDS", "QUEUE_CLAIM_IDLE_SECONDS", 30, _between(1, 3600)),
+    ("QUEUE_MAX_POINTS", "QUEUE_MAX_POINTS", 1_000_000, _at_least(1)),
     # Rollups: see app/db/rollups.py.
     ("METRICS_ROLLUPS", "ROLLUPS", True, _boolean),
     ("METRICS_ROLLUP_MINUTE_DAYS", "ROLLUP_MINUTE_DAYS", 90, _at_least(1)),

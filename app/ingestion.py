@@ -9,7 +9,7 @@ from flask import current_app, g, jsonify, request
 from marshmallow import ValidationError
 from redis import RedisError
 
-from app import telemetry
+from app import queue_front, telemetry
 from app.auth import ADMIN
 from app.body import raw_body
 from app.config import ConfigError
@@ -18,7 +18,6 @@ from app.db import get_db, run_read
 from app.db.receipts import Receipt
 from app.db.writer import CONFLICT, WriteRequest, recorded_answer
 from app.errors import ApiError, envelope, from_validation_error
-from app.jobs import ingest as queued
 from app.redis import get_redis
 from app.schemas import accepted_window
 from app.timeutil import utcnow
@@ -76,7 +75,7 @@ def record(points, respond, receipt):
     """Store (or enqueue) ``points``; the Answer ``respond`` gave (or a replayed one)."""
     app = current_app
     if app.config["INGEST_MODE"] == "queue":
-        return queued.enqueue(app, points, respond, receipt)
+        return queue_front.enqueue(app, points, respond, receipt)
     return get_db(app).writer().submit(WriteRequest(points, respond, receipt))
 
 
@@ -85,7 +84,7 @@ def replay_or_raise(error, receipt):
     already (its points may have aged out of the accepted window since), the first answer."""
     answer = None
     if receipt is not None and current_app.config["INGEST_MODE"] == "queue":
-        answer = queued.recorded_answer(current_app, receipt)
+        answer = queue_front.recorded_answer(current_app, receipt)
     elif receipt is not None:
         answer = run_read(get_db(current_app).write, recorded_answer, receipt, utcnow())
     if answer is None:
@@ -111,27 +110,30 @@ def answer_response(answer):
     return response
 
 
+# What a Redis must report before queue mode trusts it with 202'd points: every write in the
+# append-only file and on disk before the answer, and never a key evicted.
+DURABLE_REDIS = {"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
+
+
 def check_queue_durability(client, allow_volatile):
-    """Queue mode keeps 202'd points in Redis: refuse to start unless Redis persists every
-    write (appendonly yes) and never evicts (maxmemory-policy noeviction)."""
+    """Queue mode keeps 202'd points in Redis: refuse to start unless Redis loses no write it
+    acknowledged (DURABLE_REDIS), or QUEUE_ALLOW_VOLATILE_REDIS says a development Redis will do."""
     try:
-        appendonly = client.config_get("appendonly").get("appendonly")
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        reported = {name: client.config_get(name).get(name) for name in DURABLE_REDIS}
     except RedisError as exc:
-        problem = f"cannot read its configuration ({exc})"
+        problem = f"its configuration cannot be read ({exc})"
     else:
-        problem = None
-        if appendonly != "yes" or policy != "noeviction":
-            problem = f"it reports appendonly={appendonly} and maxmemory-policy={policy}"
+        wrong = [f"{name} {reported[name]}" for name, want in DURABLE_REDIS.items()
+                 if reported[name] != want]  # fmt: skip
+        problem = f"it has {', '.join(wrong)}" if wrong else None
     if problem is None:
         return
-    message = (
-        "INGEST_MODE=queue needs a Redis that keeps what it is given (appendonly yes, "
-        f"maxmemory-policy noeviction), but {problem}"
-    )
+    needed = ", ".join(f"{name} {want}" for name, want in DURABLE_REDIS.items())
+    message = f"INGEST_MODE=queue needs a Redis with {needed}, but {problem}"
     if not allow_volatile:
         raise ConfigError(
-            message + "; QUEUE_ALLOW_VOLATILE_REDIS=true overrides this for development"
+            f"{message}: set them in redis.conf (or CONFIG SET), or "
+            "QUEUE_ALLOW_VOLATILE_REDIS=true for development"
         )
     log.warning(
         "%s; running anyway because QUEUE_ALLOW_VOLATILE_REDIS=true: queued points may be lost",

@@ -340,7 +340,10 @@ ERRORS = {  # status → when
     422: "This Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`), or a "
     "new metric would pass METRICS_MAX_METRICS (`METRIC_LIMIT_EXCEEDED`).",
     429: "Over the key's rate limit, or too many failed authentications (`RATE_LIMITED`).",
-    503: "The database or the writer is unavailable (`SERVICE_UNAVAILABLE`, with Retry-After).",
+    503: (
+        "The database or the writer is unavailable, or in queue mode Redis or room in its "
+        "buffer (`SERVICE_UNAVAILABLE`, with Retry-After)."
+    ),
 }
 
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from app.config import maintenance_runner
 from app.db import get_store
 from app.jobs.cli import queue_state
+from app.queue_buffer import buffer_state
 from app.redis import get_redis
 from app.timeutil import isoformat_z, utcnow
 
@@ -111,10 +112,14 @@ def _parts(app):
 
 
 def queue(app):
-    """The ingest queue in queue mode: waiting and failed jobs, the oldest one's age."""
+    """Queue mode's buffer (points and entries waiting, the oldest one's age, what drains
+    did) and the RQ jobs of the ingest queue."""
+    if app.config["INGEST_MODE"] != "queue":
+        return None
     name = app.config["RQ_INGEST_QUEUE"]
+    connection = get_redis(app)
     try:
-        return {"name": name, **queue_state(get_redis(app), name)}
+        return {**buffer_state(connection, app.config), "jobs": queue_state(connection, name)}
     except Exception as exc:  # Redis is down: the redis check says so
         return {"name": name, "error": type(exc).__name__}
 

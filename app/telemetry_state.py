@@ -1,17 +1,37 @@
-"""Figures other processes own, read at scrape time: the RQ queues (from Redis) and the last
-maintenance runs (from the database). Each read that fails is left out of the scrape (and
-/ready says what is down), so a scrape never fails."""
+"""Figures other processes own, read at scrape time: the RQ queues and the queue buffer (from
+Redis) and the last maintenance runs (from the database). Each read that fails is left out of
+the scrape (and /ready says what is down), so a scrape never fails."""
 
 import logging
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from app.db import get_store
 from app.jobs.cli import queue_names, queue_state
+from app.queue_buffer import buffer_state
 from app.redis import get_redis
 from app.timeutil import EPOCH
 
 log = logging.getLogger(__name__)
+
+BUFFER_FIGURES = {
+    "gf_queue_buffered_points": (GaugeMetricFamily, "Points in the queue buffer", "points"),
+    "gf_queue_buffered_entries": (
+        GaugeMetricFamily, "Requests' entries in the queue buffer", "entries"),
+    "gf_queue_pending_entries": (
+        GaugeMetricFamily, "Buffer entries in batches being written", "pending_entries"),
+    "gf_queue_lag_seconds": (
+        GaugeMetricFamily, "Age of the oldest buffered entry (0 when empty)", "oldest_seconds"),
+    "gf_queue_drainers": (GaugeMetricFamily, "Drain slots held", "drainers"),
+    "gf_queue_drained_points": (
+        CounterMetricFamily, "Points the drains stored", "drained_points"),
+    "gf_queue_reclaimed_entries": (
+        CounterMetricFamily, "Entries taken over from a stalled drainer", "reclaimed_entries"),
+    "gf_queue_failed_drains": (
+        CounterMetricFamily, "Drain batches that ended in an error", "failed_drains"),
+    "gf_queue_failed_points": (
+        GaugeMetricFamily, "Points a drain could not apply, kept for requeue", "failed_points"),
+}  # fmt: skip
 
 RETENTION_FIGURES = {
     "gf_retention_last_rows_deleted": (
@@ -37,7 +57,7 @@ class StateCollector:
 
     def collect(self):
         """Yield the metric families (what can be read now)."""
-        for read in (self._queues, self._maintenance):
+        for read in (self._queues, self._buffer, self._maintenance):
             try:
                 yield from read()
             except Exception as exc:  # a dependency is down: /ready reports it
@@ -62,6 +82,15 @@ class StateCollector:
             oldest.add_metric([name], state["oldest_seconds"] or 0)
         yield jobs
         yield oldest
+
+    def _buffer(self):
+        if self.app.config["INGEST_MODE"] != "queue":
+            return
+        state = buffer_state(get_redis(self.app), self.app.config)
+        for name, (kind, help_text, key) in BUFFER_FIGURES.items():
+            family = kind(name, help_text, labels=["queue"])
+            family.add_metric([state["name"]], state[key] or 0)
+            yield family
 
     def _maintenance(self):
         last = get_store(self.app).maintenance_runs()

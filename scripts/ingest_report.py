@@ -96,7 +96,8 @@ def wrk_row(figure, runs, points=1, unit="req/s", **compare):
 
 def format_row(row):
     """The row as one line of text."""
-    latency = "".join(f"{ms:>7.1f}" for ms in row.latency) if row.latency else " " * 21
+    cells = (f"{ms:>7.1f}" if ms < 10_000 else f"{ms:>7.0f}" for ms in row.latency or ())
+    latency = "".join(cells) if row.latency else " " * 21
     compared = f"{row.ceiling_label} {row.ceiling:,.0f}" if row.ceiling else ""
     # Rounded down, so a ratio just short of its target never prints as reaching it.
     ratio = f"{math.floor(row.ratio * 100 + 1e-9) / 100:.2f}x" if row.ratio is not None else ""

@@ -15,9 +15,11 @@ from app.auth import create_key
 from app.db import create_engine_for, get_db
 from app.db.migrate import migrate
 from app.db.schema import keyed_by_metric, metadata, metric_points, metrics
+from app.jobs import drain, runtime
 from scripts.harness import (
     ROOT,
     Gunicorn,
+    RedisServer,
     drop_abandoned_databases,
     drop_database,
     recreate_database,
@@ -260,3 +262,38 @@ def orphan_rows(app):
 def orphan_points(app):
     """Rows of every table keyed by metric id left of deleted metrics, in all."""
     return sum(orphan_rows(app).values())
+
+
+@pytest.fixture
+def durable_redis(tmp_path):
+    """A Redis of the test's own that persists every write (appendfsync always)."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+# Queue mode in tests: a dead drainer's batch is taken over after 1 s, not 30.
+QUEUE_TEST_SETTINGS = {"INGEST_MODE": "queue", "QUEUE_CLAIM_IDLE_SECONDS": "1"}
+
+
+@pytest.fixture
+def queue_env(database_url, durable_redis, monkeypatch):
+    """Queue mode's settings on the test's backend and a durable Redis, also set in this
+    process's environment (the RQ jobs run here read their settings from it)."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": durable_redis.url, **QUEUE_TEST_SETTINGS}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(drain, "DRAIN_LINGER_SECONDS", 0)  # drains run here end when empty
+    runtime.reset()
+    yield env
+    runtime.reset()
+
+
+@pytest.fixture
+def queue_app(queue_env):
+    """An app in queue mode over ``queue_env``."""
+    app = create_app({"TESTING": True})
+    if get_db(app).is_sqlite:
+        migrate(get_db(app).write)
+    yield app
+    get_db(app).dispose()

@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.db import get_db, partitions, rollups, run_in_transaction
+from app.db import get_db, maintenance, partitions, rollups, run_in_transaction
 from app.db.migrate import migrate
 from app.db.schema import metric_points, metrics
-from app.db import maintenance
 from app.jobs.timer import MaintenanceTimer
 from app.timeutil import isoformat_z, utcnow
 from tests.conftest import new_key, orphan_points, orphan_rows, stored_points

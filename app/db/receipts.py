@@ -19,7 +19,7 @@ from app.db import dialects
 from app.db.schema import idempotency_keys
 
 TTL = timedelta(seconds=IDEMPOTENCY_TTL_SECONDS)
-JOB_SCOPE = 0  # queue jobs' receipts; API key ids start at 1
+JOB_SCOPE = 0  # queue batches' receipts; API key ids start at 1
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,14 @@ class Recorded:
 
 
 def job_receipt(job_id):
-    """The receipt that marks a queue job as applied."""
+    """The receipt that marked a job of the previous queue design as applied."""
     return Receipt(JOB_SCOPE, f"job:{job_id}", "", remember_answer=False)
+
+
+def batch_receipt(name):
+    """The receipt of one queue batch (``name``: its queue and token), with the batch's
+    outcome as its answer: a drain that finds it has nothing to write, and knows what was."""
+    return Receipt(JOB_SCOPE, f"batch:{name}", "")
 
 
 def claim(conn, receipts, now):

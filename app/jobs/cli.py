@@ -2,6 +2,7 @@
 status|requeue``, ``flask partitions ensure``, ``flask retention run``."""
 
 import json
+import threading
 
 import click
 from flask import current_app
@@ -11,8 +12,10 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from app.db import get_store
 from app.db.maintenance import Skipped
 from app.db.rebuild import RangeExpired
-from app.jobs import runtime, schedule
-from app.redis import get_redis
+from app.jobs import drain, runtime, schedule
+from app.jobs.ingest import release_claims
+from app.queue_buffer import buffer_for, buffer_state
+from app.redis import connect, get_redis
 from app.startup import CommandGroup
 from app.timeutil import isoformat_z, parse_timestamp, utcnow
 
@@ -53,16 +56,32 @@ def _connection():
 )
 @click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
 def worker_command(roles, burst):
-    """Run an RQ worker. Ingestion runs in-process (no fork per job: a job is a few ms of
-    work); maintenance jobs each run in a forked work horse."""
-    names = queue_names()
-    connection = _connection()
+    """Run an RQ worker (with RQ's own scheduler, which runs retries that wait). Ingest jobs
+    run in-process (no fork per job); maintenance jobs each run in a forked work horse. An
+    ingest worker also watches the queue buffer and starts drain jobs where points wait."""
+    names, app_connection = queue_names(), _connection()
+    # RQ's own client: the worker lengthens its socket timeout for its blocking pops, which a
+    # connection the app opened before (with the app's short timeout) would not have.
+    connection = connect(current_app.config["REDIS_URL"])
     queues = [runtime.queue(names[role], connection) for role in roles]
     worker_class = SimpleWorker if set(roles) == {"ingest"} else Worker
     worker = worker_class(queues, connection=connection)
-    # RQ's own scheduler runs the retries that wait (a failed job's next attempt after its
-    # pause is parked in RQ's ScheduledJobRegistry, which rq-scheduler never reads).
-    worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"], with_scheduler=True)
+    stop = threading.Event()
+    if "ingest" in roles and not burst:
+        watcher = threading.Thread(
+            target=drain.watch, args=(app_connection, dict(current_app.config), stop), daemon=True
+        )
+        watcher.start()
+    elif "ingest" in roles:
+        drain.arm(app_connection, current_app.config)  # a burst worker drains what waits now
+    try:
+        # RQ's own scheduler runs the retries that wait (a failed job's next attempt after its
+        # pause is parked in RQ's ScheduledJobRegistry, which rq-scheduler never reads).
+        worker.work(
+            burst=burst, logging_level=current_app.config["LOG_LEVEL"], with_scheduler=True
+        )
+    finally:
+        stop.set()
 
 
 @jobs_cli.command("scheduler")
@@ -168,27 +187,61 @@ def queue_state(connection, name):
     }
 
 
+BUFFER_COLUMNS = (
+    "points",
+    "entries",
+    "pending_entries",
+    "oldest_seconds",
+    "drainers",
+    "drained_points",
+    "reclaimed_entries",
+    "failed_drains",
+    "failed_points",
+)
+
+
 @queue_cli.command("status")
 def status_command():
-    """Waiting, running and failed jobs per queue."""
+    """Waiting, running and failed jobs per queue, and the buffer of queued points."""
     connection = _connection()
     click.echo("queue\tqueued\tstarted\tfailed\toldest_waiting_seconds")
     for name in queue_names().values():
         state = queue_state(connection, name)
         oldest = "-" if state["oldest_seconds"] is None else f"{state['oldest_seconds']:.1f}"
         click.echo(f"{name}\t{state['queued']}\t{state['started']}\t{state['failed']}\t{oldest}")
+    state = buffer_state(connection, current_app.config)
+    click.echo("\nbuffer\t" + "\t".join(BUFFER_COLUMNS))
+    values = ["-" if state[c] is None else str(round(state[c], 1)) for c in BUFFER_COLUMNS]
+    click.echo(f"{state['name']}\t" + "\t".join(values))
 
 
 @queue_cli.command("requeue")
 @click.argument("job_ids", nargs=-1)
 @click.option("--queue", "role", type=click.Choice(sorted(QUEUE_SETTINGS)), default="ingest")
 def requeue_command(job_ids, role):
-    """Put failed jobs back on their queue (all of them, or the JOB_IDS given)."""
-    registry = FailedJobRegistry(queue=runtime.queue(queue_names()[role], _connection()))
+    """Put failed jobs back on their queue (all of them, or the JOB_IDS given); for the ingest
+    queue also the buffer's failed points (and jobs the previous queue design held)."""
+    connection = _connection()
+    queue = runtime.queue(queue_names()[role], connection)
+    registry = FailedJobRegistry(queue=queue)
     wanted = job_ids or registry.get_job_ids()
     for job_id in wanted:
         registry.requeue(job_id)
     click.echo(f"{len(wanted)} job(s) requeued at {isoformat_z(utcnow())}.")
+    if role == "ingest" and not job_ids:
+        points = _requeue_points(connection, current_app.config)
+        lists = release_claims(connection, queue.key)
+        click.echo(f"{points} failed point(s) back in the buffer; {lists} old claims list(s).")
+
+
+def _requeue_points(connection, settings):
+    """Move every failed-points record back into the buffer and start drains; points moved."""
+    buffer, moved = buffer_for(connection, settings), 0
+    while records := buffer.failed_records():
+        for record_id, lines in records:
+            moved += len(lines) if buffer.requeue(record_id, lines) else 0
+    drain.arm(connection, settings)
+    return moved
 
 
 def init_app(app):

@@ -1,14 +1,15 @@
 """The maintenance schedule on rq-scheduler: one cron entry per job, under a fixed id, so
 registering again — a restart, or two schedulers starting at once — replaces the entries
-instead of adding to them. Each entry enqueues ``maintenance.trigger``, which queues a fresh
-job with its own retries on the maintenance queue."""
+instead of adding to them. Each maintenance entry enqueues ``maintenance.trigger``, which
+queues a fresh job with its own retries on the maintenance queue; in queue mode one more
+entry starts drain jobs where points wait (``drain.arm_drainers``)."""
 
 import logging
 import warnings
 
 from rq_scheduler import Scheduler
 
-from app.jobs import maintenance
+from app.jobs import drain, maintenance
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +31,40 @@ def scheduler(connection, settings, interval=30):
     )
 
 
+DRAINERS_ENTRY = f"{ID_PREFIX}queue-drainers"
+DRAINERS_CRON = "* * * * *"  # the workers' own watch looks every second; this is a backstop
+
+
 def entries(settings):
-    """{entry id: (cron expression, job name)} the settings ask for."""
-    return {f"{ID_PREFIX}{job}": (settings[key], job) for job, key in CRON_SETTINGS.items()}
+    """{entry id: (cron expression, job function, its args, queue)} the settings ask for: the
+    maintenance jobs, and in queue mode a minutely start of drain jobs where points wait."""
+    wanted = {
+        f"{ID_PREFIX}{job}": (settings[key], maintenance.trigger, [job],
+                              settings["RQ_MAINTENANCE_QUEUE"])
+        for job, key in CRON_SETTINGS.items()
+    }  # fmt: skip
+    if settings["INGEST_MODE"] == "queue":
+        ingest = settings["RQ_INGEST_QUEUE"]
+        wanted[DRAINERS_ENTRY] = (DRAINERS_CRON, drain.arm_drainers, [], ingest)
+    return wanted
 
 
 def register(scheduler_, settings):
     """Make the scheduled entries exactly those of ``entries``; their ids."""
     wanted = entries(settings)
     with scheduler_.connection.lock(REGISTER_LOCK, timeout=60, blocking_timeout=60):
-        for job_id, (cron, job) in wanted.items():
+        for job_id, (cron, func, args, queue_name) in wanted.items():
             scheduler_.cron(
                 cron,
-                func=maintenance.trigger,
-                args=[job],
+                func=func,
+                args=args,
                 id=job_id,
-                queue_name=settings["RQ_MAINTENANCE_QUEUE"],
+                queue_name=queue_name,
                 result_ttl=86400,
                 use_local_timezone=False,
             )
         for entry in scheduler_.get_jobs():
             if entry.id.startswith(ID_PREFIX) and entry.id not in wanted:
                 scheduler_.cancel(entry)
-    log.info("maintenance schedule registered: %s", {i: c for i, (c, _) in wanted.items()})
+    log.info("schedule registered: %s", {i: c for i, (c, *_) in wanted.items()})
     return sorted(wanted)

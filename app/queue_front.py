@@ -1,0 +1,161 @@
+"""Queue mode's front door (INGEST_MODE=queue): decide everything a drain could refuse, then
+append the accepted points to the durable buffer and answer 202.
+
+At the door, in the request: each name's metric comes from a per-process cache (an entry
+expires NAME_CACHE_SECONDS after it was stored, however often it is read, so a deleted and
+recreated name is seen within that time) or, for names it does not hold, from one short
+transaction that creates the new ones (``metrics.resolve``, as the synchronous writer does).
+Points of a metric of the other type are refused here (409, or a per-item error), so a 202
+never hides a refusal. Then one Lua call on Redis appends the points together with the
+Idempotency-Key's reservation and checks QUEUE_MAX_POINTS; Redis unreachable, or the buffer
+full, is a 503 with Retry-After and nothing reserved.
+"""
+
+import json
+import logging
+import threading
+from collections import Counter
+from dataclasses import replace
+
+from cachetools import TTLCache
+from redis import RedisError
+
+from app.db import get_db, metrics, run_in_transaction
+from app.db.receipts import TTL
+from app.db.writer import CONFLICT, Answer, WriteResult
+from app.errors import ServiceUnavailable
+from app.jobs import runtime
+from app.queue_buffer import buffer_for, encode, lease_ms, start_drainers
+from app.redis import get_redis
+from app.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+NAME_CACHE_SECONDS = 4.0
+IDEMPOTENCY_PREFIX = "glowing-fiesta:idempotency"  # the keys the previous queue design used
+EXTENSION = "glowing_fiesta.queue_front"
+
+
+class _Front:
+    """Per app: the buffer on the app's Redis and the name → Metric cache."""
+
+    def __init__(self, app):
+        self.buffer = buffer_for(get_redis(app), app.config)
+        self.queue = runtime.queue(app.config["RQ_INGEST_QUEUE"], get_redis(app))
+        self.names = TTLCache(maxsize=100_000, ttl=NAME_CACHE_SECONDS)  # a read never extends
+        self.lock = threading.Lock()
+
+
+def _front(app):
+    front = app.extensions.get(EXTENSION)
+    if front is None:
+        front = app.extensions.setdefault(EXTENSION, _Front(app))
+    return front
+
+
+def _metrics(app, front, points):
+    """{name: Metric} for every name among ``points``, the new ones created now."""
+    wanted = {}
+    for point in points:
+        wanted.setdefault(point.name, point.type)
+    with front.lock:
+        known = {name: front.names[name] for name in wanted if name in front.names}
+    missing = {name: kind for name, kind in wanted.items() if name not in known}
+    if missing:
+        found = _create(app, missing)
+        with front.lock:
+            front.names.update(found)
+        known.update(found)
+    return known
+
+
+def _create(app, wanted):
+    """The metrics of ``wanted`` ({name: type if new}), creating the missing ones in one
+    transaction; a name past METRICS_MAX_METRICS is left out."""
+    limit = app.config["METRICS_MAX_METRICS"]
+    return run_in_transaction(get_db(app).write, metrics.resolve, wanted, utcnow(), limit)
+
+
+def _door(app, front, points):
+    """The WriteResult of the door's check: points of a metric of another type, or of a new
+    metric past METRICS_MAX_METRICS, refused."""
+    known = _metrics(app, front, points)
+    result = WriteResult(queued=True)
+    for position, point in enumerate(points):
+        metric = known.get(point.name)
+        if metric is None:
+            result.limited.append(position)
+        elif metric.type != point.type:
+            result.mismatched.append((position, metric))
+        else:
+            result.written.append(position)
+    return result
+
+
+def idempotency_key(receipt):
+    """Where a queued request's Idempotency-Key is reserved."""
+    return f"{IDEMPOTENCY_PREFIX}:{receipt.scope}:{receipt.key}"
+
+
+def _replay(receipt, recorded):
+    earlier = json.loads(recorded)
+    if earlier["hash"] != receipt.request_hash:
+        return CONFLICT
+    return Answer(earlier["status"], earlier["body"], replayed=True)
+
+
+def _unavailable(exc):
+    log.warning("queue unavailable: %s", exc)
+    return ServiceUnavailable("The queue (Redis) is unavailable; retry shortly")
+
+
+def recorded_answer(app, receipt):
+    """The answer a queued request with this key got (or CONFLICT), or None."""
+    try:
+        recorded = _front(app).buffer.reservation(idempotency_key(receipt))
+    except RedisError as exc:
+        raise _unavailable(exc) from exc
+    return None if recorded is None else _replay(receipt, recorded)
+
+
+def enqueue(app, points, respond, receipt):
+    """Check ``points`` at the door and append the accepted ones; the client's Answer."""
+    if receipt is not None:
+        earlier = recorded_answer(app, receipt)  # a repeat creates no metric
+        if earlier is not None:
+            return earlier
+    front = _front(app)
+    result = _door(app, front, points)
+    answer = respond(result)
+    accepted = [points[position] for position in result.written] if answer.status < 300 else []
+    answer = replace(answer, stored=Counter(point.type for point in accepted))
+    reservation = None
+    if receipt is not None:
+        record = json.dumps(
+            {"hash": receipt.request_hash, "status": answer.status, "body": answer.body}
+        )
+        reservation = (idempotency_key(receipt), record, int(TTL.total_seconds()))
+    if not accepted and reservation is None:
+        return answer  # nothing to keep
+    try:
+        appended = front.buffer.append(
+            encode(accepted), len(accepted), app.config["QUEUE_MAX_POINTS"],
+            lease_ms(app.config), reservation,
+        )  # fmt: skip
+    except RedisError as exc:
+        raise _unavailable(exc) from exc
+    if appended.replayed is not None:  # a concurrent request with the key came first
+        return _replay(receipt, appended.replayed)
+    if appended.full:
+        raise ServiceUnavailable("The queue is full (QUEUE_MAX_POINTS); retry shortly")
+    _start(front, appended.started)
+    return answer
+
+
+def _start(front, started):
+    """Enqueue drain jobs for the slots the append took. The points are safe already: if this
+    fails, the slot's lease lapses and a worker's next look starts the drain."""
+    try:
+        start_drainers(front.queue, started)
+    except RedisError as exc:
+        log.warning("could not start a queue drainer (a worker will): %s", exc)
