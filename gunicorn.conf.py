@@ -26,11 +26,12 @@ The choices:
 import logging
 import sys
 
+from app import shutdown
 from app.config import ensure_multiprocess_dir, maintenance_runner
-from app.db import get_db
-from app.jobs.timer import MaintenanceTimer
-from app.logs import gunicorn_logconfig
-from app.startup import check_server
+from app.db import get_store
+from app.infra.logs import gunicorn_logconfig
+from app.serve.startup import check_server
+from app.serve.timer import MaintenanceTimer
 
 # A bad setting, a port in use or a Redis unfit for queue mode stop here, in two lines.
 _settings = check_server()
@@ -42,7 +43,7 @@ from prometheus_client import multiprocess  # noqa: E402
 bind = _settings["bind"]
 workers = _settings["workers"]
 threads = _settings["threads"]
-worker_class = "app.server.BufferingWorker"
+worker_class = "app.serve.server.BufferingWorker"
 limit_request_line = 8190  # gunicorn's maximum: room for ~30 full-length names in one query
 wsgi_app = "app:create_app()"
 graceful_timeout = 30
@@ -78,9 +79,9 @@ def post_worker_init(worker):
     """Forget any pooled connection inherited from the master (it matters with --preload), and
     start the maintenance timer where no rq-scheduler runs maintenance (the embedded default)."""
     app = worker.wsgi
-    get_db(app).dispose(close=False)
+    get_store(app).dispose(close=False)
     if maintenance_runner(app.config) == "timer":
-        app.extensions["glowing_fiesta.timer"] = MaintenanceTimer(get_db(app)).start()
+        app.extensions["glowing_fiesta.timer"] = MaintenanceTimer(get_store(app)).start()
 
 
 def worker_exit(server, worker):
@@ -90,7 +91,7 @@ def worker_exit(server, worker):
         timer = app.extensions.get("glowing_fiesta.timer")
         if timer is not None:
             timer.stop()
-        get_db(app).dispose()
+        shutdown(app)
 
 
 def child_exit(server, worker):

@@ -1,23 +1,27 @@
-"""Glowing Fiesta: an internal metrics service. ``create_app`` is only wiring."""
+"""Glowing Fiesta: an internal metrics service. ``create_app`` is only wiring.
+
+The folders are the layers; data flows one way through them, and a module imports only from
+its own layer and those listed before it (tests/test_layers.py checks this):
+
+1. ``core``: the domain's rules with no I/O (names, times, buckets, tags, zones, sketches).
+2. ``config``: every setting, read from the environment in one place.
+3. ``infra``: logging, the service's own figures, the Redis client.
+4. ``db``: the storage interface (``Store``) and its engines; dialect SQL lives here only.
+5. ``ingest``: the write path's front door (group commit, the queue's door and buffer).
+6. ``jobs``: RQ entry points over plain data, and how the app queues them.
+7. ``api``: the HTTP edge (auth, limits, bodies, headers, errors, schemas, OpenAPI, health).
+8. ``blueprints`` and ``commands``: the views and the CLI.
+9. ``serve``: start-up checks, the gunicorn worker, the in-process maintenance timer.
+"""
 
 from flask import Flask
 
-from app import (
-    auth,
-    cli,
-    config,
-    db,
-    errors,
-    headers,
-    ingestion,
-    limits,
-    logs,
-    readiness,
-    redis,
-    startup,
-    telemetry,
-)
+from app import commands, config, db
+from app.api import auth, errors, headers, limits, readiness
 from app.blueprints import account, docs, health, ingest, query, stathat, ui
+from app.infra import logs, redis, telemetry
+from app.ingest import front_door as ingestion
+from app.serve import startup
 
 
 def create_app(test_config=None):
@@ -50,5 +54,16 @@ def create_app(test_config=None):
     app.register_blueprint(stathat.bp)
     app.register_blueprint(ui.bp)
     errors.init_app(app)
-    cli.init_app(app)
+    commands.init_app(app)
     return app
+
+
+def shutdown(app):
+    """Commit what this process's writer holds, then close the app's database connections
+    (a gunicorn worker's exit, a test's end)."""
+    front = app.extensions.get(ingestion.EXTENSION)
+    if front is not None:
+        front.close()
+    store = app.extensions.get(db.EXTENSION)
+    if store is not None:
+        store.dispose()

@@ -26,12 +26,12 @@ from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.core.timeutil import isoformat_z  # noqa: E402
 from app.db import create_engine_for  # noqa: E402
 from app.db.aggregate import bucket_values  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
 from app.db.planner import Plan  # noqa: E402
 from app.db.schema import metric_points  # noqa: E402
-from app.timeutil import isoformat_z  # noqa: E402
 from scripts.harness import (  # noqa: E402
     NO_RECYCLING,
     Gunicorn,

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from sqlalchemy import MetaData, text
 
+from app.core.timeutil import utcnow
 from app.db import create_engine_for
 from app.db.schema import metric_points
-from app.timeutil import utcnow
 
 TABLE = "metric_points_ceiling"
 BATCH_ROWS = 1000

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def new_key(url, name, rate_limit):
     """An API key in the database at ``url``, made through the service's own store:
     ``(raw key, id)``."""
-    from app.auth import create_key
+    from app.api.auth import create_key
     from app.db import Store
 
     store = Store({"DATABASE_URL": url})

@@ -3,7 +3,8 @@
 .venv/bin/python -m scripts.openapi
 """
 
-from app import config, openapi
+from app import config
+from app.api import openapi
 from scripts.harness import ROOT
 
 PATH = ROOT / "docs" / "openapi.json"

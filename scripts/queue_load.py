@@ -15,11 +15,11 @@ from pathlib import Path
 
 from rq import Queue
 
-from app import queue_scripts
-from app.db.writer import Point
-from app.queue_buffer import appended, buffer_for, encode, lease_ms, start_drainers
-from app.redis import connect
-from app.timeutil import utcnow
+from app.core.timeutil import utcnow
+from app.core.writes import Point
+from app.infra.redis import connect
+from app.ingest import queue_scripts
+from app.ingest.queue_buffer import appended, buffer_for, encode, lease_ms, start_drainers
 from scripts.harness import ROOT
 
 FLASK = Path(sys.executable).parent / "flask"

@@ -10,9 +10,9 @@ import pytest
 import redis
 from sqlalchemy import create_engine, select, text
 
-from app import config, create_app
-from app.auth import create_key
-from app.db import create_engine_for, get_db
+from app import config, create_app, shutdown
+from app.api.auth import create_key
+from app.db import create_engine_for, get_store
 from app.db.migrate import migrate
 from app.db.schema import keyed_by_metric, metadata, metric_points, metrics
 from app.jobs import drain, runtime
@@ -136,13 +136,13 @@ def make_app(database_url):
     def build(**overrides):
         app = create_app({"TESTING": True, "DATABASE_URL": database_url, **overrides})
         apps.append(app)
-        if get_db(app).is_sqlite:
-            migrate(get_db(app).write)  # the MySQL database is migrated once per run
+        if get_store(app).sql.NAME == "sqlite":
+            migrate(get_store(app).write)  # the MySQL database is migrated once per run
         return app
 
     yield build
     for app in apps:
-        get_db(app).dispose()
+        shutdown(app)
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def mysql_app(mysql_url):
     clear_mysql(mysql_url)
     app = create_app({"TESTING": True, "DATABASE_URL": mysql_url})
     yield app
-    get_db(app).dispose()
+    shutdown(app)
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ ISSUED_KEYS = []  # every raw key the tests made: none may appear in a server's 
 
 def new_key(app, name="tests", rate_limit=None, scopes="read,write"):
     """Create an API key in the app's database; returns the raw key."""
-    raw, _ = create_key(get_db(app), name, rate_limit, scopes)
+    raw, _ = create_key(get_store(app), name, rate_limit, scopes)
     ISSUED_KEYS.append(raw)
     return raw
 
@@ -211,13 +211,13 @@ def stored_points(app, name):
         .where(metrics.c.name == name)
         .order_by(metric_points.c.recorded_at, metric_points.c.id)
     )
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         return [(row.recorded_at, row.value) for row in conn.execute(query)]
 
 
 def stored_metric(app, name):
     """(name, type) of the stored metric, or None."""
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         row = conn.execute(
             text("SELECT name, type FROM metrics WHERE name = :name"), {"name": name}
         ).first()
@@ -246,7 +246,7 @@ def orphan_rows(app):
     """{table: rows} left of deleted metrics (their row gone, or marked deleted) in every table
     the schema keys by metric id; {} when nothing is left."""
     found = {}
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         for table in keyed_by_metric():
             count = conn.execute(
                 text(
@@ -293,7 +293,7 @@ def queue_env(database_url, durable_redis, monkeypatch):
 def queue_app(queue_env):
     """An app in queue mode over ``queue_env``."""
     app = create_app({"TESTING": True})
-    if get_db(app).is_sqlite:
-        migrate(get_db(app).write)
+    if get_store(app).sql.NAME == "sqlite":
+        migrate(get_store(app).write)
     yield app
-    get_db(app).dispose()
+    shutdown(app)

@@ -5,8 +5,8 @@ import hashlib
 import pytest
 from sqlalchemy import text
 
-from app import auth as auth_module
-from app.db import get_db
+from app.api import auth as auth_module
+from app.db import get_store
 from tests.conftest import new_key
 
 COUNTER = "/api/metrics/counter"
@@ -48,7 +48,7 @@ def test_missing_or_wrong_keys_are_refused(client, api_key, headers):
 
 def test_a_refused_request_writes_nothing(client, app):
     assert_unauthorized(post_counter(client, {"X-API-Key": "gf_" + "B" * 43}))
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM metrics")).scalar() == 0
 
 
@@ -58,7 +58,7 @@ def test_operational_routes_need_no_key(client):
 
 
 def test_keys_are_stored_only_as_sha256(app, api_key):
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         stored = conn.execute(text("SELECT key_hash, prefix FROM api_keys")).one()
     assert stored[0] == hashlib.sha256(api_key.encode()).hexdigest()
     assert api_key.startswith(stored[1]) and len(stored[1]) < 16
@@ -66,7 +66,7 @@ def test_keys_are_stored_only_as_sha256(app, api_key):
 
 def test_use_is_recorded(client, app, api_key):
     post_counter(client, {"X-API-Key": api_key})
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         assert conn.execute(text("SELECT last_used_at FROM api_keys")).scalar() is not None
 
 

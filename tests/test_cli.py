@@ -6,8 +6,8 @@ import subprocess
 
 from sqlalchemy import text
 
-from app.auth import KEY_RE
-from app.db import get_db
+from app.api.auth import KEY_RE
+from app.db import get_store
 from app.db.migrate import migrate, migration_files
 from tests.conftest import PROJECT_ROOT
 
@@ -42,7 +42,7 @@ def test_list_shows_prefixes_never_keys(runner):
 
 def test_revoke_by_id_marks_it_revoked(runner, app):
     create(runner, "--name", "Doomed")
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         key_id = conn.execute(text("SELECT id FROM api_keys")).scalar()
     assert runner.invoke(args=["keys", "revoke", str(key_id)]).exit_code == 0
     assert "revoked" in runner.invoke(args=["keys", "list"]).output
@@ -67,10 +67,10 @@ def test_rotate_replaces_the_key(runner, make_app):
 
 def test_migrate_again_is_a_no_op(app, runner):
     assert runner.invoke(args=["db", "migrate"]).exit_code == 0
-    assert migrate(get_db(app).write) == []
-    with get_db(app).write.connect() as conn:
+    assert migrate(get_store(app).write) == []
+    with get_store(app).write.connect() as conn:
         versions = conn.execute(text("SELECT version FROM schema_migrations")).scalars().all()
-    assert versions == [version for version, _ in migration_files(get_db(app).write)]
+    assert versions == [version for version, _ in migration_files(get_store(app).write)]
     assert versions[0] == "001_initial"
 
 

@@ -3,7 +3,7 @@ query routes with the same buckets and values as JSON."""
 
 from datetime import timedelta
 
-from app.timeutil import EPOCH, isoformat_z, utcnow
+from app.core.timeutil import EPOCH, isoformat_z, utcnow
 
 COUNTER = "/api/metrics/counter"
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.db import create_engine_for, engine_events, get_db
+from app.db import create_engine_for, engine_events, get_store
 from app.db.errors import is_retriable_error, is_unavailable_error, mysql_code
 from scripts.harness import free_port
 from tests.conftest import new_key
@@ -69,7 +69,7 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_unseen(mysql_app, mon
     assert (
         client.post("/api/metrics/counter", json={"name": "pool"}, headers=auth).status_code == 201
     )
-    engine = get_db(mysql_app).write
+    engine = get_store(mysql_app).write
     admin = create_engine_for(str(engine.url))
     with admin.connect() as conn:
         mine = conn.execute(text("SELECT CONNECTION_ID()")).scalar()

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from app import create_app
-from app.db import get_db
+from app import create_app, shutdown
+from app.db import get_store
 from app.db.migrate import migrate
 from scripts.harness import ROOT
 from tests.conftest import new_key, stored_points
@@ -26,9 +26,9 @@ ONE_MIB = 1024 * 1024
 def direct_app(tmp_path):
     """An app on a SQLite database of the test's own (the server's state is what is tested)."""
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'direct.sqlite3'}"})
-    migrate(get_db(app).write)
+    migrate(get_store(app).write)
     yield app
-    get_db(app).dispose()
+    shutdown(app)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import create_app
-from app.db import get_db
+from app import create_app, shutdown
+from app.db import get_store
 from scripts.harness import TcpProxy, free_port
 from tests.conftest import new_key
 
@@ -64,7 +64,7 @@ def outage(mysql_url):
         }
     )
     yield app, proxy
-    get_db(app).dispose()
+    shutdown(app)
     proxy.cut()
 
 
@@ -110,12 +110,12 @@ def test_unreachable_database_at_start_is_503(make_app):
 
 
 def test_a_database_bug_is_500_not_503(app, client, auth):
-    with get_db(app).write.begin() as conn:
+    with get_store(app).write.begin() as conn:
         conn.execute(text("ALTER TABLE metric_points RENAME TO metric_points_away"))
     try:
         response = client.post("/api/metrics/counter", json={"name": "bug"}, headers=auth)
     finally:
-        with get_db(app).write.begin() as conn:
+        with get_store(app).write.begin() as conn:
             conn.execute(text("ALTER TABLE metric_points_away RENAME TO metric_points"))
     assert_envelope(response, 500, "INTERNAL_ERROR")
 
@@ -173,7 +173,7 @@ def test_a_hung_database_is_503_within_seconds_for_writes_and_ready(mysql_url):
         assert ready.get_json()["error"]["details"]["database"].startswith("error")
     finally:
         proxy.cut()
-        get_db(app).dispose()
+        shutdown(app)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_ready_shows_its_detail_only_where_ready_detail_allows(make_app, policy,
 
 def test_ready_probes_at_most_once_a_second(make_app, monkeypatch):
     app = make_app()
-    store = get_db(app)
+    store = get_store(app)
     probes, real_ping = [], store.ping
     monkeypatch.setattr(store, "ping", lambda **kw: probes.append(real_ping(**kw)))
     client = app.test_client()

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.schemas import PointSchema, accepted_window, load_point
-from app.timeutil import EPOCH, isoformat_z, utcnow
+from app.api.schemas import PointSchema, accepted_window, load_point
+from app.core.timeutil import EPOCH, isoformat_z, utcnow
 
 NOW = utcnow().replace(microsecond=123456)
 WINDOW = accepted_window(NOW, 7, 60)
@@ -79,7 +79,7 @@ def test_fast_path_matches_the_schema(item, route):
 
 
 def test_fast_path_takes_the_common_valid_item():
-    from app.schemas import fast_point
+    from app.api.schemas import fast_point
 
     item = {"name": "a.b", "type": "counter", "value": 3, "recorded_at": isoformat_z(NOW)}
     assert fast_point(item, None, WINDOW) is not None

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.timeutil import isoformat_z, utcnow
+from app.core.timeutil import isoformat_z, utcnow
 from scripts.harness import ROOT
 from tests.conftest import new_key, stored_points
 

@@ -7,10 +7,11 @@ import time
 import pytest
 from sqlalchemy import text
 
-from app.db import get_db
-from app.db.group_commit import GroupWriter, WriterUnavailable
-from app.db.writer import Answer, Point, WriteRequest
-from app.timeutil import utcnow
+from app.core.timeutil import utcnow
+from app.core.writes import Answer, Point, WriteRequest
+from app.db import get_store
+from app.ingest.front_door import get_front_door
+from app.ingest.group_commit import GroupWriter, WriterUnavailable
 from tests.conftest import stored_points
 
 
@@ -64,7 +65,7 @@ def make_writer(app):
     writers = []
 
     def build(**options):
-        writer = GroupWriter(get_db(app).write, **options)
+        writer = GroupWriter(get_store(app), **options)
         writers.append(writer)
         return writer
 
@@ -118,7 +119,7 @@ def test_a_fault_in_one_request_does_not_fail_its_neighbours(app, make_writer):
 @pytest.fixture
 def write_lock(app, database_url):
     """Hold the locks the writer needs (the metric rows, or SQLite's write lock) until released."""
-    conn = get_db(app).write.connect()
+    conn = get_store(app).write.connect()
     conn.begin()  # on SQLite: BEGIN IMMEDIATE, the database's write lock
     if not database_url.startswith("sqlite"):
         conn.execute(text("SELECT id FROM metrics FOR UPDATE"))
@@ -166,19 +167,19 @@ def test_close_commits_what_is_waiting(app, make_writer, request):
 
 
 def test_a_forked_child_gets_its_own_writer(app):
-    db = get_db(app)
-    parent_writer = db.writer()
+    db, front = get_store(app), get_front_door(app)
+    parent_writer = front.writer()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: as gunicorn's post_worker_init, forget the parent's connections
         try:
             db.dispose(close=False)
-            child = db.writer()
+            child = front.writer()
             status = child.submit(WriteRequest([counter("forked")], ok)).status
             os.write(write, b"new" if child is not parent_writer and status == 201 else b"old")
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 3) == b"new"
-    assert db.writer() is parent_writer
+    assert front.writer() is parent_writer
     assert len(stored_points(app, "forked")) == 1

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from app.auth import create_key
+from app.api.auth import create_key
 from app.blueprints.query import _csv as csv_answer
-from app.db import get_db
-from app.timeutil import isoformat_z, utcnow
+from app.core.timeutil import isoformat_z, utcnow
+from app.db import get_store
 from tests.conftest import new_key
 
 HUGE = "1" + "0" * 400
@@ -170,6 +170,6 @@ def test_probing_stat_keys_is_limited_like_bad_api_keys(make_app):
     probes = [client.get("/c", query_string={"key": "gs_" + f"{i:043d}"}) for i in range(8)]
     assert [p.status_code for p in probes] == [404] * 5 + [429] * 3
     assert probes[-1].headers["Retry-After"]
-    raw, _ = create_key(get_db(app), "ok", None, "read,write")
+    raw, _ = create_key(get_store(app), "ok", None, "read,write")
     exempt = client.get("/c", query_string={"key": "gs_" + "0" * 43, "ukey": raw})
     assert exempt.status_code == 404  # an active API key is never refused by this limit

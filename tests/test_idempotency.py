@@ -8,9 +8,9 @@ import pymysql
 import pytest
 from sqlalchemy import select
 
-from app.db import get_db, receipts, run_in_transaction
+from app.core.timeutil import isoformat_z, utcnow
+from app.db import get_store, receipts, run_in_transaction
 from app.db.schema import idempotency_keys
-from app.timeutil import isoformat_z, utcnow
 from tests.clients import Session
 from tests.conftest import new_key, stored_points
 
@@ -94,7 +94,7 @@ def test_the_longest_key_is_accepted(client, app, auth):
 
 def test_a_lost_commit_answer_is_retried_exactly(app, client, auth, monkeypatch):
     client.post(COUNTER, json={"name": "warm"}, headers=auth)  # the key's lookup is cached now
-    engine = get_db(app).write
+    engine = get_store(app).write
     real_commit = engine.dialect.do_commit
     lost = []
 
@@ -120,7 +120,7 @@ def test_an_expired_key_applies_again(client, app, auth):
     def age(conn):
         conn.execute(idempotency_keys.update().values(created_at=utcnow() - timedelta(hours=25)))
 
-    run_in_transaction(get_db(app).write, age)
+    run_in_transaction(get_store(app).write, age)
     response = post(client, COUNTER, {"name": "idem"}, auth, "old")
     assert response.status_code == 201 and "Idempotent-Replayed" not in response.headers
     assert len(stored_points(app, "idem")) == 2
@@ -162,7 +162,7 @@ def test_concurrent_duplicates_on_several_workers_apply_once(app, database_url, 
 def test_sweep_removes_expired_receipts_in_chunks(app, client, auth):
     for n in range(5):
         post(client, COUNTER, {"name": "idem"}, auth, f"sweep-{n}")
-    engine = get_db(app).write
+    engine = get_store(app).write
     later = utcnow() + timedelta(hours=25)
     assert run_in_transaction(engine, receipts.sweep, later, 2) == 2
     assert run_in_transaction(engine, receipts.sweep, later, 10) == 3

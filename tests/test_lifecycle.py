@@ -9,12 +9,12 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
-from app.db import get_db, maintenance, partitions, rollups, run_in_transaction
+from app import create_app, shutdown
+from app.core.timeutil import isoformat_z, utcnow
+from app.db import get_store, maintenance, partitions, rollups, run_in_transaction
 from app.db.migrate import migrate
 from app.db.schema import metric_points, metrics
-from app.jobs.timer import MaintenanceTimer
-from app.timeutil import isoformat_z, utcnow
+from app.serve.timer import MaintenanceTimer
 from tests.conftest import new_key, orphan_points, orphan_rows, stored_points
 
 KEEP_DAYS = 10  # retention 9 + grace 1
@@ -34,16 +34,16 @@ def lifecycle_app(request, tmp_path):
     else:
         url = request.getfixturevalue("fresh_mysql_url")
     app = create_app({"TESTING": True, "DATABASE_URL": url, **SETTINGS})
-    if get_db(app).is_sqlite:
-        migrate(get_db(app).write)
+    if get_store(app).sql.NAME == "sqlite":
+        migrate(get_store(app).write)
     yield app
-    get_db(app).dispose()
+    shutdown(app)
 
 
 def insert_points(app, name, moments):
     """Store points as the writer does — with their rollups — but directly (ingest would
     refuse times outside its window)."""
-    db = get_db(app)
+    db = get_store(app)
 
     def work(conn):
         metric = conn.execute(select(metrics.c.id).where(metrics.c.name == name)).scalar()
@@ -65,7 +65,7 @@ def all_points(app):
     query = select(metrics.c.name, metric_points.c.recorded_at).join(
         metrics, metrics.c.id == metric_points.c.metric_id
     )
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         return sorted((row.name, row.recorded_at) for row in conn.execute(query))
 
 
@@ -74,7 +74,7 @@ def day_start(moment):
 
 
 def test_a_hundred_days_of_maintenance_keep_exactly_the_window(lifecycle_app):
-    app, db = lifecycle_app, get_db(lifecycle_app)
+    app, db = lifecycle_app, get_store(lifecycle_app)
     rng = random.Random(7)
     start = day_start(utcnow())
     expected = []
@@ -95,7 +95,7 @@ def test_a_hundred_days_of_maintenance_keep_exactly_the_window(lifecycle_app):
         expected = sorted(p for p in expected if p[1] >= cutoff)
         assert result["rows_deleted"] + result["rows_dropped_with_partitions"] == len(removed)
         assert all_points(app) == expected
-        if not db.is_sqlite:
+        if db.sql.NAME != "sqlite":
             assert ahead["days_ahead"] >= 7 and not ahead["future_rows"]
             with db.write.connect() as conn:
                 days = partitions.daily(conn)
@@ -104,7 +104,7 @@ def test_a_hundred_days_of_maintenance_keep_exactly_the_window(lifecycle_app):
 
 
 def test_queries_over_the_edge_of_the_window_stay_exact(lifecycle_app):
-    app, db = lifecycle_app, get_db(lifecycle_app)
+    app, db = lifecycle_app, get_store(lifecycle_app)
     now = utcnow()
     cutoff = day_start(now) - timedelta(days=KEEP_DAYS)
     moments = [cutoff + timedelta(hours=h, minutes=7) for h in range(-30, 30)]
@@ -153,7 +153,7 @@ def test_a_dry_run_reports_and_changes_nothing(lifecycle_app):
 def test_metrics_whose_points_all_expired_stay_defined(lifecycle_app):
     app = lifecycle_app
     insert_points(app, "gone.points", [day_start(utcnow()) - timedelta(days=40)])
-    get_db(app).trim()
+    get_store(app).trim()
     assert all_points(app) == []
     auth = {"X-API-Key": new_key(app)}
     listed = app.test_client().get("/api/metrics", headers=auth).get_json()["data"]
@@ -168,7 +168,7 @@ def test_ingest_keeps_working_while_retention_trims_in_chunks(lifecycle_app):
     insert_points(app, "old.rows", [ancient + timedelta(microseconds=n) for n in range(4000)])
     results, statuses = [], []
     trimmer = threading.Thread(
-        target=lambda: results.append(get_db(app).trim())
+        target=lambda: results.append(get_store(app).trim())
     )
     client, auth = app.test_client(), {"X-API-Key": new_key(app)}
     trimmer.start()
@@ -184,7 +184,7 @@ def test_ingest_keeps_working_while_retention_trims_in_chunks(lifecycle_app):
 
 def test_chunks_are_spaced_by_the_pause_and_by_the_chunk_before(lifecycle_app):
     """One pacer spans a whole trim, so many small metrics are paced like one big one."""
-    engine = get_db(lifecycle_app).write
+    engine = get_store(lifecycle_app).write
     now, slept = [0.0], []
     pacer = maintenance.Pacer(0.02, sleep=slept.append, clock=lambda: now[0])
 
@@ -230,7 +230,7 @@ def test_a_large_deletion_finishes_in_the_background(lifecycle_app):
     response = app.test_client().delete("/api/metrics/big", headers=auth)
     assert response.status_code == 202 and response.get_json()["points_deleted"] == 7
     def metric_rows():
-        with get_db(app).write.connect() as conn:
+        with get_store(app).write.connect() as conn:
             return conn.execute(select(func.count()).select_from(metrics)).scalar()
 
     deadline = utcnow() + timedelta(seconds=30)
@@ -241,7 +241,7 @@ def test_a_large_deletion_finishes_in_the_background(lifecycle_app):
 
 def test_the_timer_runs_each_job_when_due_and_once(lifecycle_app):
     app = lifecycle_app
-    timers = [MaintenanceTimer(get_db(app)) for _ in range(2)]
+    timers = [MaintenanceTimer(get_store(app)) for _ in range(2)]
     first = timers[0].run_due()
     assert first[maintenance.PARTITIONS] is not None and first[maintenance.RETENTION] is not None
     assert timers[1].run_due() == {maintenance.PARTITIONS: None, maintenance.RETENTION: None}
@@ -256,14 +256,14 @@ def test_rows_past_the_last_partition_raise_an_alert_not_a_split(fresh_mysql_url
     far = day_start(utcnow()) + timedelta(days=30)
     insert_points(app, "future", [far])
     later = isoformat_z(far - timedelta(days=5))
-    result = get_db(app).ensure_partitions(later)
+    result = get_store(app).ensure_partitions(later)
     assert result["future_rows"] is True and result["created"] == []
     forced = app.test_cli_runner().invoke(args=["partitions", "ensure", "--now", later, "--force"])
     assert forced.exit_code == 0, forced.output
     assert all_points(app) == [("future", far)]
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         assert partitions.days_ahead(conn, (far - timedelta(days=5)).date()) >= 7
-    get_db(app).dispose()
+    shutdown(app)
 
 
 def test_metrics_delete_from_the_shell(lifecycle_app):
@@ -324,4 +324,4 @@ def test_a_deleted_name_answers_as_the_new_metric_within_five_seconds(lifecycle_
     assert late and all(
         kind == "value" and [p["value"] for p in data] == [7] for kind, data in late
     )
-    get_db(reader).dispose()
+    shutdown(reader)

@@ -4,11 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from app.db import get_db, partitions
+from app.db import get_store, partitions
 
 
 def test_points_table_has_daily_partitions_a_week_ahead(mysql_app):
-    with get_db(mysql_app).write.connect() as conn:
+    with get_store(mysql_app).write.connect() as conn:
         names = partitions.existing(conn)
     today = datetime.now(UTC).date()
     for offset in range(0, 8):
@@ -17,7 +17,7 @@ def test_points_table_has_daily_partitions_a_week_ahead(mysql_app):
 
 
 def test_ensure_daily_adds_only_the_missing_days(mysql_app):
-    engine = get_db(mysql_app).write
+    engine = get_store(mysql_app).write
     with engine.connect() as conn:
         before = partitions.existing(conn)
         newest = max(partitions.day_of(name) for name in before if name[1:].isdigit())
@@ -32,12 +32,12 @@ def test_ensure_daily_adds_only_the_missing_days(mysql_app):
 
 
 def test_sessions_run_in_utc(mysql_app):
-    with get_db(mysql_app).write.connect() as conn:
+    with get_store(mysql_app).write.connect() as conn:
         assert conn.execute(text("SELECT @@session.time_zone")).scalar() == "+00:00"
 
 
 def test_names_differing_only_in_case_are_two_rows(mysql_app):
-    engine = get_db(mysql_app).write
+    engine = get_store(mysql_app).write
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM metrics"))
         for name in ("Api.Hits", "api.hits", "API.HITS"):

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from app.logs import TextFormatter
+from app.infra.logs import TextFormatter
 from tests.clients import Session, call, scrape
 from tests.conftest import new_key
 

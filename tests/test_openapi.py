@@ -20,8 +20,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app import config, create_app, openapi
-from app.errors import ERROR_CODES
+from app import config, create_app
+from app.api import openapi
+from app.api.errors import ERROR_CODES
 from scripts.harness import Gunicorn, drop_abandoned_databases, drop_database
 from tests.conftest import (
     MYSQL_SERVER_URL,

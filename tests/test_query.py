@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.timeutil import EPOCH, isoformat_z
+from app.core.timeutil import EPOCH, isoformat_z
 from tests.conftest import new_key
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.timeutil import EPOCH, isoformat_z
+from app.core.timeutil import EPOCH, isoformat_z
 
 WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 OPERATIONS = ("sum", "count", "avg", "min", "max")

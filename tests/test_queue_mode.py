@@ -10,13 +10,13 @@ import urllib.parse
 import pytest
 from rq import SimpleWorker
 
-from app import create_app
+from app import create_app, shutdown
 from app.config import ConfigError
-from app.db import get_db, metrics, run_in_transaction
+from app.core.timeutil import utcnow
+from app.db import get_store, metrics, run_in_transaction
+from app.infra.redis import connect, get_redis
+from app.ingest.queue_buffer import buffer_state
 from app.jobs import drain, runtime, schedule
-from app.queue_buffer import buffer_state
-from app.redis import connect, get_redis
-from app.timeutil import utcnow
 from tests.conftest import REDIS_SERVER_URL, new_key, stored_metric, stored_points
 
 COUNTER = "/api/metrics/counter"
@@ -87,7 +87,7 @@ def test_a_rollups_only_drain_keeps_no_raw_points(queue_app, client, auth, monke
     run_drains(queue_app)
     assert stored_points(queue_app, "q.only") == []
     assert buffered(queue_app)["drained_points"] == 1
-    with get_db(queue_app).write.connect() as conn:
+    with get_store(queue_app).write.connect() as conn:
         minutes = conn.exec_driver_sql(
             "SELECT r.n FROM metric_rollups_minute r JOIN metrics m ON m.id = r.metric_id "
             "WHERE m.name = 'q.only'"
@@ -113,8 +113,8 @@ def test_a_deleted_name_answers_as_the_new_metric_within_5_s_however_often_it_is
 ):
     assert client.post(COUNTER, json={"name": "q.gone"}, headers=auth).status_code == 202
     run_drains(queue_app)
-    get_db(queue_app).delete_metric("q.gone", lambda metric_id: None)
-    run_in_transaction(get_db(queue_app).write, metrics.resolve, {"q.gone": "value"}, utcnow())
+    get_store(queue_app).delete_metric("q.gone", lambda metric_id: None)
+    run_in_transaction(get_store(queue_app).write, metrics.resolve, {"q.gone": "value"}, utcnow())
     started, status = time.monotonic(), None
     while status != 202 and time.monotonic() - started < 6:
         status = client.post(VALUE, json={"name": "q.gone", "value": 1}, headers=auth).status_code
@@ -167,7 +167,7 @@ def test_redis_down_is_503_with_retry_after_on_every_write_and_reserves_nothing(
 def test_a_point_refused_after_the_door_is_kept_shown_and_requeued(queue_app, client, auth):
     response = client.post(COUNTER, json={"name": "q.clash", "value": 7}, headers=auth)
     assert response.status_code == 202
-    db = get_db(queue_app)
+    db = get_store(queue_app)
     db.delete_metric("q.clash", lambda metric_id: None)
     run_in_transaction(db.write, metrics.resolve, {"q.clash": "value"}, utcnow())
     run_drains(queue_app)  # the point's metric has the other type now
@@ -224,7 +224,7 @@ def test_queue_mode_refuses_a_redis_that_may_lose_writes(database_url, durable_r
     with pytest.raises(ConfigError, match="appendonly yes.*QUEUE_ALLOW_VOLATILE_REDIS"):
         create_app({**settings, "REDIS_URL": shared})
     allowed = create_app({**settings, "REDIS_URL": shared, "QUEUE_ALLOW_VOLATILE_REDIS": True})
-    get_db(allowed).dispose()
+    shutdown(allowed)
     connect(durable_redis.url).config_set("appendfsync", "everysec")  # a second may be lost
     with pytest.raises(ConfigError, match="appendfsync everysec"):
         create_app({**settings, "REDIS_URL": durable_redis.url})

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from app.db import get_db, rollups, run_in_transaction, run_read
+from app.core.timeutil import isoformat_z, utcnow
+from app.db import get_store, rollups, run_in_transaction, run_read
 from app.db.schema import metric_points, metrics
-from app.timeutil import isoformat_z, utcnow
 from tests.conftest import new_key
 
 WINDOWS = ["1m", "5m", "15m", "1h", "1d"]
@@ -88,7 +88,7 @@ def test_rollups_answer_what_raw_points_answer(app, client, auth, seed):
     post(client, auth, "r.value", "value", points["r.value"])
     # MySQL sums |v| < 1e-13 as doubles (raw and rollups alike): to 1e-12 there, exact on SQLite.
     tiny = {
-        name: not get_db(app).is_sqlite and any(0 < abs(v) < 1e-13 for _, v in pts)
+        name: not get_store(app).sql.NAME == "sqlite" and any(0 < abs(v) < 1e-13 for _, v in pts)
         for name, pts in points.items()
     }
     for _ in range(25):
@@ -144,16 +144,16 @@ def write_behind_rollups(app, name, moments_values):
         rows = [{"metric_id": metric, "recorded_at": t, "value": v} for t, v in moments_values]
         conn.execute(metric_points.insert(), rows)
 
-    run_in_transaction(get_db(app).write, work)
+    run_in_transaction(get_store(app).write, work)
 
 
 def test_before_a_rebuild_queries_read_raw_points_never_zeros(app, client, auth, runner):
     day = (utcnow() - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
-    run_in_transaction(get_db(app).write, rollups.disown)  # an upgraded install with old points
+    run_in_transaction(get_store(app).write, rollups.disown)  # an upgraded install with old points
     write_behind_rollups(
         app, "old", [(day + timedelta(minutes=m), float(m)) for m in range(0, 600, 7)]
     )
-    get_db(app)._watermarks.clear()
+    get_store(app)._watermarks.clear()
     before = query(client, auth, "old", day, day + timedelta(days=1), window="1h", operation="sum")
     expected = [
         sum(float(m) for m in range(0, 600, 7) if h * 60 <= m < (h + 1) * 60) for h in range(24)
@@ -163,8 +163,8 @@ def test_before_a_rebuild_queries_read_raw_points_never_zeros(app, client, auth,
     assert checked.exit_code == 1 and "difference" in checked.output
     rebuilt = runner.invoke(args=["rollups", "rebuild"])
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert run_read(get_db(app).write, rollups.complete_from)["hour"] is not None
-    get_db(app)._watermarks.clear()
+    assert run_read(get_store(app).write, rollups.complete_from)["hour"] is not None
+    get_store(app)._watermarks.clear()
     after = query(client, auth, "old", day, day + timedelta(days=1), window="1h", operation="sum")
     assert after["data"] == before["data"]
     assert runner.invoke(args=["rollups", "check"]).exit_code == 0
@@ -199,7 +199,7 @@ def test_concurrent_writers_to_one_minute_lose_no_update(make_app, runner):
         thread.start()
     for thread in threads:
         thread.join(60)
-    with get_db(apps[0]).write.connect() as conn:
+    with get_store(apps[0]).write.connect() as conn:
         stored = conn.execute(text("SELECT n, total FROM metric_rollups_minute")).one()
     assert (stored.n, float(stored.total)) == (160, 4 * sum(range(40)))
     assert apps[0].test_cli_runner().invoke(args=["rollups", "check"]).exit_code == 0
@@ -247,7 +247,7 @@ def test_with_no_raw_retention_rollups_alone_answer_in_whole_minutes(make_app):
         "counter",
         [(minute + timedelta(seconds=s), 2) for s in range(0, 60, 10)],
     )
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM metric_points")).scalar() == 0
     body = query(
         client,

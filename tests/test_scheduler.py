@@ -11,11 +11,11 @@ from rq import SimpleWorker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq_scheduler import Scheduler
 
-from app import create_app
-from app.db import get_db, run_read, runs
+from app import create_app, shutdown
+from app.db import get_store, run_read, runs
 from app.db.migrate import migrate
+from app.infra.redis import connect
 from app.jobs import maintenance, runtime, schedule
-from app.redis import connect
 from scripts.harness import ROOT, TcpProxy, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:rq_scheduler")
@@ -28,10 +28,10 @@ def rq_env(database_url, redis_url, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     app = create_app({"TESTING": True})
-    if get_db(app).is_sqlite:
-        migrate(get_db(app).write)
+    if get_store(app).sql.NAME == "sqlite":
+        migrate(get_store(app).write)
     yield env, app
-    get_db(app).dispose()
+    shutdown(app)
     runtime.reset()
 
 
@@ -77,7 +77,7 @@ def test_a_worker_runs_what_the_scheduler_enqueues(rq_env):
         scheduler.enqueue_job(entry)  # what rq-scheduler does when an entry's time comes
     code, err = finish(flask(env, "jobs", "worker", "--queue", "maintenance", "--burst"))
     assert code == 0, err
-    last = run_read(get_db(app).write, runs.last_runs)
+    last = run_read(get_store(app).write, runs.last_runs)
     assert set(last) == {"partitions", "retention"}
     assert all(record["last_success_at"] for record in last.values())
 

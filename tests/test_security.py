@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from app import auth as auth_module
-from app.db import get_db
-from app.timeutil import isoformat_z, utcnow
+from app.api import auth as auth_module
+from app.core.timeutil import isoformat_z, utcnow
+from app.db import get_store
 from tests.conftest import new_key, stored_metric, stored_points
 
 COUNTER = "/api/metrics/counter"
@@ -149,7 +149,7 @@ def test_an_empty_x_api_key_header_does_not_hide_a_bearer_token(client, app, api
 
 
 def key_with(app, scopes):
-    raw, _ = auth_module.create_key(get_db(app), "scoped", None, scopes)
+    raw, _ = auth_module.create_key(get_store(app), "scoped", None, scopes)
     return {"X-API-Key": raw}
 
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from app.auth import create_key
-from app.db import get_db
-from app.stathat import BadStatName, metric_name, metric_names
-from app.timeutil import isoformat_z, utcnow
+from app.api.auth import create_key
+from app.core.stathat import BadStatName, metric_name, metric_names
+from app.core.timeutil import isoformat_z, utcnow
+from app.db import get_store
 from tests.clients import call
 from tests.conftest import ISSUED_KEYS, new_key, stored_points
 
@@ -96,7 +96,7 @@ def test_ez_json_batches_and_form_bodies_with_raw_spaces(client, app, api_key):
 def test_errors_are_stathat_shaped(client, app, api_key):
     bad = ez(client, ezkey="gf_" + "0" * 43, stat="x", count=1)
     assert bad.status_code == 401 and bad.get_json()["status"] == 401 and bad.get_json()["msg"]
-    reader, _ = create_key(get_db(app), "reader", None, "read")
+    reader, _ = create_key(get_store(app), "reader", None, "read")
     assert ez(client, ezkey=reader, stat="x", count=1).get_json()["status"] == 403
     ez(client, ezkey=api_key, stat="typed", count=1)
     clash = ez(client, ezkey=api_key, stat="typed", value=2)
@@ -113,7 +113,7 @@ def test_only_admin_keys_import_history(client, app, api_key):
     old = isoformat_z(utcnow() - timedelta(days=30))
     refused = ez(client, ezkey=api_key, stat="history", count=1, t=old)
     assert refused.status_code == 400 and "recorded_at" in refused.get_json()["msg"]
-    admin, _ = create_key(get_db(app), "importer", None, "admin")
+    admin, _ = create_key(get_store(app), "importer", None, "admin")
     assert ez(client, ezkey=admin, stat="history", count=1, t=old).status_code == 200
     body = {"name": "history", "recorded_at": old}
     assert (

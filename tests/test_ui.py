@@ -5,9 +5,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from app import create_app
-from app.constants import WINDOWS
-from app.db import get_db
+from app import create_app, shutdown
+from app.core.constants import WINDOWS
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 JS_IMPORT_RE = re.compile(r'^import .* from "\./([\w.-]+\.js)";$', re.MULTILINE)
@@ -48,7 +47,7 @@ def page_client(tmp_path):
     """A test client; the page never touches the database, so one backend is enough."""
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'ui.sqlite3'}"})
     yield app.test_client()
-    get_db(app).dispose()
+    shutdown(app)
 
 
 def get(client, url):

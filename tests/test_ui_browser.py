@@ -20,12 +20,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from app import config, create_app
-from app.buckets import bucket_range
-from app.constants import WINDOWS
-from app.db import get_db
+from app import config, create_app, shutdown
+from app.core.buckets import bucket_range
+from app.core.constants import WINDOWS
+from app.core.timeutil import EPOCH
+from app.db import get_store
 from app.db.migrate import migrate
-from app.timeutil import EPOCH
 from scripts.harness import Gunicorn
 from tests.conftest import check_log, new_key
 
@@ -111,9 +111,9 @@ def page(tmp_path_factory):
         for name in config.VARIABLES:
             env.delenv(name, raising=False)
         app = create_app({"DATABASE_URL": url})
-        migrate(get_db(app).write)
+        migrate(get_store(app).write)
         key = new_key(app)
-        get_db(app).dispose()
+        shutdown(app)
         server = Gunicorn({"DATABASE_URL": url, **PAGE_LIMITS}).start()
     now = datetime.now(UTC)  # one moment for all, so equal offsets share a bucket
     for name in ("limits.a", "limits.b", "limits.c", "limits.d"):

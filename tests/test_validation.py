@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from app.db import get_db
+from app.db import get_store
 from tests.conftest import stored_metric, stored_points
 
 
@@ -78,7 +78,7 @@ def test_values_up_to_1e16_are_accepted(client, auth, value):
 def test_bad_names_are_refused(client, app, auth, name):
     body = json.dumps({"name": name, "value": 1})
     assert_refused(post_raw(client, "/api/metrics/value", body, auth), "VALIDATION_ERROR", "name")
-    with get_db(app).write.connect() as conn:
+    with get_store(app).write.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM metrics")).scalar() == 0
 
 

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.buckets import bucket_range
-from app.constants import WINDOWS
+from app.core.buckets import bucket_range
+from app.core.constants import WINDOWS
+from app.core.timeutil import EPOCH, isoformat_z
 from app.core.zones import (
     DAY,
     HOUR,
@@ -21,7 +22,6 @@ from app.core.zones import (
     shift_back,
     zone,
 )
-from app.timeutil import EPOCH, isoformat_z
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Days on which a zone's clock changes in an interesting way, and plain days in odd offsets.

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app
 
-from app import openapi
+from app.api import openapi
 
 bp = Blueprint("docs", __name__)
 EXTENSION = "glowing_fiesta.openapi"

@@ -6,8 +6,8 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound
 
-from app import readiness, telemetry
-from app.errors import ServiceUnavailable
+from app.api import readiness
+from app.api.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,11 @@ def prometheus_metrics():
     """The service's own figures in Prometheus text format (METRICS_ENDPOINT_ENABLED)."""
     if not current_app.config["METRICS_ENDPOINT_ENABLED"]:
         raise NotFound()
-    body, content_type = telemetry.exposition(current_app)
+    # Imported here: prometheus_client chooses its multiprocess mode when first imported, and
+    # gunicorn's master imports this package before it sets PROMETHEUS_MULTIPROC_DIR.
+    from app.api.telemetry_state import exposition
+
+    body, content_type = exposition(current_app)
     return Response(body, content_type=content_type)
 
 

@@ -6,14 +6,14 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app import telemetry
-from app.auth import READ, requires
-from app.buckets import series
+from app.api.auth import READ, requires
+from app.api.errors import ApiError, metric_not_found
+from app.api.schemas import ListQuerySchema, QueryLimits, aggregate_query_schema
+from app.core.buckets import series
+from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
 from app.db.planner import ResolutionUnavailable
-from app.errors import ApiError, metric_not_found
-from app.schemas import ListQuerySchema, QueryLimits, aggregate_query_schema
-from app.timeutil import isoformat_z, utcnow
+from app.infra import telemetry
 
 bp = Blueprint("query", __name__, url_prefix="/api/metrics")
 CSV_CHUNK_BYTES = 64 * 1024

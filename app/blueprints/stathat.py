@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from app.auth import (
+from app.api.auth import (
     WRITE,
     authenticate_key,
     count_failed_authentication,
@@ -23,15 +23,16 @@ from app.auth import (
     refuse_flooding_address,
     require,
 )
-from app.body import parse_json, raw_body
+from app.api.body import parse_json, raw_body
+from app.api.errors import ApiError, from_validation_error
+from app.api.limits import count_request
+from app.api.schemas import PointSchema, load_point
+from app.api.writes import write_window
+from app.core.stathat import STAT_KEY_RE, BadStatName, metric_names
+from app.core.timeutil import parse_decimal
 from app.db import get_store
-from app.db.writer import Answer
-from app.errors import ApiError, from_validation_error
-from app.ingestion import record, write_window
-from app.limits import count_request
-from app.schemas import PointSchema, load_point
-from app.stathat import STAT_KEY_RE, BadStatName, metric_names
-from app.timeutil import parse_decimal
+from app.ingest import answers
+from app.ingest.front_door import get_front_door
 
 bp = Blueprint("stathat", __name__)
 
@@ -118,28 +119,13 @@ def _ez_item(fields):
     return fields.get("stat"), kind, number, fields.get("t")
 
 
-def _answerer(max_metrics):
-    """The StatHat answer to a WriteResult (run by the writer, away from the request)."""
-
-    def answer(result):
-        if result.limited:
-            message = f"METRIC_LIMIT_EXCEEDED: at most {max_metrics} metrics may exist"
-            return Answer(422, {"status": 422, "msg": message})
-        if result.mismatched:
-            metric = result.mismatched[0][1]
-            message = f"stat {metric.name} is a {metric.type} stat"
-            return Answer(409, {"status": 409, "msg": message})
-        return Answer(200, {"status": 200, "msg": "ok"})
-
-    return answer
-
-
 def _ingest(raw_key, items, params):
     """Authenticate, count, validate and store; the StatHat answer."""
     api_key = authenticate_key(raw_key or None)
     require(WRITE)
     count_request(api_key)
-    answer = record(_points(items), _answerer(current_app.config["METRICS_MAX_METRICS"]), None)
+    respond = answers.stathat(current_app.config["METRICS_MAX_METRICS"])
+    answer = get_front_door(current_app).record(_points(items), respond, None)
     if answer.status == 200 and str(params.get("vb", "")) == "0":
         return current_app.response_class(status=204)
     return jsonify(answer.body), answer.status

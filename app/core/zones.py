@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import chain
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.timeutil import EPOCH, isoformat_z, to_epoch_seconds
+from app.core.timeutil import EPOCH, isoformat_z, to_epoch_seconds
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 COMPARE_DAYS = {"1d": 1, "1w": 7, "4w": 28}

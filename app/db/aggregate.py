@@ -14,7 +14,7 @@ double sum of the values too small for 30 decimal places (|v| < 1e-13).
 import functools
 from decimal import Decimal
 
-from app.constants import DEFAULT_OPERATION
+from app.core.constants import DEFAULT_OPERATION
 from app.db import dialects, metrics
 from app.db.decimals import EXACT, TINY
 

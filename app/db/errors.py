@@ -5,7 +5,11 @@ missing partition…), so MySQL errors are told apart by number, SQLite's by mes
 Everything not listed is a bug of ours: 500, logged with its traceback.
 """
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+
+# What the database raises, for layers that must catch it without knowing the driver.
+DatabaseError = DBAPIError
 
 # Lock wait timeout, deadlock: running the whole transaction again may succeed.
 MYSQL_RETRIABLE = {1205, 1213}
@@ -59,3 +63,24 @@ def is_unavailable_error(exc):
 
 class LockBusy(Exception):
     """Someone else holds a named lock."""
+
+
+def explain(error, url):
+    """What a person should know about a database error met by a command, naming
+    DATABASE_URL (its password hidden) and the likely fix."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    code = mysql_code(error)
+    database = make_url(url).database
+    if code == 1049:
+        return (
+            f"the database {database!r} does not exist ({shown}): create it "
+            f"(CREATE DATABASE {database} CHARACTER SET utf8mb4; see the README's Production "
+            "section) or fix DATABASE_URL"
+        )
+    if code in (1044, 1045):
+        return f"the database refused the user in DATABASE_URL ({shown}): {error.orig.args[1]}"
+    if code in (2002, 2003, 2005, 2006, 2013):
+        return f"cannot reach the database at {shown}: start it, or fix DATABASE_URL"
+    if "unable to open database" in str(error.orig):
+        return f"cannot open the SQLite file of DATABASE_URL ({shown}): check its directory"
+    return f"the database at {shown} failed: {error.orig}"

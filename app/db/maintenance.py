@@ -11,12 +11,12 @@ import traceback
 from datetime import timedelta
 
 from app.config import raw_keep_days
+from app.core.timeutil import horizon, isoformat_z, parse_timestamp, utcnow
 from app.db import metrics as metric_rows
 from app.db import partitions, receipts, retention, rollups, runs
 from app.db.locks import LockBusy, named_lock
 from app.db.schema import keyed_by_metric, metric_points
 from app.db.transaction import run_in_transaction
-from app.timeutil import horizon, isoformat_z, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
 

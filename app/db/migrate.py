@@ -6,10 +6,10 @@ from datetime import timedelta
 from sqlalchemy import select, text
 
 from app.config import PROJECT_ROOT
+from app.core.timeutil import utcnow
 from app.db import dialects, partitions
 from app.db.locks import LockBusy, named_lock
 from app.db.schema import schema_migrations
-from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.config import raw_keep_days
+from app.core.timeutil import horizon
 from app.db.rollups import ceil_to, floor_to
-from app.timeutil import horizon
 
 RAW, MINUTE, HOUR = "raw", "minute", "hour"
 GRAIN = {MINUTE: 60, HOUR: 3600}

@@ -13,10 +13,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.config import raw_keep_days
+from app.core.timeutil import horizon, utcnow
 from app.db import rollups
 from app.db.schema import metrics
 from app.db.transaction import run_in_transaction
-from app.timeutil import horizon, utcnow
 
 DAY = timedelta(days=1)
 HOUR = 3600  # seconds: rebuilds work in whole hours

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, select, tuple_, update
 
-from app.constants import IDEMPOTENCY_TTL_SECONDS
+from app.core.constants import IDEMPOTENCY_TTL_SECONDS
 from app.db import dialects
 from app.db.schema import idempotency_keys
 

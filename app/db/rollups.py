@@ -22,10 +22,10 @@ from decimal import Decimal, localcontext
 
 from sqlalchemy import bindparam, delete, select, text, update
 
+from app.core.timeutil import EPOCH
 from app.db import dialects
 from app.db.decimals import EXACT, TINY
 from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute, rollup_state
-from app.timeutil import EPOCH
 
 MINUTE, HOUR = "minute", "hour"
 TABLES = {MINUTE: metric_rollups_minute, HOUR: metric_rollups_hour}

@@ -15,10 +15,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import make_url
 
+from app.core.timeutil import utcnow
 from app.db.decimals import DecimalSum, decimal_add
 from app.db.errors import LockBusy
 from app.db.schema import named_locks
-from app.timeutil import utcnow
 
 NAME = "sqlite"
 PARAM = "?"

@@ -28,6 +28,7 @@ from app.db.aggregate import aggregate_metrics
 from app.db.migrate import migrate
 from app.db.planner import coverage, plan
 from app.db.transaction import ping, run_in_transaction, run_read
+from app.db.writer import recorded_answer, storage_options, write_requests
 
 WATERMARK_CACHE_SECONDS = 5
 METRIC_CACHE_SECONDS = 4
@@ -58,6 +59,7 @@ class Store:
         read_url = settings.get("DATABASE_READ_URL")
         self.read = create_engine_for(read_url) if read_url else self.sql.read_engine(self.write)
         self._lock = threading.Lock()
+        self._disowned = False
         self._watermarks = TTLCache(maxsize=1, ttl=WATERMARK_CACHE_SECONDS)
         # name → Metric for queries (writes always read the row under a lock); a deleted
         # metric's name is forgotten within these few seconds.
@@ -190,7 +192,38 @@ class Store:
         """The metric a stat key names, or None."""
         return run_read(self.write, keys.stat_key_metric, key_hash)
 
-    # -- idempotency receipts
+    # -- writes
+
+    def write_requests(self, requests, now):
+        """Apply write requests (core.writes.WriteRequest) in one transaction, retried on
+        deadlock: metrics resolved (new ones created, up to METRICS_MAX_METRICS), points
+        inserted, rollups kept, Idempotency-Key receipts claimed and their answers recorded.
+        Each request's Answer (or CONFLICT), in order."""
+        keep_rollups, keep_raw, max_metrics = storage_options(self.settings)
+        if not keep_rollups:
+            self._disown_rollups()
+        return run_in_transaction(
+            self.write, write_requests, requests, now, keep_rollups, keep_raw, max_metrics
+        )
+
+    def _disown_rollups(self):
+        # Points written now are missing from the rollups: they are complete nowhere until
+        # `flask rollups rebuild` (queries read raw points meanwhile). Once per store.
+        with self._lock:
+            if self._disowned:
+                return
+            self._disowned = True
+        run_in_transaction(self.write, rollups.disown)
+
+    def resolve_metrics(self, wanted, now):
+        """{name: type wanted if new} → {name: Metric}, creating the missing ones while
+        METRICS_MAX_METRICS allows (a refused name is left out)."""
+        limit = self.settings["METRICS_MAX_METRICS"]
+        return run_in_transaction(self.write, metrics.resolve, wanted, now, limit)
+
+    def recorded_answer(self, receipt, now):
+        """The answer the first request with this receipt's key got (or CONFLICT), or None."""
+        return run_read(self.write, recorded_answer, receipt, now)
 
     def recorded(self, receipt, now):
         """What the first request with this receipt's key left (receipts.Recorded), or None."""

@@ -1,74 +1,20 @@
 """Points → the database: one metric resolution and one ``executemany`` per transaction.
 
 Every write goes through here. ``write_requests`` is the transaction itself — several
-requests' points, their idempotency receipts and their answers, committed together — run by
-the group-commit thread of each process (``app/db/group_commit.py``) and by the queue's
-workers (``app/jobs/ingest.py``) alike.
+requests' points, their idempotency receipts and their answers, committed together — which
+the store runs for the group-commit thread of each process and for the queue's drains alike.
 """
 
-import json
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
+from app.core.writes import WriteResult, follow, replay
 from app.db import dialects, metrics, receipts
 from app.db import rollups as rollup_rows
 from app.db.schema import metric_points
 
-
-@dataclass(frozen=True)
-class Point:
-    """One validated point; ``recorded_at`` is naive UTC."""
-
-    name: str
-    type: str
-    value: float
-    recorded_at: object
-
-
-@dataclass
-class WriteResult:
-    """Which of a request's points were stored, and which clashed with a metric's type."""
-
-    written: list = field(default_factory=list)
-    mismatched: list = field(default_factory=list)  # (position, Metric)
-    limited: list = field(default_factory=list)  # positions of new metrics past the limit
-    queued: bool = False  # accepted into the queue rather than committed
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the client is told: HTTP status and JSON body; ``replayed`` for a repeated key."""
-
-    status: int
-    body: dict
-    replayed: bool = False
-    stored: dict = field(default_factory=dict, compare=False)  # points written, by type
-
-    def text(self):
-        """The body as stored with an idempotency receipt."""
-        return json.dumps(self.body, separators=(",", ":"))
-
-
 _INSERT_POINTS = metric_points.insert()
 
-# The answer for a reused Idempotency-Key with another request; mapped to 422 above the db.
-CONFLICT = Answer(422, {}, replayed=True)
-
-
-@dataclass
-class WriteRequest:
-    """One request's points, the function that turns their WriteResult into the client's
-    answer (run inside the transaction, so a receipt stores it), and its optional receipt."""
-
-    points: list
-    respond: Callable[[WriteResult], Answer]
-    receipt: receipts.Receipt | None = None
-
-    @property
-    def size(self):
-        """How much room the request takes in a group: its points, at least one."""
-        return max(1, len(self.points))
 
 
 def storage_options(config):
@@ -113,9 +59,9 @@ def write_requests(conn, requests, now, rollups=True, keep_raw=True, max_metrics
     for index, leader in followers.items():
         earlier = recorded.get(requests[leader].receipt.ident)
         if earlier is not None:  # the key was applied before this group
-            answers[index] = _replay(requests[index].receipt, earlier)
+            answers[index] = replay(requests[index].receipt, earlier)
         else:
-            answers[index] = _follow(requests[index], requests[leader], answers[leader])
+            answers[index] = follow(requests[index], requests[leader], answers[leader])
     return answers
 
 
@@ -154,7 +100,7 @@ def _settle_receipts(conn, requests, now):
     recorded = {ident: row for ident, row in claimed.items() if row is not None}
     for ident, row in recorded.items():
         index = leaders[ident]
-        answers[index] = _replay(requests[index].receipt, row)
+        answers[index] = replay(requests[index].receipt, row)
     fresh = [i for i in range(len(requests)) if answers[i] is None and i not in followers]
     return answers, fresh, followers, recorded
 
@@ -162,18 +108,4 @@ def _settle_receipts(conn, requests, now):
 def recorded_answer(conn, receipt, now):
     """The answer an earlier request with this receipt's key got (or CONFLICT), or None."""
     recorded = receipts.find(conn, receipt, now)
-    return None if recorded is None else _replay(receipt, recorded)
-
-
-def _replay(receipt, recorded):
-    """The first answer to a key, or CONFLICT when this request is not the same one."""
-    if recorded.request_hash != receipt.request_hash or recorded.status is None:
-        return CONFLICT
-    return Answer(recorded.status, json.loads(recorded.body), replayed=True)
-
-
-def _follow(request, leader_request, leader_answer):
-    """A repeat of a key first applied in this same group gets that request's answer."""
-    if request.receipt.request_hash != leader_request.receipt.request_hash:
-        return CONFLICT
-    return Answer(leader_answer.status, leader_answer.body, replayed=True)
+    return None if recorded is None else replay(receipt, recorded)

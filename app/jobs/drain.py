@@ -21,13 +21,12 @@ import uuid
 
 from redis import RedisError
 
-from app.db import rollups, run_in_transaction
+from app.core.timeutil import utcnow
+from app.core.writes import CONFLICT, Answer, WriteRequest
 from app.db.errors import is_unavailable_error
 from app.db.receipts import batch_receipt
-from app.db.writer import CONFLICT, Answer, WriteRequest, storage_options, write_requests
+from app.ingest.queue_buffer import IDLE, Buffer, buffer_for, decode, lease_ms, start_drainers
 from app.jobs import runtime
-from app.queue_buffer import IDLE, Buffer, buffer_for, decode, lease_ms, start_drainers
-from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +95,10 @@ def _apply(buffer, consumer, batch, settings):
 def _store(queue_name, batch, settings):
     """The batch's points in one transaction, with its receipt: (points written, [(position,
     code)] refused) — as first applied, when the receipt shows it was already."""
-    keep_rollups, keep_raw, max_metrics = storage_options(settings)
-    engine = runtime.database().write
-    if not keep_rollups:  # as the group writer: the tiers are complete nowhere from now on
-        runtime.per_process("rollups disowned", run_in_transaction, engine, rollups.disown)
     request = WriteRequest(
         decode(batch.payload), _outcome, batch_receipt(f"{queue_name}:{batch.token}")
     )
-    [answer] = run_in_transaction(
-        engine, write_requests, [request], utcnow(), keep_rollups, keep_raw, max_metrics
-    )
+    [answer] = runtime.database().write_requests([request], utcnow())
     if answer is CONFLICT:
         raise RuntimeError(f"queue batch {batch.token}: its receipt holds no outcome")
     return answer.body["written"], [tuple(item) for item in answer.body["refused"]]

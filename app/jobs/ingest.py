@@ -8,12 +8,11 @@ from datetime import timedelta
 
 from rq import get_current_job
 
-from app.db import run_read
-from app.db.receipts import TTL, find, job_receipt
-from app.db.writer import Point
+from app.core.timeutil import EPOCH, utcnow
+from app.core.writes import Point
+from app.db.receipts import TTL, job_receipt
+from app.ingest.queue_buffer import buffer_for, encode, lease_ms, start_drainers
 from app.jobs import runtime
-from app.queue_buffer import buffer_for, encode, lease_ms, start_drainers
-from app.timeutil import EPOCH, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def apply_points(rows):
     connection, settings = runtime.redis_connection(), runtime.settings()
     queue = runtime.queue(job.origin, connection)
     release_claims(connection, queue.key, [f"{queue.key}{CLAIMS_SUFFIX}{job.id}"])
-    if run_read(runtime.database().write, find, job_receipt(job.id), utcnow()) is not None:
+    if runtime.database().recorded(job_receipt(job.id), utcnow()) is not None:
         return 0  # its transaction committed under the previous version
     points = [Point(n, t, v, EPOCH + timedelta(microseconds=us)) for n, t, v, us in rows]
     buffer = buffer_for(connection, settings)

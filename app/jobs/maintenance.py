@@ -8,8 +8,8 @@ from rq import Retry
 
 from app.config import maintenance_runner
 from app.db.maintenance import PARTITIONS, RETENTION, Skipped
+from app.infra.redis import get_redis
 from app.jobs import runtime
-from app.redis import get_redis
 
 JOB_TIMEOUT_SECONDS = 6 * 3600
 

@@ -7,8 +7,8 @@ import threading
 from rq import Queue
 
 from app import config
-from app.db import Database
-from app.redis import connect
+from app.db import Store
+from app.infra.redis import connect
 
 _LOCK = threading.RLock()  # building the database reads the settings
 _STATE = {}
@@ -20,8 +20,8 @@ def settings():
 
 
 def database():
-    """This process's Database (its pools opened after any fork)."""
-    return per_process("database", lambda: Database(settings()))
+    """This process's Store (its pools opened after any fork)."""
+    return per_process("database", lambda: Store(settings()))
 
 
 def redis_connection():

@@ -4,7 +4,7 @@ import math
 import re
 from datetime import UTC, datetime, time, timedelta
 
-from app.constants import DECIMAL_PATTERN
+from app.core.constants import DECIMAL_PATTERN
 
 EPOCH = datetime(1970, 1, 1)
 _NUMBER_RE = re.compile(DECIMAL_PATTERN)

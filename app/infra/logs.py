@@ -99,7 +99,7 @@ def gunicorn_logconfig(level, fmt):
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"service": {"()": f"app.logs.{FORMATTERS[fmt].__name__}"}},
+        "formatters": {"service": {"()": f"app.infra.logs.{FORMATTERS[fmt].__name__}"}},
         "handlers": {"stderr": handler},
         # The app writes the access records (without query strings, which may hold a key).
         "loggers": {

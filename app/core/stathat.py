@@ -14,7 +14,7 @@ europe" (the prefix, a space, each part), each then mapped.
 import re
 import secrets
 
-from app.constants import NAME_PATTERN
+from app.core.constants import NAME_PATTERN
 
 _OUTSIDE = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_RE = re.compile(NAME_PATTERN)

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from app.timeutil import EPOCH, isoformat_z, to_epoch_seconds
+from app.core.timeutil import EPOCH, isoformat_z, to_epoch_seconds
 
 _EMPTY = {"sum": 0, "count": 0, "avg": None, "min": None, "max": None}
 

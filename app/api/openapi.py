@@ -13,16 +13,8 @@ import json
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from app.constants import (
-    DECIMAL_PATTERN,
-    IDEMPOTENCY_KEY_PATTERN,
-    MAX_ABS_VALUE,
-    METRIC_TYPES,
-    NAME_PATTERN,
-    OPERATIONS,
-)
-from app.errors import ERROR_CODES
-from app.schemas import (
+from app.api.errors import ERROR_CODES
+from app.api.schemas import (
     QUERY_ALIASES,
     AggregateQuerySchema,
     JsonNumber,
@@ -30,6 +22,14 @@ from app.schemas import (
     PointSchema,
     QueryLimits,
     Timestamp,
+)
+from app.core.constants import (
+    DECIMAL_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_ABS_VALUE,
+    METRIC_TYPES,
+    NAME_PATTERN,
+    OPERATIONS,
 )
 
 TITLE = "Glowing Fiesta"

@@ -30,7 +30,7 @@ from gunicorn.http.errors import (
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from app.config import ConfigError, server_settings
-from app.http_reading import CONTINUE, HEAD_LIMIT, DeadlineUnreader, PendingRequest
+from app.serve.http_reading import CONTINUE, HEAD_LIMIT, DeadlineUnreader, PendingRequest
 
 _STATUS = {
     LimitRequestLine: (400, "Bad Request", "Request line too long"),

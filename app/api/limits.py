@@ -22,9 +22,9 @@ from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from redis import RedisError
 
-from app import telemetry
-from app.errors import ApiError
-from app.limit_storage import OneTripRedisStorage
+from app.api.errors import ApiError
+from app.api.limit_storage import OneTripRedisStorage
+from app.infra import telemetry
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from app.config import maintenance_runner
+from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
-from app.jobs.cli import queue_state
-from app.queue_buffer import buffer_state
-from app.redis import get_redis
-from app.timeutil import isoformat_z, utcnow
+from app.infra.redis import get_redis
+from app.ingest.queue_buffer import buffer_state
+from app.jobs.state import queue_state
 
 log = logging.getLogger(__name__)
 

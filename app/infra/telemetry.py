@@ -16,8 +16,6 @@ import time
 
 from flask import g, request
 
-from app.db import get_db
-
 _LOCK = threading.Lock()
 _FIGURES = None
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -111,27 +109,8 @@ def _record_request(response):
     return response
 
 
-def exposition(app):
-    """The Prometheus text of every figure (summed over gunicorn's workers, then those other
-    processes own, read now) and its content type."""
-    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    from app.telemetry_state import StateCollector
-
-    registry = REGISTRY
-    if app.config["PROMETHEUS_MULTIPROC_DIR"]:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, app.config["PROMETHEUS_MULTIPROC_DIR"])
-    state = CollectorRegistry()
-    state.register(StateCollector(app))
-    # The classic text format (0.0.4), which every Prometheus reads.
-    return generate_latest(registry) + generate_latest(state), CONTENT_TYPE_PLAIN_0_0_4
-
-
 def init_app(app):
-    """Create this process's figures, time every request, and watch the writer's commits."""
+    """Create this process's figures and time every request (the front door hands the
+    writer's commits to ``observe_commit``)."""
     figures()
     app.after_request(_record_request)
-    get_db(app).writer_options["observer"] = observe_commit

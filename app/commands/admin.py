@@ -3,12 +3,11 @@
 import click
 from flask import current_app
 
-from app import auth
+from app.api import auth
+from app.commands.group import CommandGroup
+from app.core.stathat import BadStatName, generate_stat_key, metric_name
+from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
-from app.jobs import cli as jobs_cli
-from app.startup import CommandGroup
-from app.stathat import BadStatName, generate_stat_key, metric_name
-from app.timeutil import isoformat_z, utcnow
 
 db_cli = CommandGroup("db", help="Database schema.")
 keys_cli = CommandGroup("keys", help="API keys.")
@@ -158,4 +157,3 @@ def init_app(app):
     app.cli.add_command(db_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(metrics_cli)
-    jobs_cli.init_app(app)

@@ -19,11 +19,8 @@ import threading
 import time
 from collections import deque
 
-from app.db import rollups
+from app.core.timeutil import utcnow
 from app.db.errors import is_retriable_error, is_unavailable_error
-from app.db.transaction import run_in_transaction
-from app.db.writer import write_requests
-from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +50,14 @@ class GroupWriter:
 
     def __init__(
         self,
-        engine,
+        store,
         linger_ms=2,
         max_batch=5000,
         queue_limit=50_000,
         wait_seconds=10,
         observer=None,
-        rollups=True,
-        keep_raw=True,
-        max_metrics=None,
     ):
-        self.engine = engine
-        self.rollups = rollups  # keep the minute and hour rollups (METRICS_ROLLUPS)
-        self.keep_raw = keep_raw  # False: rollups only (METRICS_RETENTION_DAYS=0)
-        self.max_metrics = max_metrics  # METRICS_MAX_METRICS
-        self._rollups_disowned = False
+        self.store = store  # runs each group's transaction (write_requests)
         self.linger = linger_ms / 1000
         self.max_batch = max_batch
         self.queue_limit = queue_limit
@@ -193,20 +183,7 @@ class GroupWriter:
         started = time.perf_counter()
         requests = [pending.request for pending in group]
         try:
-            if not self.rollups and not self._rollups_disowned:
-                # Points written now are missing from the rollups: they are complete nowhere
-                # until `flask rollups rebuild` (queries read raw points meanwhile).
-                run_in_transaction(self.engine, rollups.disown)
-                self._rollups_disowned = True
-            answers = run_in_transaction(
-                self.engine,
-                write_requests,
-                requests,
-                utcnow(),
-                self.rollups,
-                self.keep_raw,
-                self.max_metrics,
-            )
+            answers = self.store.write_requests(requests, utcnow())
         except Exception as exc:
             if len(group) > 1 and not (is_unavailable_error(exc) or is_retriable_error(exc)):
                 log.warning(

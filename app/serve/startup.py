@@ -11,17 +11,9 @@ import errno
 import socket
 import sys
 
-import click
-from flask import current_app
-from flask.cli import AppGroup
-from redis import RedisError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-
 from app import config
-from app.db.errors import mysql_code
-from app.ingestion import check_queue_durability
-from app.redis import connect
+from app.infra.redis import connect
+from app.ingest.front_door import check_queue_durability
 
 PROGRAM = "glowing-fiesta"
 
@@ -72,42 +64,3 @@ def check_server(environ=None):
     except (config.ConfigError, StartupError) as error:
         exit_on(error, environ)
     return settings
-
-
-def database_problem(error, url):
-    """What a person should know about a database error met by a command, naming
-    DATABASE_URL (its password hidden) and the likely fix."""
-    shown = make_url(url).render_as_string(hide_password=True)
-    code = mysql_code(error)
-    database = make_url(url).database
-    if code == 1049:
-        return (
-            f"the database {database!r} does not exist ({shown}): create it "
-            f"(CREATE DATABASE {database} CHARACTER SET utf8mb4; see the README's Production "
-            "section) or fix DATABASE_URL"
-        )
-    if code in (1044, 1045):
-        return f"the database refused the user in DATABASE_URL ({shown}): {error.orig.args[1]}"
-    if code in (2002, 2003, 2005, 2006, 2013):
-        return f"cannot reach the database at {shown}: start it, or fix DATABASE_URL"
-    if "unable to open database" in str(error.orig):
-        return f"cannot open the SQLite file of DATABASE_URL ({shown}): check its directory"
-    return f"the database at {shown} failed: {error.orig}"
-
-
-class CommandGroup(AppGroup):
-    """A Flask CLI group whose commands end, when the database or Redis is missing or
-    unreachable, on one line saying so (exit status 1) — not a traceback, unless
-    LOG_LEVEL=DEBUG."""
-
-    def invoke(self, ctx):
-        """Run the command; explain a database or Redis failure in one line."""
-        try:
-            return super().invoke(ctx)
-        except (DBAPIError, RedisError) as error:
-            if config.debug_requested():
-                raise
-            if isinstance(error, RedisError):
-                raise click.ClickException(f"cannot use Redis (REDIS_URL): {error}") from None
-            url = current_app.config["DATABASE_URL"]
-            raise click.ClickException(database_problem(error, url)) from None

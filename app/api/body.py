@@ -6,10 +6,10 @@ from urllib.parse import parse_qsl
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.constants import MAX_JSON_DEPTH
-from app.errors import ApiError
-from app.schemas import coerce_form_number, not_an_object
-from app.timeutil import json_int
+from app.api.errors import ApiError
+from app.api.schemas import coerce_form_number, not_an_object
+from app.core.constants import MAX_JSON_DEPTH
+from app.core.timeutil import json_int
 
 
 def _reject_constant(token):

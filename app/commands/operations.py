@@ -7,35 +7,24 @@ import threading
 import click
 from flask import current_app
 from rq import SimpleWorker, Worker
-from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry
 
+from app.commands.group import CommandGroup
+from app.core.timeutil import isoformat_z, parse_timestamp, utcnow
 from app.db import get_store
 from app.db.maintenance import Skipped
 from app.db.rebuild import RangeExpired
+from app.infra.redis import connect, get_redis
+from app.ingest.queue_buffer import buffer_for, buffer_state
 from app.jobs import drain, runtime, schedule
 from app.jobs.ingest import release_claims
-from app.queue_buffer import buffer_for, buffer_state
-from app.redis import connect, get_redis
-from app.startup import CommandGroup
-from app.timeutil import isoformat_z, parse_timestamp, utcnow
+from app.jobs.state import QUEUE_SETTINGS, queue_names, queue_state
 
 jobs_cli = CommandGroup("jobs", help="RQ workers and the maintenance scheduler.")
 queue_cli = CommandGroup("queue", help="The RQ queues: state and failed jobs.")
 partitions_cli = CommandGroup("partitions", help="Daily partitions of the points table (MySQL).")
 retention_cli = CommandGroup("retention", help="Removing points older than the retention.")
 rollups_cli = CommandGroup("rollups", help="Minute and hour rollups: rebuild and check.")
-
-QUEUE_SETTINGS = {"ingest": "RQ_INGEST_QUEUE", "maintenance": "RQ_MAINTENANCE_QUEUE"}
-
-
-def queue_names():
-    """{role: queue name} from the settings."""
-    return {
-        role: current_app.config[key]
-        for role, key in QUEUE_SETTINGS.items()
-        if key in current_app.config
-    }
-
 
 def _connection():
     connection = get_redis(current_app)
@@ -59,7 +48,7 @@ def worker_command(roles, burst):
     """Run an RQ worker (with RQ's own scheduler, which runs retries that wait). Ingest jobs
     run in-process (no fork per job); maintenance jobs each run in a forked work horse. An
     ingest worker also watches the queue buffer and starts drain jobs where points wait."""
-    names, app_connection = queue_names(), _connection()
+    names, app_connection = queue_names(current_app.config), _connection()
     # RQ's own client: the worker lengthens its socket timeout for its blocking pops, which a
     # connection the app opened before (with the app's short timeout) would not have.
     connection = connect(current_app.config["REDIS_URL"])
@@ -168,25 +157,6 @@ def check_command(start, end, metric):
         raise SystemExit(1)
 
 
-def _oldest_age(queue):
-    job_ids = queue.get_job_ids(0, 0)
-    job = queue.fetch_job(job_ids[0]) if job_ids else None
-    if job is None or job.enqueued_at is None:
-        return None
-    return (utcnow() - job.enqueued_at.replace(tzinfo=None)).total_seconds()
-
-
-def queue_state(connection, name):
-    """Waiting, running and failed jobs of a queue, and how long the oldest has waited."""
-    queue = runtime.queue(name, connection)
-    return {
-        "queued": queue.count,
-        "started": StartedJobRegistry(queue=queue).count,
-        "failed": FailedJobRegistry(queue=queue).count,
-        "oldest_seconds": _oldest_age(queue),
-    }
-
-
 BUFFER_COLUMNS = (
     "points",
     "entries",
@@ -205,7 +175,7 @@ def status_command():
     """Waiting, running and failed jobs per queue, and the buffer of queued points."""
     connection = _connection()
     click.echo("queue\tqueued\tstarted\tfailed\toldest_waiting_seconds")
-    for name in queue_names().values():
+    for name in queue_names(current_app.config).values():
         state = queue_state(connection, name)
         oldest = "-" if state["oldest_seconds"] is None else f"{state['oldest_seconds']:.1f}"
         click.echo(f"{name}\t{state['queued']}\t{state['started']}\t{state['failed']}\t{oldest}")
@@ -222,7 +192,7 @@ def requeue_command(job_ids, role):
     """Put failed jobs back on their queue (all of them, or the JOB_IDS given); for the ingest
     queue also the buffer's failed points (and jobs the previous queue design held)."""
     connection = _connection()
-    queue = runtime.queue(queue_names()[role], connection)
+    queue = runtime.queue(queue_names(current_app.config)[role], connection)
     registry = FailedJobRegistry(queue=queue)
     wanted = job_ids or registry.get_job_ids()
     for job_id in wanted:

@@ -10,8 +10,8 @@ import threading
 
 from crontab import CronTab
 
+from app.core.timeutil import utcnow
 from app.db.maintenance import PARTITIONS, RETENTION, Skipped
-from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

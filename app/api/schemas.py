@@ -28,8 +28,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from app.buckets import bucket_range
-from app.constants import (
+from app.api.errors import ApiError
+from app.core.buckets import bucket_range
+from app.core.constants import (
     COUNTER_DEFAULT_VALUE,
     FILLS,
     MAX_ABS_VALUE,
@@ -40,9 +41,7 @@ from app.constants import (
     WINDOW_ALIASES,
     WINDOWS,
 )
-from app.db.writer import Point
-from app.errors import ApiError
-from app.timeutil import (
+from app.core.timeutil import (
     EARLIEST,
     LATEST,
     isoformat_z,
@@ -51,6 +50,7 @@ from app.timeutil import (
     representable,
     utcnow,
 )
+from app.core.writes import Point
 
 _NAME_RE = re.compile(NAME_PATTERN)
 MISSING = "Missing data for required field."

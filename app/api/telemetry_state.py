@@ -1,16 +1,18 @@
-"""Figures other processes own, read at scrape time: the RQ queues and the queue buffer (from
+"""What GET /metrics serves: this process's figures summed over gunicorn's workers, and the
+figures other processes own, read at scrape time: the RQ queues and the queue buffer (from
 Redis) and the last maintenance runs (from the database). Each read that fails is left out of
-the scrape (and /ready says what is down), so a scrape never fails."""
+the scrape (and /ready says what is down), so a scrape never fails. Imported only when a
+scrape comes (prometheus_client picks its multiprocess mode at import)."""
 
 import logging
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from app.core.timeutil import EPOCH
 from app.db import get_store
-from app.jobs.cli import queue_names, queue_state
-from app.queue_buffer import buffer_state
-from app.redis import get_redis
-from app.timeutil import EPOCH
+from app.infra.redis import get_redis
+from app.ingest.queue_buffer import buffer_state
+from app.jobs.state import queue_names, queue_state
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +75,7 @@ class StateCollector:
         oldest = GaugeMetricFamily(
             "gf_queue_oldest_job_age_seconds", "Age of the oldest waiting job", labels=["queue"]
         )
-        with self.app.app_context():
-            names = queue_names()
-        for name in names.values():
+        for name in queue_names(self.app.config).values():
             state = queue_state(connection, name)
             for kind in ("queued", "started", "failed"):
                 jobs.add_metric([name, kind], state[kind])
@@ -131,3 +131,20 @@ def _retention_figures(result):
         family = GaugeMetricFamily(name, help_text)
         family.add_metric([], value(result) if result else 0)
         yield family
+
+
+def exposition(app):
+    """The Prometheus text of every figure (summed over gunicorn's workers, then those other
+    processes own, read now) and its content type."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = REGISTRY
+    if app.config["PROMETHEUS_MULTIPROC_DIR"]:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, app.config["PROMETHEUS_MULTIPROC_DIR"])
+    state = CollectorRegistry()
+    state.register(StateCollector(app))
+    # The classic text format (0.0.4), which every Prometheus reads.
+    return generate_latest(registry) + generate_latest(state), CONTENT_TYPE_PLAIN_0_0_4

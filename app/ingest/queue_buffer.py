@@ -22,9 +22,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from app import queue_scripts
-from app.db.writer import Point
-from app.timeutil import EPOCH
+from app.core.timeutil import EPOCH
+from app.core.writes import Point
+from app.ingest import queue_scripts
 
 GROUP = "drainers"
 DRAIN_JOB = "app.jobs.drain.drain"  # by name: the web side never imports job code

@@ -14,10 +14,10 @@ from datetime import timedelta
 from cachetools import TLRUCache
 from flask import current_app, g, request
 
+from app.api.errors import ApiError
+from app.api.limits import get_limits, rate_limited
+from app.core.timeutil import utcnow
 from app.db import get_store
-from app.errors import ApiError
-from app.limits import get_limits, rate_limited
-from app.timeutil import utcnow
 
 KEY_PREFIX = "gf_"
 KEY_RE = re.compile(r"^gf_[A-Za-z0-9_-]{43}\Z")

@@ -19,15 +19,15 @@ from dataclasses import replace
 
 from cachetools import TTLCache
 from redis import RedisError
+from rq import Queue
 
-from app.db import get_db, metrics, run_in_transaction
+from app.core.errors import ServiceUnavailable
+from app.core.timeutil import utcnow
+from app.core.writes import CONFLICT, Answer, WriteResult
+from app.db import get_store
 from app.db.receipts import TTL
-from app.db.writer import CONFLICT, Answer, WriteResult
-from app.errors import ServiceUnavailable
-from app.jobs import runtime
-from app.queue_buffer import buffer_for, encode, lease_ms, start_drainers
-from app.redis import get_redis
-from app.timeutil import utcnow
+from app.infra.redis import get_redis
+from app.ingest.queue_buffer import buffer_for, encode, lease_ms, start_drainers
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class _Front:
 
     def __init__(self, app):
         self.buffer = buffer_for(get_redis(app), app.config)
-        self.queue = runtime.queue(app.config["RQ_INGEST_QUEUE"], get_redis(app))
+        # RQ's default serializer, which the drain jobs (and rq-scheduler's) use too.
+        self.queue = Queue(app.config["RQ_INGEST_QUEUE"], connection=get_redis(app))
         self.names = TTLCache(maxsize=100_000, ttl=NAME_CACHE_SECONDS)  # a read never extends
         self.lock = threading.Lock()
 
@@ -72,8 +73,7 @@ def _metrics(app, front, points):
 def _create(app, wanted):
     """The metrics of ``wanted`` ({name: type if new}), creating the missing ones in one
     transaction; a name past METRICS_MAX_METRICS is left out."""
-    limit = app.config["METRICS_MAX_METRICS"]
-    return run_in_transaction(get_db(app).write, metrics.resolve, wanted, utcnow(), limit)
+    return get_store(app).resolve_metrics(wanted, utcnow())
 
 
 def _door(app, front, points):
