@@ -123,57 +123,57 @@ def _redis_url(name, raw):
     return raw
 
 
-# (environment variable, Flask config key, default, parser)
+# (environment variable = its config key, default, parser)
 _SETTINGS = [
-    ("DATABASE_URL", "DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}", _database_url),
-    ("DATABASE_READ_URL", "DATABASE_READ_URL", None, _database_url),
-    ("REDIS_URL", "REDIS_URL", None, _redis_url),
-    ("INGEST_MODE", "INGEST_MODE", "sync", None),
-    ("METRICS_RETENTION_DAYS", "RETENTION_DAYS", 90, _at_least(0)),
-    ("METRICS_RETENTION_GRACE_DAYS", "RETENTION_GRACE_DAYS", 1, _at_least(0)),
-    ("METRICS_RATE_LIMIT_DEFAULT", "RATE_LIMIT_DEFAULT", 1000, _rate_per_minute),
-    ("METRICS_MAX_PAST_DAYS", "MAX_PAST_DAYS", 7, _at_least(0)),
-    ("METRICS_MAX_FUTURE_SECONDS", "MAX_FUTURE_SECONDS", 60, _at_least(0)),
-    ("METRICS_MAX_BATCH", "MAX_BATCH", 1000, _at_least(1)),
-    ("MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, _at_least(1)),
-    ("METRICS_MAX_BUCKETS", "MAX_BUCKETS", 10000, _at_least(1)),
-    ("METRICS_MAX_QUERY_NAMES", "METRICS_MAX_QUERY_NAMES", 100, _at_least(1)),
-    ("METRICS_MAX_QUERY_POINTS", "METRICS_MAX_QUERY_POINTS", 200_000, _at_least(1)),
-    ("METRICS_MAX_METRICS", "METRICS_MAX_METRICS", 100_000, _at_least(1)),
-    ("LOG_LEVEL", "LOG_LEVEL", "INFO", None),
-    ("LOG_FORMAT", "LOG_FORMAT", "json", _choice("json", "text")),
-    ("AUTH_FAILURE_LIMIT", "AUTH_FAILURE_LIMIT", 60, _rate_per_minute),
-    ("TRUSTED_PROXY_HOPS", "TRUSTED_PROXY_HOPS", 0, _at_least(0)),
-    ("CORS_ORIGINS", "CORS_ORIGINS", (), _origins),
-    ("READY_DETAIL", "READY_DETAIL", "loopback", _choice("loopback", "always", "never")),
+    ("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}", _database_url),
+    ("DATABASE_READ_URL", None, _database_url),
+    ("REDIS_URL", None, _redis_url),
+    ("INGEST_MODE", "sync", None),
+    ("METRICS_RETENTION_DAYS", 90, _at_least(0)),
+    ("METRICS_RETENTION_GRACE_DAYS", 1, _at_least(0)),
+    ("METRICS_RATE_LIMIT_DEFAULT", 1000, _rate_per_minute),
+    ("METRICS_MAX_PAST_DAYS", 7, _at_least(0)),
+    ("METRICS_MAX_FUTURE_SECONDS", 60, _at_least(0)),
+    ("METRICS_MAX_BATCH", 1000, _at_least(1)),
+    ("MAX_CONTENT_LENGTH", 1024 * 1024, _at_least(1)),
+    ("METRICS_MAX_BUCKETS", 10000, _at_least(1)),
+    ("METRICS_MAX_QUERY_NAMES", 100, _at_least(1)),
+    ("METRICS_MAX_QUERY_POINTS", 200_000, _at_least(1)),
+    ("METRICS_MAX_METRICS", 100_000, _at_least(1)),
+    ("LOG_LEVEL", "INFO", None),
+    ("LOG_FORMAT", "json", _choice("json", "text")),
+    ("AUTH_FAILURE_LIMIT", 60, _rate_per_minute),
+    ("TRUSTED_PROXY_HOPS", 0, _at_least(0)),
+    ("CORS_ORIGINS", (), _origins),
+    ("READY_DETAIL", "loopback", _choice("loopback", "always", "never")),
     # The batched writer (INGEST_MODE=sync): see app/db/group_commit.py.
-    ("WRITER_LINGER_MS", "WRITER_LINGER_MS", 2, _at_least(0)),
-    ("WRITER_MAX_BATCH", "WRITER_MAX_BATCH", 5000, _at_least(1)),
-    ("WRITER_QUEUE_LIMIT", "WRITER_QUEUE_LIMIT", 50_000, _at_least(1)),
-    ("WRITER_WAIT_SECONDS", "WRITER_WAIT_SECONDS", 10, _at_least(1)),
+    ("WRITER_LINGER_MS", 2, _at_least(0)),
+    ("WRITER_MAX_BATCH", 5000, _at_least(1)),
+    ("WRITER_QUEUE_LIMIT", 50_000, _at_least(1)),
+    ("WRITER_WAIT_SECONDS", 10, _at_least(1)),
     # Queued ingestion (INGEST_MODE=queue): see app/queue_buffer.py and app/jobs/drain.py.
-    ("RQ_INGEST_QUEUE", "RQ_INGEST_QUEUE", "ingest", _queue_name),
-    ("RQ_MAINTENANCE_QUEUE", "RQ_MAINTENANCE_QUEUE", "maintenance", _queue_name),
-    ("QUEUE_ALLOW_VOLATILE_REDIS", "QUEUE_ALLOW_VOLATILE_REDIS", False, _boolean),
-    ("QUEUE_DRAINERS", "QUEUE_DRAINERS", 2, _between(1, 64)),
-    ("QUEUE_DRAIN_BATCH", "QUEUE_DRAIN_BATCH", 5000, _between(1, 100_000)),
-    ("QUEUE_CLAIM_IDLE_SECONDS", "QUEUE_CLAIM_IDLE_SECONDS", 30, _between(1, 3600)),
-    ("QUEUE_MAX_POINTS", "QUEUE_MAX_POINTS", 1_000_000, _at_least(1)),
+    ("RQ_INGEST_QUEUE", "ingest", _queue_name),
+    ("RQ_MAINTENANCE_QUEUE", "maintenance", _queue_name),
+    ("QUEUE_ALLOW_VOLATILE_REDIS", False, _boolean),
+    ("QUEUE_DRAINERS", 2, _between(1, 64)),
+    ("QUEUE_DRAIN_BATCH", 5000, _between(1, 100_000)),
+    ("QUEUE_CLAIM_IDLE_SECONDS", 30, _between(1, 3600)),
+    ("QUEUE_MAX_POINTS", 1_000_000, _at_least(1)),
     # Rollups: see app/db/rollups.py.
-    ("METRICS_ROLLUPS", "ROLLUPS", True, _boolean),
-    ("METRICS_ROLLUP_MINUTE_DAYS", "ROLLUP_MINUTE_DAYS", 90, _at_least(1)),
-    ("METRICS_ROLLUP_HOUR_DAYS", "ROLLUP_HOUR_DAYS", 1825, _at_least(1)),
+    ("METRICS_ROLLUPS", True, _boolean),
+    ("METRICS_ROLLUP_MINUTE_DAYS", 90, _at_least(1)),
+    ("METRICS_ROLLUP_HOUR_DAYS", 1825, _at_least(1)),
     # Maintenance (partitions, retention): see app/jobs/maintenance.py.
-    ("MAINTENANCE_RUNNER", "MAINTENANCE_RUNNER", "auto", _choice("auto", "rq", "timer", "off")),
-    ("MAINTENANCE_PARTITIONS_CRON", "PARTITIONS_CRON", "7 * * * *", _cron),
-    ("RETENTION_CRON", "RETENTION_CRON", "17 3 * * *", _cron),
-    ("PARTITIONS_AHEAD_DAYS", "PARTITIONS_AHEAD_DAYS", 7, _at_least(1)),
-    ("RETENTION_CHUNK_ROWS", "RETENTION_CHUNK_ROWS", 10_000, _between(1, 10_000)),
-    ("RETENTION_CHUNK_PAUSE_MS", "RETENTION_CHUNK_PAUSE_MS", 20, _at_least(0)),
-    ("MAINTENANCE_RETRY_SECONDS", "MAINTENANCE_RETRY_SECONDS", (60, 300, 900), _seconds_list),
+    ("MAINTENANCE_RUNNER", "auto", _choice("auto", "rq", "timer", "off")),
+    ("MAINTENANCE_PARTITIONS_CRON", "7 * * * *", _cron),
+    ("RETENTION_CRON", "17 3 * * *", _cron),
+    ("PARTITIONS_AHEAD_DAYS", 7, _at_least(1)),
+    ("RETENTION_CHUNK_ROWS", 10_000, _between(1, 10_000)),
+    ("RETENTION_CHUNK_PAUSE_MS", 20, _at_least(0)),
+    ("MAINTENANCE_RETRY_SECONDS", (60, 300, 900), _seconds_list),
     # Prometheus self-metrics: see app/telemetry.py.
-    ("METRICS_ENDPOINT_ENABLED", "METRICS_ENDPOINT_ENABLED", True, _boolean),
-    ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_DIR", None, None),
+    ("METRICS_ENDPOINT_ENABLED", True, _boolean),
+    ("PROMETHEUS_MULTIPROC_DIR", None, None),
 ]
 
 INGEST_MODES = ("sync", "queue")
@@ -185,19 +185,19 @@ SERVER_VARIABLES = (
     "WORKER_MAX_REQUESTS",
     "REQUEST_READ_TIMEOUT",
 )
-VARIABLES = tuple(env_name for env_name, *_ in _SETTINGS) + SERVER_VARIABLES
+VARIABLES = tuple(name for name, *_ in _SETTINGS) + SERVER_VARIABLES
 
 
 def load(environ=None):
     """Read and validate every setting from ``environ`` (default: the process environment)."""
     environ = os.environ if environ is None else environ
     config = {}
-    for env_name, key, default, parse in _SETTINGS:
-        raw = environ.get(env_name)
+    for name, default, parse in _SETTINGS:
+        raw = environ.get(name)
         if raw is None or raw.strip() == "":
-            config[key] = default
+            config[name] = default
         else:
-            config[key] = parse(env_name, raw.strip()) if parse else raw.strip()
+            config[name] = parse(name, raw.strip()) if parse else raw.strip()
     validate(config)
     return config
 
@@ -210,7 +210,7 @@ def validate(config):
         )
     if config["INGEST_MODE"] == "queue" and not config["REDIS_URL"]:
         raise ConfigError("INGEST_MODE=queue needs REDIS_URL (the queue lives in Redis)")
-    if config["RETENTION_DAYS"] == 0 and not config["ROLLUPS"]:
+    if config["METRICS_RETENTION_DAYS"] == 0 and not config["METRICS_ROLLUPS"]:
         raise ConfigError("METRICS_RETENTION_DAYS=0 keeps no raw points: it needs METRICS_ROLLUPS")
     if config["MAINTENANCE_RUNNER"] == "rq" and not config["REDIS_URL"]:
         raise ConfigError("MAINTENANCE_RUNNER=rq needs REDIS_URL (rq-scheduler lives in Redis)")
@@ -244,7 +244,7 @@ def ensure_multiprocess_dir(environ=None):
 def raw_keep_days(config):
     """Days of raw points kept: METRICS_RETENTION_DAYS + METRICS_RETENTION_GRACE_DAYS (the
     grace is how late a day's last points may still be read or rebuilt from)."""
-    return config["RETENTION_DAYS"] + config["RETENTION_GRACE_DAYS"]
+    return config["METRICS_RETENTION_DAYS"] + config["METRICS_RETENTION_GRACE_DAYS"]
 
 
 def maintenance_runner(config):

@@ -13,10 +13,14 @@ def test_defaults_need_no_environment():
     assert config["DATABASE_URL"].startswith("sqlite:///") and config["DATABASE_URL"].endswith(
         "var/glowing-fiesta.sqlite3"
     )
-    assert (config["RETENTION_DAYS"], config["RETENTION_GRACE_DAYS"]) == (90, 1)
-    assert config["RATE_LIMIT_DEFAULT"] == 1000
-    assert (config["MAX_PAST_DAYS"], config["MAX_FUTURE_SECONDS"]) == (7, 60)
-    assert (config["MAX_BATCH"], config["MAX_CONTENT_LENGTH"], config["MAX_BUCKETS"]) == (
+    assert (config["METRICS_RETENTION_DAYS"], config["METRICS_RETENTION_GRACE_DAYS"]) == (90, 1)
+    assert config["METRICS_RATE_LIMIT_DEFAULT"] == 1000
+    assert (config["METRICS_MAX_PAST_DAYS"], config["METRICS_MAX_FUTURE_SECONDS"]) == (7, 60)
+    assert (
+        config["METRICS_MAX_BATCH"],
+        config["MAX_CONTENT_LENGTH"],
+        config["METRICS_MAX_BUCKETS"],
+    ) == (
         1000,
         1048576,
         10000,
@@ -56,7 +60,7 @@ def test_a_bad_value_fails_at_start_naming_the_variable(monkeypatch, capsys, var
 
 @pytest.mark.parametrize("raw", ["500", "500 per minute", "500/minute", "500 per 1 minute"])
 def test_rate_limit_default_accepts_per_minute_forms(raw):
-    assert load({"METRICS_RATE_LIMIT_DEFAULT": raw})["RATE_LIMIT_DEFAULT"] == 500
+    assert load({"METRICS_RATE_LIMIT_DEFAULT": raw})["METRICS_RATE_LIMIT_DEFAULT"] == 500
 
 
 def test_server_settings_default_to_one_threaded_worker_on_the_embedded_default():

@@ -71,7 +71,7 @@ def test_a_misspelt_query_parameter_is_named_with_the_intended_one(client, auth)
 
 
 def test_the_limits_that_apply_to_the_caller(make_app):
-    app = make_app(MAX_BATCH=50, METRICS_MAX_METRICS=10)
+    app = make_app(METRICS_MAX_BATCH=50, METRICS_MAX_METRICS=10)
     client = app.test_client()
     read_only = {"X-API-Key": new_key(app, rate_limit=77, scopes="read")}
     client.post("/api/metrics/counter", json={"name": "one"}, headers={"X-API-Key": new_key(app)})

@@ -106,7 +106,7 @@ def test_deeply_nested_json_is_refused_on_every_route(client, auth, route):
 
 
 def test_a_stathat_fan_out_counts_against_the_batch_limit(make_app):
-    app = make_app(MAX_BATCH=10)
+    app = make_app(METRICS_MAX_BATCH=10)
     client, key = app.test_client(), new_key(app)
     wide = "fp~" + ",".join(str(i) for i in range(11))
     response = client.post("/ez", data={"ezkey": key, "stat": wide, "count": 1})

@@ -127,11 +127,11 @@ def test_an_expired_key_applies_again(client, app, auth):
 
 
 def test_a_replay_outlives_the_accepted_time_window(make_app):
-    app = make_app(MAX_PAST_DAYS=7)
+    app = make_app(METRICS_MAX_PAST_DAYS=7)
     auth = {"X-API-Key": new_key(app)}
     body = {"name": "late", "recorded_at": isoformat_z(utcnow() - timedelta(days=6))}
     assert post(app.test_client(), COUNTER, body, auth, "late-1").status_code == 201
-    stricter = make_app(MAX_PAST_DAYS=1)  # as if the point had aged meanwhile
+    stricter = make_app(METRICS_MAX_PAST_DAYS=1)  # as if the point had aged meanwhile
     response = post(stricter.test_client(), COUNTER, body, auth, "late-1")
     assert response.status_code == 201 and response.headers["Idempotent-Replayed"] == "true"
     fresh = post(stricter.test_client(), COUNTER, body, auth, "late-2")

@@ -191,7 +191,7 @@ def test_points_too_far_ahead_are_refused(client, app, auth):
 
 
 def test_time_window_follows_configuration(make_app):
-    app = make_app(MAX_PAST_DAYS=1, MAX_FUTURE_SECONDS=0)
+    app = make_app(METRICS_MAX_PAST_DAYS=1, METRICS_MAX_FUTURE_SECONDS=0)
     from tests.conftest import new_key
 
     headers = {"X-API-Key": new_key(app)}
@@ -307,7 +307,7 @@ def test_batch_one_over_the_limit_is_refused_whole(client, app, auth):
 def test_batch_limit_follows_configuration(make_app):
     from tests.conftest import new_key
 
-    app = make_app(MAX_BATCH=2)
+    app = make_app(METRICS_MAX_BATCH=2)
     headers = {"X-API-Key": new_key(app)}
     body = {"metrics": [{"name": "x", "type": "counter"}] * 3}
     response = post(app.test_client(), "/api/metrics/batch", body, headers)

@@ -19,8 +19,8 @@ from tests.conftest import new_key, orphan_points, orphan_rows, stored_points
 
 KEEP_DAYS = 10  # retention 9 + grace 1
 SETTINGS = {
-    "RETENTION_DAYS": 9,
-    "RETENTION_GRACE_DAYS": 1,
+    "METRICS_RETENTION_DAYS": 9,
+    "METRICS_RETENTION_GRACE_DAYS": 1,
     "RETENTION_CHUNK_ROWS": 7,  # small, so the chunked path loops
     "RETENTION_CHUNK_PAUSE_MS": 0,
 }
@@ -167,9 +167,7 @@ def test_ingest_keeps_working_while_retention_trims_in_chunks(lifecycle_app):
     ancient = datetime(1970, 1, 1)
     insert_points(app, "old.rows", [ancient + timedelta(microseconds=n) for n in range(4000)])
     results, statuses = [], []
-    trimmer = threading.Thread(
-        target=lambda: results.append(get_store(app).trim())
-    )
+    trimmer = threading.Thread(target=lambda: results.append(get_store(app).trim()))
     client, auth = app.test_client(), {"X-API-Key": new_key(app)}
     trimmer.start()
     while trimmer.is_alive() or len(statuses) < 20:
@@ -229,6 +227,7 @@ def test_a_large_deletion_finishes_in_the_background(lifecycle_app):
     auth = {"X-API-Key": new_key(app)}
     response = app.test_client().delete("/api/metrics/big", headers=auth)
     assert response.status_code == 202 and response.get_json()["points_deleted"] == 7
+
     def metric_rows():
         with get_store(app).write.connect() as conn:
             return conn.execute(select(func.count()).select_from(metrics)).scalar()

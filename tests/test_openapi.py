@@ -59,7 +59,7 @@ def test_the_document_is_served_without_a_key(client):
 
 
 def test_the_document_follows_the_settings(make_app):
-    app = make_app(MAX_BATCH=7)
+    app = make_app(METRICS_MAX_BATCH=7)
     document = app.test_client().get("/openapi.json").get_json()
     assert document["components"]["schemas"]["Batch"]["properties"]["metrics"]["maxItems"] == 7
 

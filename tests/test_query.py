@@ -283,7 +283,7 @@ def test_too_many_buckets_is_query_too_large(client, auth, day, hits):
 
 
 def test_bucket_cap_follows_configuration(make_app):
-    app = make_app(MAX_BUCKETS=5)
+    app = make_app(METRICS_MAX_BUCKETS=5)
     headers = {"X-API-Key": new_key(app)}
     client = app.test_client()
     client.post("/api/metrics/counter", json={"name": "capped"}, headers=headers)

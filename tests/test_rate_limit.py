@@ -49,7 +49,7 @@ def test_keys_are_limited_separately(limited_app):
 
 
 def test_default_limit_comes_from_configuration(make_app):
-    app = make_app(RATE_LIMIT_DEFAULT=2)
+    app = make_app(METRICS_RATE_LIMIT_DEFAULT=2)
     key = new_key(app)
     assert [hit(app, key).status_code for _ in range(3)] == [201, 201, 429]
 

@@ -206,7 +206,12 @@ def test_concurrent_writers_to_one_minute_lose_no_update(make_app, runner):
 
 
 def test_past_a_tiers_horizon_a_coarser_one_answers_or_a_400_says_why(make_app):
-    app = make_app(MAX_PAST_DAYS=30, RETENTION_DAYS=2, RETENTION_GRACE_DAYS=0, ROLLUP_MINUTE_DAYS=5)
+    app = make_app(
+        METRICS_MAX_PAST_DAYS=30,
+        METRICS_RETENTION_DAYS=2,
+        METRICS_RETENTION_GRACE_DAYS=0,
+        METRICS_ROLLUP_MINUTE_DAYS=5,
+    )
     client, auth = app.test_client(), {"X-API-Key": new_key(app)}
     old = (utcnow() - timedelta(days=10)).replace(hour=6, minute=0, second=0, microsecond=0)
     post(
@@ -237,7 +242,7 @@ def test_past_a_tiers_horizon_a_coarser_one_answers_or_a_400_says_why(make_app):
 
 
 def test_with_no_raw_retention_rollups_alone_answer_in_whole_minutes(make_app):
-    app = make_app(RETENTION_DAYS=0)
+    app = make_app(METRICS_RETENTION_DAYS=0)
     client, auth = app.test_client(), {"X-API-Key": new_key(app)}
     minute = (utcnow() - timedelta(hours=2)).replace(second=0, microsecond=0)
     post(

@@ -81,8 +81,19 @@ def test_zone_accepts_iana_names_and_utc():
 
 @pytest.mark.parametrize(
     "name",
-    ["Mars/Olympus_Mons", "", "America", "../etc/passwd", "/usr/share/zoneinfo/UTC",
-     "localtime", "Europe/Berlin\x00", "Europe/Berlin ", "x" * 300, None, 3600],
+    [
+        "Mars/Olympus_Mons",
+        "",
+        "America",
+        "../etc/passwd",
+        "/usr/share/zoneinfo/UTC",
+        "localtime",
+        "Europe/Berlin\x00",
+        "Europe/Berlin ",
+        "x" * 300,
+        None,
+        3600,
+    ],
 )
 def test_an_unknown_zone_is_a_value_error_naming_it(name):
     with pytest.raises(UnknownZone, match="unknown time zone") as raised:
@@ -125,7 +136,9 @@ def test_the_hour_repeated_in_autumn_is_a_bucket_of_its_own():
     assert edges[0] == utc(2026, 10, 24, 23)
     spring = hours.edges(utc(2026, 3, 29, 0), utc(2026, 3, 29, 2))
     assert [hours.label(edge) for edge in spring] == [
-        "2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00", "2026-03-29T04:00:00+02:00"
+        "2026-03-29T01:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T04:00:00+02:00",
     ]
 
 
@@ -171,8 +184,9 @@ def test_local_edges_equal_the_clock_for_any_range(case, window, before, span, m
     assert edges[0] <= start < edges[1] and edges[-2] < end <= edges[-1]
     assert buckets.count(start, end) == len(edges) - 1
     # A local day is a run of whole local hours.
-    assert set(Bucketing(DAY, tz).edges(start, end)) <= set(Bucketing(HOUR, tz).edges(
-        start - timedelta(days=2), end + timedelta(days=2)))
+    assert set(Bucketing(DAY, tz).edges(start, end)) <= set(
+        Bucketing(HOUR, tz).edges(start - timedelta(days=2), end + timedelta(days=2))
+    )
 
 
 @pytest.mark.parametrize("name", ZONES)

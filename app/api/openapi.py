@@ -557,7 +557,7 @@ def document(config):
                 "metrics": {
                     "type": "array",
                     "minItems": 1,
-                    "maxItems": config["MAX_BATCH"],
+                    "maxItems": config["METRICS_MAX_BATCH"],
                     "description": "Each item is validated on its own: the valid ones are "
                     "written in one transaction and the others listed in `errors`; at least "
                     "one must be a valid BatchItem.",

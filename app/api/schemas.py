@@ -448,7 +448,7 @@ class QueryLimits:
     @classmethod
     def from_config(cls, config):
         """The limits a deployment's settings set."""
-        return cls(config["MAX_BUCKETS"], config["METRICS_MAX_QUERY_NAMES"],
+        return cls(config["METRICS_MAX_BUCKETS"], config["METRICS_MAX_QUERY_NAMES"],
                    config["METRICS_MAX_QUERY_POINTS"])  # fmt: skip
 
     def check(self, names, groups, buckets):

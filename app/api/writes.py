@@ -26,11 +26,13 @@ def write_window():
     """The recorded_at times this request's key may write now: METRICS_MAX_PAST_DAYS back, or
     for an ``admin`` key (imports of history) back to the oldest data kept."""
     config = current_app.config
-    past_days = config["MAX_PAST_DAYS"]
+    past_days = config["METRICS_MAX_PAST_DAYS"]
     if g.api_key.allows(ADMIN):
-        kept = config["RETENTION_DAYS"] or config["ROLLUP_MINUTE_DAYS"]  # 0: rollups only
-        past_days = max(past_days, kept + config["RETENTION_GRACE_DAYS"])
-    return accepted_window(utcnow(), past_days, config["MAX_FUTURE_SECONDS"])
+        kept = (
+            config["METRICS_RETENTION_DAYS"] or config["METRICS_ROLLUP_MINUTE_DAYS"]
+        )  # 0: rollups only
+        past_days = max(past_days, kept + config["METRICS_RETENTION_GRACE_DAYS"])
+    return accepted_window(utcnow(), past_days, config["METRICS_MAX_FUTURE_SECONDS"])
 
 
 def idempotency_receipt():
@@ -92,5 +94,3 @@ def answer_response(answer):
     if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
-
-

@@ -12,16 +12,16 @@ def describe(config, api_key, metrics_used):
     """The limits as the answer lists them: one field per setting (lower case, without its
     ``METRICS_`` prefix), the key's own rate limit and what is left of the metric bound."""
     return {
-        "max_batch": config["MAX_BATCH"],
-        "max_buckets": config["MAX_BUCKETS"],
+        "max_batch": config["METRICS_MAX_BATCH"],
+        "max_buckets": config["METRICS_MAX_BUCKETS"],
         "max_query_names": config["METRICS_MAX_QUERY_NAMES"],
         "max_query_points": config["METRICS_MAX_QUERY_POINTS"],
         "max_metrics": config["METRICS_MAX_METRICS"],
         "metrics_left": max(0, config["METRICS_MAX_METRICS"] - metrics_used),
-        "max_past_days": config["MAX_PAST_DAYS"],
-        "max_future_seconds": config["MAX_FUTURE_SECONDS"],
+        "max_past_days": config["METRICS_MAX_PAST_DAYS"],
+        "max_future_seconds": config["METRICS_MAX_FUTURE_SECONDS"],
         "max_content_length": config["MAX_CONTENT_LENGTH"],
-        "rate_limit": api_key.rate_limit or config["RATE_LIMIT_DEFAULT"],
+        "rate_limit": api_key.rate_limit or config["METRICS_RATE_LIMIT_DEFAULT"],
     }
 
 

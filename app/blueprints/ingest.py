@@ -64,7 +64,7 @@ def _load_items(items):
 
 def _batch(items):
     """Parse a batch body: its valid points and the answer rule for them."""
-    limit = current_app.config["MAX_BATCH"]
+    limit = current_app.config["METRICS_MAX_BATCH"]
     if len(items) > limit:
         raise ApiError(
             "BATCH_TOO_LARGE",

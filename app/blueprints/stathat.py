@@ -69,7 +69,7 @@ def _number(raw, field):
 
 def _check_size(count):
     """A request's points after the ~ fan-out count against METRICS_MAX_BATCH."""
-    limit = current_app.config["MAX_BATCH"]
+    limit = current_app.config["METRICS_MAX_BATCH"]
     if count > limit:
         message = f"BATCH_TOO_LARGE: a request holds at most {limit} points, ~ fan-out included"
         raise ApiError("BATCH_TOO_LARGE", message, details={"stat": [message]})

@@ -83,7 +83,7 @@ def update_command(ident, rate, scope):
 def list_command():
     """List keys (never the keys themselves)."""
     rows = _store().list_keys()
-    default = current_app.config["RATE_LIMIT_DEFAULT"]
+    default = current_app.config["METRICS_RATE_LIMIT_DEFAULT"]
     click.echo("id\tprefix\tname\tscopes\trate_per_minute\tcreated_at\tlast_used_at\tstatus")
     for row in rows:
         used = isoformat_z(row.last_used_at) if row.last_used_at else "-"

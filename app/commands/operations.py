@@ -26,6 +26,7 @@ partitions_cli = CommandGroup("partitions", help="Daily partitions of the points
 retention_cli = CommandGroup("retention", help="Removing points older than the retention.")
 rollups_cli = CommandGroup("rollups", help="Minute and hour rollups: rebuild and check.")
 
+
 def _connection():
     connection = get_redis(current_app)
     if connection is None:
@@ -66,9 +67,7 @@ def worker_command(roles, burst):
     try:
         # RQ's own scheduler runs the retries that wait (a failed job's next attempt after its
         # pause is parked in RQ's ScheduledJobRegistry, which rq-scheduler never reads).
-        worker.work(
-            burst=burst, logging_level=current_app.config["LOG_LEVEL"], with_scheduler=True
-        )
+        worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"], with_scheduler=True)
     finally:
         stop.set()
 

@@ -1,7 +1,15 @@
 """The domain's rules in one place: metric types, names, values, operations and windows."""
 
 METRIC_TYPES = ("counter", "value")
-NAME_PATTERN = r"^[A-Za-z0-9._-]{1,255}\Z"
+NAME_CHARS = "A-Za-z0-9._-"  # the name alphabet; every one of them sorts below "{"
+NAME_PATTERN = rf"^[{NAME_CHARS}]{{1,255}}\Z"
+# The names starting with p are exactly p <= name < p + AFTER_NAME_ALPHABET in binary order.
+AFTER_NAME_ALPHABET = "{"
+# A deleted metric's row is renamed "~deleted~<id>": "~" is outside the alphabet, no clash.
+TOMBSTONE_PREFIX = "~deleted~"
+# Rollup tiers and the seconds each row covers.
+MINUTE, HOUR = "minute", "hour"
+TIER_SECONDS = {MINUTE: 60, HOUR: 3600}
 NAME_RULE = "Must be 1-255 characters of A-Z, a-z, 0-9, '.', '_' or '-'."
 MAX_ABS_VALUE = 1e16
 # Decimal text, as a form body or query string carries a number ("-1.5e2"; not "nan", "0x10").

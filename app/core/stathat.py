@@ -14,9 +14,9 @@ europe" (the prefix, a space, each part), each then mapped.
 import re
 import secrets
 
-from app.core.constants import NAME_PATTERN
+from app.core.constants import NAME_CHARS, NAME_PATTERN
 
-_OUTSIDE = re.compile(r"[^A-Za-z0-9._-]+")
+_OUTSIDE = re.compile(rf"[^{NAME_CHARS}]+")
 _NAME_RE = re.compile(NAME_PATTERN)
 STAT_KEY_PREFIX = "gs_"
 STAT_KEY_RE = re.compile(r"^gs_[A-Za-z0-9_-]{43}\Z")

@@ -117,3 +117,15 @@ def isoformat_z(moment):
 def to_epoch_seconds(moment):
     """Naive UTC datetime → whole Unix seconds (floor)."""
     return (moment - EPOCH) // timedelta(seconds=1)
+
+
+def floor_to(moment, seconds):
+    """``moment`` down to a multiple of ``seconds`` since the epoch."""
+    whole = (moment - EPOCH) // timedelta(seconds=1)
+    return EPOCH + timedelta(seconds=whole - whole % seconds)
+
+
+def ceil_to(moment, seconds):
+    """``moment`` up to a multiple of ``seconds`` since the epoch."""
+    floored = floor_to(moment, seconds)
+    return floored if floored == moment else floored + timedelta(seconds=seconds)

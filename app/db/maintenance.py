@@ -86,7 +86,10 @@ def run_retention(store, now=None, dry_run=False, due=None):
         result = {"cutoff": isoformat_z(before), "dry_run": dry_run}
         result.update(trim.partitions(before))
         result["rows_deleted"] = trim.points(before)
-        for tier, key in (("minute", "ROLLUP_MINUTE_DAYS"), ("hour", "ROLLUP_HOUR_DAYS")):
+        for tier, key in (
+            ("minute", "METRICS_ROLLUP_MINUTE_DAYS"),
+            ("hour", "METRICS_ROLLUP_HOUR_DAYS"),
+        ):
             tier_before = horizon(moment, settings[key])
             result[f"{tier}_rollups_deleted"] = trim.rollup_rows(tier, tier_before)
         result["metrics_purged"], result["deleted_metric_rows"] = trim.deleted_metrics()

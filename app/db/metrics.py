@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 
+from app.core.constants import AFTER_NAME_ALPHABET, NAME_CHARS, TOMBSTONE_PREFIX
 from app.db import dialects
 from app.db.schema import metrics, stat_keys
 
@@ -65,8 +66,7 @@ def count_live(conn):
 # Every name character sorts below "{", so the names starting with p are exactly
 # p <= name < p + "{" in binary order — an index range on both backends, and case-sensitive
 # where LIKE would not be (SQLite's LIKE ignores ASCII case).
-_AFTER_NAME_ALPHABET = "{"
-_NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]*\Z")
+_NAME_CHARS = re.compile(rf"^[{NAME_CHARS}]*\Z")
 
 
 def list_page(conn, prefix, limit, offset, after=None):
@@ -78,15 +78,10 @@ def list_page(conn, prefix, limit, offset, after=None):
         metrics.c.deleted_at.is_(None)
     )
     if prefix:
-        query = query.where(
-            metrics.c.name >= prefix, metrics.c.name < prefix + _AFTER_NAME_ALPHABET
-        )
+        query = query.where(metrics.c.name >= prefix, metrics.c.name < prefix + AFTER_NAME_ALPHABET)
     if after is not None:
         query = query.where(metrics.c.name > after)
     return conn.execute(query.order_by(metrics.c.name).limit(limit).offset(offset)).all()
-
-
-TOMBSTONE_PREFIX = "~deleted~"  # "~" is outside the name alphabet: no metric can clash
 
 
 def tombstone(conn, name, now):

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.config import raw_keep_days
-from app.core.timeutil import horizon
-from app.db.rollups import ceil_to, floor_to
+from app.core.constants import HOUR, MINUTE, TIER_SECONDS
+from app.core.timeutil import ceil_to, floor_to, horizon
 
-RAW, MINUTE, HOUR = "raw", "minute", "hour"
-GRAIN = {MINUTE: 60, HOUR: 3600}
+RAW = "raw"
+GRAIN = TIER_SECONDS
 
 
 class ResolutionUnavailable(Exception):
@@ -57,12 +57,12 @@ def coverage(watermarks, now, settings):
         return None if complete_from is None else max(complete_from, horizon(now, days))
 
     # METRICS_RETENTION_DAYS=0 keeps no raw point at all: every range is whole minutes.
-    keeps_raw = settings["RETENTION_DAYS"] > 0
+    keeps_raw = settings["METRICS_RETENTION_DAYS"] > 0
     raw = horizon(now, raw_keep_days(settings)) if keeps_raw else datetime.max
     return Coverage(
         raw,
-        tier(MINUTE, settings["ROLLUP_MINUTE_DAYS"]),
-        tier(HOUR, settings["ROLLUP_HOUR_DAYS"]),
+        tier(MINUTE, settings["METRICS_ROLLUP_MINUTE_DAYS"]),
+        tier(HOUR, settings["METRICS_ROLLUP_HOUR_DAYS"]),
     )
 
 

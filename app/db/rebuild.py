@@ -13,13 +13,14 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.config import raw_keep_days
-from app.core.timeutil import horizon, utcnow
+from app.core.constants import TIER_SECONDS
+from app.core.timeutil import ceil_to, floor_to, horizon, utcnow
 from app.db import rollups
 from app.db.schema import metrics
 from app.db.transaction import run_in_transaction
 
 DAY = timedelta(days=1)
-HOUR = 3600  # seconds: rebuilds work in whole hours
+HOUR = TIER_SECONDS["hour"]  # seconds: rebuilds work in whole hours
 
 
 class RangeExpired(ValueError):
@@ -28,8 +29,8 @@ class RangeExpired(ValueError):
 
 def default_range(settings, now):
     """[the raw points' horizon, now + the future allowance rounded up to the hour)."""
-    latest = now + timedelta(seconds=settings["MAX_FUTURE_SECONDS"]) + timedelta(minutes=1)
-    end = rollups.ceil_to(latest, HOUR)
+    latest = now + timedelta(seconds=settings["METRICS_MAX_FUTURE_SECONDS"]) + timedelta(minutes=1)
+    end = ceil_to(latest, HOUR)
     return horizon(now, raw_keep_days(settings)), end
 
 
@@ -52,8 +53,8 @@ def rebuild(store, start=None, end=None, metric=None, progress=None):
     {"metrics", "points", "from", "to"}."""
     now = utcnow()
     default_start, default_end = default_range(store.settings, now)
-    start = rollups.floor_to(start or default_start, HOUR)
-    end = rollups.ceil_to(end or default_end, HOUR)
+    start = floor_to(start or default_start, HOUR)
+    end = ceil_to(end or default_end, HOUR)
     if start < default_start:
         raise RangeExpired(f"raw points before {default_start:%Y-%m-%d} are no longer kept")
     ids = run_in_transaction(store.write, _metric_ids, metric)
@@ -82,8 +83,8 @@ def check(store, start=None, end=None, metric=None):
     raw points over [start, end)."""
     now = utcnow()
     default_start, default_end = default_range(store.settings, now)
-    start = rollups.floor_to(max(start or default_start, default_start), HOUR)
-    end = rollups.ceil_to(end or default_end, HOUR)
+    start = floor_to(max(start or default_start, default_start), HOUR)
+    end = ceil_to(end or default_end, HOUR)
     found = []
     for metric_id, name in run_in_transaction(store.write, _metric_ids, metric):
         for day_start, day_end in _days(start, end):

@@ -17,19 +17,16 @@ connection and never commit.
 import functools
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal, localcontext
 
 from sqlalchemy import bindparam, delete, select, text, update
 
-from app.core.timeutil import EPOCH
+from app.core.constants import HOUR, MINUTE
 from app.db import dialects
 from app.db.decimals import EXACT, TINY
 from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute, rollup_state
 
-MINUTE, HOUR = "minute", "hour"
 TABLES = {MINUTE: metric_rollups_minute, HOUR: metric_rollups_hour}
-SECONDS = {MINUTE: 60, HOUR: 3600}
 
 
 @dataclass
@@ -79,18 +76,6 @@ class Partial:
                 name,
                 theirs if mine is None else mine if theirs is None else pick(mine, theirs),
             )
-
-
-def floor_to(moment, seconds):
-    """``moment`` down to a multiple of ``seconds`` since the epoch."""
-    whole = (moment - EPOCH) // timedelta(seconds=1)
-    return EPOCH + timedelta(seconds=whole - whole % seconds)
-
-
-def ceil_to(moment, seconds):
-    """``moment`` up to a multiple of ``seconds`` since the epoch."""
-    floored = floor_to(moment, seconds)
-    return floored if floored == moment else floored + timedelta(seconds=seconds)
 
 
 def summarize(rows, exact_all):

@@ -119,7 +119,7 @@ class Store:
     def plan(self, start, end, window_seconds, now, use_rollups=True):
         """Which stored data answers [start, end) in buckets of ``window_seconds`` (raises
         ResolutionUnavailable when none kept can)."""
-        use_rollups = use_rollups and self.settings["ROLLUPS"]
+        use_rollups = use_rollups and self.settings["METRICS_ROLLUPS"]
         watermarks = self.rollup_watermarks() if use_rollups else {}
         covered = coverage(watermarks, now, self.settings)
         return plan(start, end, window_seconds, covered, use_rollups)

@@ -16,13 +16,16 @@ from app.db.schema import metric_points
 _INSERT_POINTS = metric_points.insert()
 
 
-
 def storage_options(config):
     """(keep the rollups, keep the raw points, the most metrics) under a deployment's settings:
     METRICS_ROLLUPS, raw points unless METRICS_RETENTION_DAYS=0 (rollups only), and
     METRICS_MAX_METRICS. The group writer and the queue's workers pass them to
     ``write_requests`` alike."""
-    return config["ROLLUPS"], config["RETENTION_DAYS"] > 0, config["METRICS_MAX_METRICS"]
+    return (
+        config["METRICS_ROLLUPS"],
+        config["METRICS_RETENTION_DAYS"] > 0,
+        config["METRICS_MAX_METRICS"],
+    )
 
 
 def write_requests(conn, requests, now, rollups=True, keep_raw=True, max_metrics=None):

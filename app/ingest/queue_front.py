@@ -23,9 +23,9 @@ from rq import Queue
 
 from app.core.errors import ServiceUnavailable
 from app.core.timeutil import utcnow
-from app.core.writes import CONFLICT, Answer, WriteResult
+from app.core.writes import WriteResult, replay
 from app.db import get_store
-from app.db.receipts import TTL
+from app.db.receipts import TTL, Recorded
 from app.infra.redis import get_redis
 from app.ingest.queue_buffer import buffer_for, encode, lease_ms, start_drainers
 
@@ -97,11 +97,11 @@ def idempotency_key(receipt):
     return f"{IDEMPOTENCY_PREFIX}:{receipt.scope}:{receipt.key}"
 
 
-def _replay(receipt, recorded):
-    earlier = json.loads(recorded)
-    if earlier["hash"] != receipt.request_hash:
-        return CONFLICT
-    return Answer(earlier["status"], earlier["body"], replayed=True)
+def _replay(receipt, reserved):
+    """The first answer to a key reserved in Redis (the same rule as a stored receipt's)."""
+    earlier = json.loads(reserved)
+    body = json.dumps(earlier["body"], separators=(",", ":"))
+    return replay(receipt, Recorded(earlier["hash"], earlier["status"], body))
 
 
 def _unavailable(exc):

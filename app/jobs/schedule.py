@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 
 ID_PREFIX = "glowing-fiesta.maintenance."
 REGISTER_LOCK = "glowing-fiesta:schedule:register"
-CRON_SETTINGS = {maintenance.PARTITIONS: "PARTITIONS_CRON", maintenance.RETENTION: "RETENTION_CRON"}
+CRON_SETTINGS = {
+    maintenance.PARTITIONS: "MAINTENANCE_PARTITIONS_CRON",
+    maintenance.RETENTION: "RETENTION_CRON",
+}
 
 
 def scheduler(connection, settings, interval=30):

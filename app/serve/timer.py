@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 CHECK_EVERY_SECONDS = 60
 SCHEDULE = {  # job: (its cron setting, the store's operation)
-    PARTITIONS: ("PARTITIONS_CRON", "ensure_partitions"),
+    PARTITIONS: ("MAINTENANCE_PARTITIONS_CRON", "ensure_partitions"),
     RETENTION: ("RETENTION_CRON", "trim"),
 }
 
