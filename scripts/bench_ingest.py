@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts import queue_bench, rollup_bench  # noqa: E402
-from scripts.harness import drop_abandoned_databases, drop_database, recreate_database  # noqa: E402
 from scripts.ingest_report import error_lines, print_table  # noqa: E402
 from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
 from scripts.wrk_runner import WRK_THREADS  # noqa: E402
+from tests.harness import drop_abandoned_databases, drop_database, recreate_database  # noqa: E402
 
 DATABASE_PREFIX = "gf_bench_ingest_"
 SINGLE_METRICS = 48

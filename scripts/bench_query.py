@@ -32,7 +32,7 @@ from app.db.aggregate import bucket_values  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
 from app.db.planner import Plan  # noqa: E402
 from app.db.schema import metric_points  # noqa: E402
-from scripts.harness import (  # noqa: E402
+from tests.harness import (  # noqa: E402
     NO_RECYCLING,
     Gunicorn,
     drop_database,

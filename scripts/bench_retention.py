@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.db import create_engine_for  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
-from scripts.harness import (  # noqa: E402
+from scripts.wrk_runner import run_wrk  # noqa: E402
+from tests.harness import (  # noqa: E402
     NO_RECYCLING,
     ROOT,
     Gunicorn,
@@ -35,7 +36,6 @@ from scripts.harness import (  # noqa: E402
     new_key,
     recreate_database,
 )
-from scripts.wrk_runner import run_wrk  # noqa: E402
 
 DATABASE_PREFIX = "gf_bench_retention_"
 FLASK = Path(sys.executable).parent / "flask"

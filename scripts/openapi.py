@@ -5,7 +5,7 @@
 
 from app import config
 from app.api import openapi
-from scripts.harness import ROOT
+from tests.harness import ROOT
 
 PATH = ROOT / "docs" / "openapi.json"
 

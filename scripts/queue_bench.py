@@ -22,10 +22,10 @@ from app import config
 from app.db import create_engine_for
 from scripts import queue_load
 from scripts.executemany_ceiling import Ceiling
-from scripts.harness import NO_RECYCLING, Gunicorn, RedisServer
 from scripts.ingest_report import Row, Target, error_lines, wrk_row
 from scripts.sync_bench import BATCH_PATH, SINGLE_PATH, WARMUP_SECONDS, post, prepare
 from scripts.wrk_runner import run_wrk
+from tests.harness import NO_RECYCLING, Gunicorn, RedisServer
 
 CONNECTIONS = 16
 BUFFER_ENTRIES = 200_000

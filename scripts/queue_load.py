@@ -20,7 +20,7 @@ from app.core.writes import Point
 from app.infra.redis import connect
 from app.ingest import queue_scripts
 from app.ingest.queue_buffer import appended, buffer_for, encode, lease_ms, start_drainers
-from scripts.harness import ROOT
+from tests.harness import ROOT
 
 FLASK = Path(sys.executable).parent / "flask"
 WORKER_COMMAND = [str(FLASK), "--app", "app", "jobs", "worker", "--queue", "ingest"]

@@ -8,10 +8,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts.harness import NO_RECYCLING, Gunicorn, drop_database, recreate_database
 from scripts.ingest_report import Target, wrk_row
 from scripts.sync_bench import BATCH_PATH, BATCH_POINTS, WARMUP_SECONDS, post, prepare
 from scripts.wrk_runner import run_wrk
+from tests.harness import NO_RECYCLING, Gunicorn, drop_database, recreate_database
 
 CONNECTIONS = 2
 LOADS = {"batch": 100, "spread": 1000, "hot": 10}  # load: metrics its 1,000 points cover

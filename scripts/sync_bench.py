@@ -15,9 +15,9 @@ from app.config import server_settings
 from app.db import create_engine_for
 from app.db.migrate import migrate
 from scripts.executemany_ceiling import Ceiling, create_table
-from scripts.harness import NO_RECYCLING, Gunicorn, new_key
 from scripts.ingest_report import Row, Target, wrk_row
 from scripts.wrk_runner import run_wrk
+from tests.harness import NO_RECYCLING, Gunicorn, new_key
 
 SINGLE_PATH = "/api/metrics/counter"
 BATCH_PATH = "/api/metrics/batch"

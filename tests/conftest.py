@@ -3,36 +3,23 @@
 Services are real; a missing one fails the run (``make services`` starts them).
 """
 
-import json
 import os
 
 import pytest
 import redis
-from sqlalchemy import create_engine, select, text
 
 from app import config, create_app, shutdown
-from app.api.auth import create_key
-from app.db import create_engine_for, get_store
+from app.db import get_store
 from app.db.migrate import migrate
-from app.db.schema import keyed_by_metric, metadata, metric_points, metrics
 from app.jobs import drain, runtime
-from scripts.harness import (
-    ROOT,
-    Gunicorn,
-    RedisServer,
-    drop_abandoned_databases,
-    drop_database,
-    recreate_database,
-)
-
-MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
-REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-PROJECT_ROOT = ROOT
-# Every table a test may fill (the schema's record and state tables stay).
-TABLES = tuple(
-    table.name
-    for table in reversed(metadata.sorted_tables)
-    if table.name not in ("schema_migrations", "rollup_state", "named_locks")
+from tests.harness import Gunicorn, RedisServer, drop_abandoned_databases, drop_database
+from tests.helpers import (
+    MYSQL_SERVER_URL,
+    REDIS_SERVER_URL,
+    check_log,
+    clear_mysql,
+    migrated_database,
+    new_key,
 )
 
 
@@ -41,16 +28,6 @@ def isolated_env(monkeypatch):
     """No test sees the developer's configuration variables."""
     for name in config.VARIABLES:
         monkeypatch.delenv(name, raising=False)
-
-
-def migrated_database(name):
-    """Create ``name`` empty on the MariaDB server and migrate it; its URL."""
-    recreate_database(MYSQL_SERVER_URL, name)
-    url = f"{MYSQL_SERVER_URL}/{name}"
-    engine = create_engine_for(url)
-    migrate(engine)
-    engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="session")
@@ -73,16 +50,6 @@ def fresh_mysql_url(mysql_url):
     url = migrated_database(f"gf_test_own_{os.getpid()}")
     yield url
     drop_database(MYSQL_SERVER_URL, url.rsplit("/", 1)[1])
-
-
-def clear_mysql(url):
-    """Empty the tables between tests (rows only; the schema stays)."""
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for table in TABLES:
-            conn.execute(text(f"DELETE FROM {table}"))
-        conn.execute(text("UPDATE rollup_state SET complete_from = '1970-01-01'"))
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -172,25 +139,6 @@ def runner(app):
     return app.test_cli_runner()
 
 
-ISSUED_KEYS = []  # every raw key the tests made: none may appear in a server's log
-
-
-def new_key(app, name="tests", rate_limit=None, scopes="read,write"):
-    """Create an API key in the app's database; returns the raw key."""
-    raw, _ = create_key(get_store(app), name, rate_limit, scopes)
-    ISSUED_KEYS.append(raw)
-    return raw
-
-
-def check_log(server):
-    """Every line a server wrote is one JSON object, and no API key appears in any."""
-    text = server.errors()
-    for line in text.splitlines():
-        assert isinstance(json.loads(line), dict), line
-    leaked = [key for key in ISSUED_KEYS if key in text or key[3:] in text]
-    assert not leaked, "a raw API key reached the log"
-
-
 @pytest.fixture
 def api_key(app):
     """A valid raw API key."""
@@ -201,27 +149,6 @@ def api_key(app):
 def auth(api_key):
     """Headers that authenticate with ``api_key``."""
     return {"X-API-Key": api_key}
-
-
-def stored_points(app, name):
-    """(recorded_at, value) of a metric's stored points, in time order, straight from the DB."""
-    query = (
-        select(metric_points.c.recorded_at, metric_points.c.value)
-        .join(metrics, metrics.c.id == metric_points.c.metric_id)
-        .where(metrics.c.name == name)
-        .order_by(metric_points.c.recorded_at, metric_points.c.id)
-    )
-    with get_store(app).write.connect() as conn:
-        return [(row.recorded_at, row.value) for row in conn.execute(query)]
-
-
-def stored_metric(app, name):
-    """(name, type) of the stored metric, or None."""
-    with get_store(app).write.connect() as conn:
-        row = conn.execute(
-            text("SELECT name, type FROM metrics WHERE name = :name"), {"name": name}
-        ).first()
-        return tuple(row) if row else None
 
 
 @pytest.fixture
@@ -240,28 +167,6 @@ def serve():
             server.stop()
         check_log(server)
         server.cleanup()
-
-
-def orphan_rows(app):
-    """{table: rows} left of deleted metrics (their row gone, or marked deleted) in every table
-    the schema keys by metric id; {} when nothing is left."""
-    found = {}
-    with get_store(app).write.connect() as conn:
-        for table in keyed_by_metric():
-            count = conn.execute(
-                text(
-                    f"SELECT COUNT(*) FROM {table.name} t LEFT JOIN metrics m "
-                    "ON m.id = t.metric_id WHERE m.id IS NULL OR m.deleted_at IS NOT NULL"
-                )
-            ).scalar()
-            if count:
-                found[table.name] = count
-    return found
-
-
-def orphan_points(app):
-    """Rows of every table keyed by metric id left of deleted metrics, in all."""
-    return sum(orphan_rows(app).values())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from app.api import auth as auth_module
 from app.db import get_store
-from tests.conftest import new_key
+from tests.helpers import new_key
 
 COUNTER = "/api/metrics/counter"
 

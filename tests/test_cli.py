@@ -9,7 +9,7 @@ from sqlalchemy import text
 from app.api.auth import KEY_RE
 from app.db import get_store
 from app.db.migrate import migrate, migration_files
-from tests.conftest import PROJECT_ROOT
+from tests.harness import ROOT
 
 COUNTER = "/api/metrics/counter"
 
@@ -79,7 +79,7 @@ def test_make_api_key_prints_a_working_key(tmp_path):
     env.pop("MAKEFLAGS", None)
     result = subprocess.run(
         ["make", "--no-print-directory", "api-key", "NAME=From Make", "RATE=12"],
-        cwd=PROJECT_ROOT,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,

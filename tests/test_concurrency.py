@@ -2,7 +2,7 @@
 
 import threading
 
-from tests.conftest import new_key, stored_metric, stored_points
+from tests.helpers import new_key, stored_metric, stored_points
 
 THREADS = 8
 

@@ -8,8 +8,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.db import create_engine_for, engine_events, get_store
 from app.db.errors import is_retriable_error, is_unavailable_error, mysql_code
-from scripts.harness import free_port
-from tests.conftest import new_key
+from tests.harness import free_port
+from tests.helpers import new_key
 
 
 @pytest.fixture

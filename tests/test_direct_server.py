@@ -16,8 +16,8 @@ import pytest
 from app import create_app, shutdown
 from app.db import get_store
 from app.db.migrate import migrate
-from scripts.harness import ROOT
-from tests.conftest import new_key, stored_points
+from tests.harness import ROOT
+from tests.helpers import new_key, stored_points
 
 ONE_MIB = 1024 * 1024
 

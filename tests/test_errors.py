@@ -8,8 +8,8 @@ from sqlalchemy.engine import make_url
 
 from app import create_app, shutdown
 from app.db import get_store
-from scripts.harness import TcpProxy, free_port
-from tests.conftest import new_key
+from tests.harness import TcpProxy, free_port
+from tests.helpers import new_key
 
 
 def assert_envelope(response, status, code):
@@ -34,7 +34,7 @@ def test_wrong_method_is_json_405(client, auth):
 
 def test_oversized_body_is_json_413(make_app):
     app = make_app(MAX_CONTENT_LENGTH=100)
-    from tests.conftest import new_key
+    from tests.helpers import new_key
 
     headers = {"X-API-Key": new_key(app), "Content-Type": "application/json"}
     body = '{"name": "big", "value": 1, "pad": "' + "x" * 200 + '"}'

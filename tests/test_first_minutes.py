@@ -8,8 +8,8 @@ import time
 import pytest
 
 from app.core.timeutil import isoformat_z, utcnow
-from scripts.harness import ROOT
-from tests.conftest import new_key, stored_points
+from tests.harness import ROOT
+from tests.helpers import new_key, stored_points
 
 
 def millis_ago(seconds):

@@ -12,7 +12,7 @@ from app.core.writes import Answer, Point, WriteRequest
 from app.db import get_store
 from app.ingest.front_door import get_front_door
 from app.ingest.group_commit import GroupWriter, WriterUnavailable
-from tests.conftest import stored_points
+from tests.helpers import stored_points
 
 
 def counter(name, value=1.0):

@@ -3,10 +3,10 @@
 import json
 import threading
 
-from scripts.harness import Gunicorn
 from scripts.sync_bench import BARE_APP
 from tests.clients import call
-from tests.conftest import new_key, stored_points
+from tests.harness import Gunicorn
+from tests.helpers import new_key, stored_points
 
 
 def test_ingest_through_gunicorn(app, database_url, serve):

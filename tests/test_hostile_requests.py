@@ -10,7 +10,7 @@ from app.api.auth import create_key
 from app.blueprints.query import _csv as csv_answer
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
-from tests.conftest import new_key
+from tests.helpers import new_key
 
 HUGE = "1" + "0" * 400
 

@@ -12,7 +12,7 @@ from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store, receipts, run_in_transaction
 from app.db.schema import idempotency_keys
 from tests.clients import Session
-from tests.conftest import new_key, stored_points
+from tests.helpers import new_key, stored_points
 
 COUNTER = "/api/metrics/counter"
 BATCH = "/api/metrics/batch"

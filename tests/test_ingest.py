@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import stored_metric, stored_points
+from tests.helpers import stored_metric, stored_points
 
 
 def post(client, path, body, headers, content_type="application/json"):
@@ -125,7 +125,7 @@ def test_type_never_changes(client, app, auth):
 
 def test_type_mismatch_is_seen_by_a_second_server(make_app, database_url):
     first, second = make_app(), make_app()
-    from tests.conftest import new_key
+    from tests.helpers import new_key
 
     headers = {"X-API-Key": new_key(first)}
     assert (
@@ -192,7 +192,7 @@ def test_points_too_far_ahead_are_refused(client, app, auth):
 
 def test_time_window_follows_configuration(make_app):
     app = make_app(METRICS_MAX_PAST_DAYS=1, METRICS_MAX_FUTURE_SECONDS=0)
-    from tests.conftest import new_key
+    from tests.helpers import new_key
 
     headers = {"X-API-Key": new_key(app)}
     client = app.test_client()
@@ -305,7 +305,7 @@ def test_batch_one_over_the_limit_is_refused_whole(client, app, auth):
 
 
 def test_batch_limit_follows_configuration(make_app):
-    from tests.conftest import new_key
+    from tests.helpers import new_key
 
     app = make_app(METRICS_MAX_BATCH=2)
     headers = {"X-API-Key": new_key(app)}

@@ -5,7 +5,7 @@ import ast
 
 import pytest
 
-from scripts.harness import ROOT
+from tests.harness import ROOT
 
 # Lowest first; a module may import from its own layer and any before it.
 LAYERS = [

@@ -15,7 +15,7 @@ from app.db import get_store, maintenance, partitions, rollups, run_in_transacti
 from app.db.migrate import migrate
 from app.db.schema import metric_points, metrics
 from app.serve.timer import MaintenanceTimer
-from tests.conftest import new_key, orphan_points, orphan_rows, stored_points
+from tests.helpers import new_key, orphan_points, orphan_rows, stored_points
 
 KEEP_DAYS = 10  # retention 9 + grace 1
 SETTINGS = {

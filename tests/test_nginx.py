@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from app import config
-from scripts.harness import ROOT, Nginx
 from tests.clients import hammer, values_with
-from tests.conftest import new_key, stored_points
+from tests.harness import ROOT, Nginx
+from tests.helpers import new_key, stored_points
 
 SITE = ROOT / "deploy" / "nginx.conf"
 COUNTER = "/api/metrics/counter"

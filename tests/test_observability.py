@@ -10,7 +10,7 @@ import pytest
 
 from app.infra.logs import TextFormatter
 from tests.clients import Session, call, scrape
-from tests.conftest import new_key
+from tests.helpers import new_key
 
 COUNTER = "/api/metrics/counter"
 

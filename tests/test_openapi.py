@@ -23,16 +23,15 @@ from schemathesis.specs.openapi.checks import (
 from app import config, create_app
 from app.api import openapi
 from app.api.errors import ERROR_CODES
-from scripts.harness import Gunicorn, drop_abandoned_databases, drop_database
-from tests.conftest import (
+from tests.harness import ROOT, Gunicorn, drop_abandoned_databases, drop_database
+from tests.helpers import (
     MYSQL_SERVER_URL,
-    PROJECT_ROOT,
     check_log,
     migrated_database,
     new_key,
 )
 
-DOCS_COPY = PROJECT_ROOT / "docs" / "openapi.json"
+DOCS_COPY = ROOT / "docs" / "openapi.json"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -92,7 +91,7 @@ def test_every_error_code_is_documented(app):
     assert document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"][
         "enum"
     ] == list(ERROR_CODES)
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     assert [code for code in ERROR_CODES if f"`{code}`" not in readme] == []
 
 

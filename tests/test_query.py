@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.core.timeutil import EPOCH, isoformat_z
-from tests.conftest import new_key
+from tests.helpers import new_key
 
 
 def today_at(hour, minute=0, second=0, microsecond=0, days_ago=1):

@@ -16,7 +16,8 @@ from app.db import store as store_module
 from app.infra.redis import get_redis
 from app.ingest.queue_buffer import Buffer, buffer_state
 from app.jobs import drain, runtime
-from tests.conftest import ROOT, clear_mysql, new_key, stored_points
+from tests.harness import ROOT
+from tests.helpers import clear_mysql, new_key, stored_points
 
 COUNTER = "/api/metrics/counter"
 BATCH = "/api/metrics/batch"

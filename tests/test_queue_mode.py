@@ -17,7 +17,7 @@ from app.db import get_store, metrics, run_in_transaction
 from app.infra.redis import connect, get_redis
 from app.ingest.queue_buffer import buffer_state
 from app.jobs import drain, runtime, schedule
-from tests.conftest import REDIS_SERVER_URL, new_key, stored_metric, stored_points
+from tests.helpers import REDIS_SERVER_URL, new_key, stored_metric, stored_points
 
 COUNTER = "/api/metrics/counter"
 VALUE = "/api/metrics/value"

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from scripts.harness import ROOT, free_port
+from tests.harness import ROOT, free_port
 
 
 def quick_start_block():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from scripts.harness import free_port
-from tests.conftest import new_key
+from tests.harness import free_port
+from tests.helpers import new_key
 
 COUNTER = "/api/metrics/counter"
 

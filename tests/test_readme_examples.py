@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from app import create_app
-from scripts.harness import ROOT, Gunicorn
-from tests.conftest import new_key
+from tests.harness import ROOT, Gunicorn
+from tests.helpers import new_key
 
 ANSWER = re.compile(r"^(?:(\d{3})\b)?\s*(.*)$", re.DOTALL)
 FIELD = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)":')

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store, rollups, run_in_transaction, run_read
 from app.db.schema import metric_points, metrics
-from tests.conftest import new_key
+from tests.helpers import new_key
 
 WINDOWS = ["1m", "5m", "15m", "1h", "1d"]
 OPERATIONS = ["sum", "count", "avg", "min", "max"]

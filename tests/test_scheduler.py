@@ -16,7 +16,7 @@ from app.db import get_store, run_read, runs
 from app.db.migrate import migrate
 from app.infra.redis import connect
 from app.jobs import maintenance, runtime, schedule
-from scripts.harness import ROOT, TcpProxy, free_port
+from tests.harness import ROOT, TcpProxy, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:rq_scheduler")
 

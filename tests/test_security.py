@@ -10,7 +10,7 @@ import pytest
 from app.api import auth as auth_module
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
-from tests.conftest import new_key, stored_metric, stored_points
+from tests.helpers import new_key, stored_metric, stored_points
 
 COUNTER = "/api/metrics/counter"
 

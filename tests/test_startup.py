@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from scripts.harness import ROOT, drop_database, free_port, recreate_database
 from tests.clients import call
-from tests.conftest import MYSQL_SERVER_URL
+from tests.harness import ROOT, drop_database, free_port, recreate_database
+from tests.helpers import MYSQL_SERVER_URL
 
 
 def run(*command, timeout=60, **env):

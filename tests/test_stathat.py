@@ -15,7 +15,7 @@ from app.core.stathat import BadStatName, metric_name, metric_names
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
 from tests.clients import call
-from tests.conftest import ISSUED_KEYS, new_key, stored_points
+from tests.helpers import ISSUED_KEYS, new_key, stored_points
 
 NODE_CLIENT = "stathat@0.0.8"
 

@@ -26,8 +26,8 @@ from app.core.constants import WINDOWS
 from app.core.timeutil import EPOCH
 from app.db import get_store
 from app.db.migrate import migrate
-from scripts.harness import Gunicorn
-from tests.conftest import check_log, new_key
+from tests.harness import Gunicorn
+from tests.helpers import check_log, new_key
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

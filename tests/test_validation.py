@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import get_store
-from tests.conftest import stored_metric, stored_points
+from tests.helpers import stored_metric, stored_points
 
 
 def post_raw(client, path, raw, headers):

@@ -10,9 +10,9 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from scripts.harness import TcpProxy
 from tests.clients import Session, hammer, scrape, values_with
-from tests.conftest import new_key, orphan_points, stored_points
+from tests.harness import TcpProxy
+from tests.helpers import new_key, orphan_points, stored_points
 
 
 def join(workers):
