@@ -140,6 +140,8 @@ _SETTINGS = [
     ("METRICS_MAX_QUERY_NAMES", 100, _at_least(1)),
     ("METRICS_MAX_QUERY_POINTS", 200_000, _at_least(1)),
     ("METRICS_MAX_METRICS", 100_000, _at_least(1)),
+    ("METRICS_MAX_TAGS", 16, _between(0, 64)),
+    ("METRICS_MAX_SERIES_PER_METRIC", 10_000, _at_least(1)),
     ("LOG_LEVEL", "INFO", None),
     ("LOG_FORMAT", "json", _choice("json", "text")),
     ("AUTH_FAILURE_LIMIT", 60, _rate_per_minute),

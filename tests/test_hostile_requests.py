@@ -63,7 +63,7 @@ def test_a_csv_answer_is_streamed_row_by_row(app, client, auth):
     assert lines[0] == "timestamp,value" and len(lines) == len(as_json["data"]) + 1
     assert lines[-1] == f"{as_json['data'][-1]['timestamp']},1"
     with app.test_request_context():
-        answer = csv_answer({"streamed": as_json["data"] * 50}, "raw")
+        answer = csv_answer({"streamed": as_json["data"] * 50}, (), "raw")
         assert not answer.is_sequence  # produced as it is sent, never one string in memory
 
 

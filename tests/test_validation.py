@@ -118,7 +118,7 @@ def test_times_outside_the_window_are_out_of_range(client, app, auth, when):
 
 
 def test_unknown_fields_are_ignored(client, app, auth):
-    body = json.dumps({"name": "extra", "value": 1, "tags": {"a": 1}})
+    body = json.dumps({"name": "extra", "value": 1, "labels": {"a": 1}})
     assert post_raw(client, "/api/metrics/counter", body, auth).status_code == 201
     assert [v for _, v in stored_points(app, "extra")] == [1.0]
 

@@ -7,7 +7,7 @@ from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.api.errors import ApiError
-from app.api.schemas import coerce_form_number, not_an_object
+from app.api.schemas import coerce_form_number, coerce_form_tags, not_an_object
 from app.core.constants import MAX_JSON_DEPTH
 from app.core.timeutil import json_int
 
@@ -85,7 +85,8 @@ def read_body():
             raise not_an_object("body")
         return data
     if request.mimetype == "multipart/form-data":
-        return coerce_form_number(request.form.to_dict())  # parsed from the cached body
+        # parsed from the cached body
+        return coerce_form_tags(coerce_form_number(request.form.to_dict()))
     if text is None:
         raise ApiError("INVALID_JSON", "Request body is not UTF-8")
-    return coerce_form_number(dict(parse_qsl(text, keep_blank_values=True)))
+    return coerce_form_tags(coerce_form_number(dict(parse_qsl(text, keep_blank_values=True))))

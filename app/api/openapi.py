@@ -21,6 +21,7 @@ from app.api.schemas import (
     ListQuerySchema,
     PointSchema,
     QueryLimits,
+    TagValuesQuerySchema,
     Timestamp,
 )
 from app.core.constants import (
@@ -31,6 +32,7 @@ from app.core.constants import (
     NAME_PATTERN,
     OPERATIONS,
 )
+from app.core.tags import TAG_KEY_PATTERN
 
 TITLE = "Glowing Fiesta"
 VERSION = "1.0.0"
@@ -160,6 +162,27 @@ def _one_or_by_name(schema):
     return {"oneOf": [schema, {"type": "object", "additionalProperties": schema}]}
 
 
+GROUPS = {
+    "type": "array",
+    "description": "With group_by: one entry per combination of the keys' values, in top-N "
+    "order; with top, a last `other` entry aggregating the rest.",
+    "items": {
+        "type": "object",
+        "required": ["tags", "data"],
+        "properties": {
+            "tags": {
+                "type": ["object", "null"],
+                "additionalProperties": {"type": "string"},
+                "description": 'Each group_by key\'s value ("" for series without it); '
+                "null for the other group.",
+            },
+            "other": {"const": True},
+            "data": SERIES,
+        },
+    },
+}
+
+
 LIMIT_FIELDS = {
     "max_batch": "METRICS_MAX_BATCH: items in one batch (and StatHat points after fan-out).",
     "max_buckets": "METRICS_MAX_BUCKETS: buckets one query may return.",
@@ -171,6 +194,27 @@ LIMIT_FIELDS = {
     "max_future_seconds": "METRICS_MAX_FUTURE_SECONDS: furthest recorded_at ahead.",
     "max_content_length": "MAX_CONTENT_LENGTH: request body bytes.",
     "rate_limit": "This key's requests per minute.",
+}
+
+QUERY_BODY = {
+    "type": "object",
+    "required": ["metrics"],
+    "additionalProperties": False,
+    "description": "The GET routes' parameters by their names, except `metrics` (the names) "
+    "and `filters` (the filter strings); unknown fields are refused.",
+    "properties": {
+        "metrics": {"type": "array", "minItems": 1, "items": NAME},
+        "operation": {"type": "string", "enum": list(OPERATIONS)},
+        "window": {"type": "string"},
+        "start": {"type": ["string", "number"]},
+        "end": {"type": ["string", "number"]},
+        "filters": {"type": "array", "items": {"type": "string"}},
+        "group_by": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+        "top": {"type": "integer", "minimum": 1, "maximum": 100},
+        "fill": {"type": "string", "enum": ["zero", "none"]},
+        "source": {"type": "string", "enum": ["auto", "raw"]},
+        "format": {"type": "string", "enum": ["json", "csv"]},
+    },
 }
 
 RESPONSE_SCHEMAS = {
@@ -224,7 +268,52 @@ RESPONSE_SCHEMAS = {
             "start": {"type": "string"},
             "end": {"type": "string"},
             "resolution": {"type": "string", "enum": ["raw", "minute", "hour"]},
+            "filter": {"type": "array", "items": {"type": "string"}},
+            "group_by": {"type": "array", "items": {"type": "string"}},
             "data": _one_or_by_name(SERIES),
+            "series": _one_or_by_name(GROUPS),
+        },
+    },
+    "TagKeys": {
+        "type": "object",
+        "required": ["success", "metric", "tags"],
+        "properties": {
+            "success": {"const": True},
+            "metric": {"type": "string"},
+            "tags": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["key", "values"],
+                    "properties": {
+                        "key": {"type": "string"},
+                        "values": {"type": "integer", "description": "Distinct values."},
+                    },
+                },
+            },
+        },
+    },
+    "TagValues": {
+        "type": "object",
+        "required": ["success", "metric", "key", "data", "limit", "offset", "has_more"],
+        "properties": {
+            "success": {"const": True},
+            "metric": {"type": "string"},
+            "key": {"type": "string"},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["value", "series"],
+                    "properties": {
+                        "value": {"type": "string"},
+                        "series": {"type": "integer", "description": "Series with it."},
+                    },
+                },
+            },
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "has_more": {"type": "boolean"},
         },
     },
     "MetricPage": {
@@ -236,11 +325,12 @@ RESPONSE_SCHEMAS = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["name", "type", "created_at"],
+                    "required": ["name", "type", "created_at", "series"],
                     "properties": {
                         "name": {"type": "string"},
                         "type": {"type": "string", "enum": list(METRIC_TYPES)},
                         "created_at": {"type": "string"},
+                        "series": {"type": "integer", "description": "Its series count."},
                     },
                 },
             },
@@ -661,6 +751,49 @@ def document(config):
                     "200": _json("Limits", "The limits, one field each."),
                     **_errors(401, 429, 503),
                 },
+            }
+        },
+    )
+    name_and_key = [
+        NAME_IN_PATH,
+        {"in": "path", "name": "key", "required": True, "schema": {"type": "string",
+         "pattern": TAG_KEY_PATTERN}},
+    ]  # fmt: skip
+    spec.path(
+        "/api/metrics/{name}/tags",
+        operations={
+            "get": {
+                "summary": "A metric's tag keys, each with its count of distinct values",
+                "security": KEYED,
+                "parameters": [NAME_IN_PATH],
+                "responses": {"200": _json("TagKeys", "By key."), **_errors(400, 401, 403, 404,
+                              429, 503)},
+            }
+        },
+    )  # fmt: skip
+    spec.path(
+        "/api/metrics/{name}/tags/{key}",
+        operations={
+            "get": {
+                "summary": "One tag key's values, each with its count of series",
+                "security": KEYED,
+                "parameters": [*name_and_key, *_query(converter, TagValuesQuerySchema())],
+                "responses": {"200": _json("TagValues", "In byte order, one page."),
+                              **_errors(400, 401, 403, 404, 429, 503)},
+            }
+        },
+    )  # fmt: skip
+    spec.path(
+        "/api/query",
+        operations={
+            "post": {
+                "summary": "The aggregate query as a JSON body (long filter lists, dashboards)",
+                "security": KEYED,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": QUERY_BODY}},
+                },
+                "responses": _aggregate_answers(),
             }
         },
     )

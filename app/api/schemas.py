@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from marshmallow import (
     EXCLUDE,
+    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -40,6 +41,14 @@ from app.core.constants import (
     OPERATIONS,
     WINDOW_ALIASES,
     WINDOWS,
+)
+from app.core.tags import (
+    DEFAULT_MAX_TAGS,
+    TagError,
+    parse_filters,
+    parse_group_by,
+    parse_tags_text,
+    point_identity,
 )
 from app.core.timeutil import (
     EARLIEST,
@@ -141,6 +150,17 @@ class PointSchema(Schema):
         error_messages={"null": "Must be a number, not null."},
         metadata={"description": "A JSON number, |v| ≤ 1e16; a counter's defaults to 1."},
     )
+    tags = fields.Raw(  # checked by app/core/tags.py, whose messages name the tag
+        load_default=None,
+        metadata={
+            "type": "object",
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "The point's dimensions: string keys (^[A-Za-z_][A-Za-z0-9_.-]{0,63}$) "
+            "to string values (1-255 characters without control characters, ',' or '\\'), at "
+            "most METRICS_MAX_TAGS; form bodies send `tags=k:v,k:v`.",
+            "example": {"host": "web-3", "status": "500"},
+        },
+    )
     recorded_at = Timestamp(
         load_default=None,
         metadata={
@@ -194,16 +214,18 @@ class TimeWindow:
     earliest: datetime
     latest: datetime
     rule: str
+    max_tags: int = DEFAULT_MAX_TAGS  # METRICS_MAX_TAGS: tags one point may carry
 
 
-def accepted_window(now, max_past_days, max_future_seconds):
-    """The TimeWindow of a write at ``now``."""
+def accepted_window(now, max_past_days, max_future_seconds, max_tags=DEFAULT_MAX_TAGS):
+    """The TimeWindow of a write at ``now`` (and the most tags a point may carry)."""
     return TimeWindow(
         now,
         now - timedelta(days=max_past_days),
         now + timedelta(seconds=max_future_seconds),
         f"recorded_at must be within the last {max_past_days} days "
         f"and at most {max_future_seconds} seconds ahead",
+        max_tags,
     )
 
 
@@ -223,7 +245,16 @@ def load_point(schema, item, window, fast=True):
         return point
     loaded = schema.load(item)
     recorded_at = _in_window(loaded["recorded_at"] or window.now, window)
-    return Point(loaded["name"], loaded["type"], loaded["value"], recorded_at)
+    tags, tags_hash = _identity(item.get("tags"), window)
+    return Point(loaded["name"], loaded["type"], loaded["value"], recorded_at, tags, tags_hash)
+
+
+def _identity(raw, window):
+    """A point's tags as (canonical text, hash); a bad tag is a ValidationError naming it."""
+    try:
+        return point_identity(raw, window.max_tags)
+    except TagError as exc:
+        raise ValidationError({exc.field: [exc.reason]}) from None
 
 
 def fast_point(item, metric_type, window):
@@ -250,7 +281,8 @@ def fast_point(item, metric_type, window):
             return None
     if not window.earliest <= recorded_at <= window.latest:
         return None
-    return Point(name, kind, float(value), recorded_at)
+    tags, tags_hash = _identity(item.get("tags"), window)
+    return Point(name, kind, float(value), recorded_at, tags, tags_hash)
 
 
 def coerce_form_number(data, key="value"):
@@ -260,6 +292,18 @@ def coerce_form_number(data, key="value"):
         del data[key]  # "value=" in a form means no value
     elif isinstance(raw, str) and parse_decimal(raw) is not None:
         data[key] = parse_decimal(raw)
+    return data
+
+
+def coerce_form_tags(data, key="tags"):
+    """A form body's ``tags=k:v,k:v`` as the object a JSON body would carry (its limit and
+    rules are checked with the point's, by app/core/tags.py)."""
+    raw = data.get(key)
+    if isinstance(raw, str):
+        try:
+            data[key] = parse_tags_text(raw, max_tags=len(raw) + 1)
+        except TagError as exc:
+            raise ValidationError({exc.field: [exc.reason]}) from None
     return data
 
 
@@ -384,13 +428,38 @@ class AggregateQuerySchema(_QuerySchema):
         validate=validate.OneOf(FORMATS),
         metadata={"description": "`csv` answers text/csv with an X-Resolution header."},
     )
+    filter = fields.List(
+        fields.String(),
+        load_default=(),
+        metadata={
+            "description": "Keep the series whose tags pass (repeatable, AND-ed): `key=value`, "
+            "`key!=value`, `key=~regex`, `key!~regex` (RE2, full match, at most 256 "
+            'characters); a series without the key has the value "".'
+        },
+    )
+    group_by = fields.String(
+        load_default=None,
+        metadata={
+            "description": "`k1,k2` (at most 3 tag keys): one result per combination, in "
+            '`series` (a series without a key groups under "").'
+        },
+    )
+    top = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=100),
+        metadata={
+            "description": "With group_by: the N groups with the largest operation over the "
+            "range (smallest for min), plus one `other` group of the rest."
+        },
+    )
 
     def __init__(self, limits, **kwargs):
         super().__init__(**kwargs)
         self.limits = limits
 
     def normalise(self, data):
-        """Aliases, ``name=a,b`` as a list, and case-free choices."""
+        """Aliases, ``name=a,b`` as a list (a JSON body's list as it is), and case-free
+        choices."""
         data = _query_params(data)
         if isinstance(data.get("name"), str):  # ?name=a,b (and ?name=a&name=b, joined)
             data["name"] = data["name"].split(",")
@@ -425,8 +494,22 @@ class AggregateQuerySchema(_QuerySchema):
         data["first"], data["last"] = bucket_range(
             data["start"], data["end"], data["window_seconds"]
         )
-        self.limits.check(len(data["names"]), 1, data["last"] - data["first"] + 1)
+        _dimensions(data)
+        groups = 1 if data["top"] is None else data["top"] + 1  # the rest in one group
+        self.limits.check(len(data["names"]), groups, data["last"] - data["first"] + 1)
         return data
+
+
+def _dimensions(data):
+    """Filters and group_by parsed by the rules of app/core/tags.py (a bad one names itself);
+    ``top`` needs group_by."""
+    try:
+        data["filters"] = parse_filters(list(data.pop("filter")), "filter")
+        data["group_by"] = parse_group_by(data["group_by"], "group_by")
+    except TagError as exc:
+        raise ValidationError({exc.field: [exc.reason]}) from None
+    if data["top"] is not None and not data["group_by"]:
+        raise ValidationError("top needs group_by (the groups it keeps)", "top")
 
 
 def _representable(moment, field):
@@ -452,7 +535,8 @@ class QueryLimits:
                    config["METRICS_MAX_QUERY_POINTS"])  # fmt: skip
 
     def check(self, names, groups, buckets):
-        """QUERY_TOO_LARGE unless names, buckets and names × groups × buckets fit."""
+        """QUERY_TOO_LARGE unless names, buckets and names × groups × buckets fit (``groups``:
+        the most any name has)."""
         if names > self.max_names:
             _too_large(f"The query names {names} metrics", self.max_names, "name")
         if buckets > self.max_buckets:
@@ -502,3 +586,65 @@ class ListQuerySchema(_QuerySchema):
     def normalise(self, data):
         """An empty parameter means its default."""
         return {key: value for key, value in data.items() if value != ""}
+
+
+class TagValuesQuerySchema(_QuerySchema):
+    """GET /api/metrics/<name>/tags/<key>: prefix, limit (1–1000, default 100) and offset."""
+
+    prefix = fields.String(
+        load_default="",
+        validate=validate.Length(max=255),
+        metadata={"description": "Only values starting with this text (byte order)."},
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
+
+    def normalise(self, data):
+        """An empty parameter means its default."""
+        return {key: value for key, value in data.items() if value != ""}
+
+
+class QueryBodySchema(Schema):
+    """POST /api/query: the GET routes' query as a JSON body (for long filter lists and
+    dashboards). Unknown fields are refused, naming them."""
+
+    class Meta:
+        unknown = RAISE
+
+    metrics = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    operation = fields.String()
+    window = fields.String()
+    start = fields.Raw()
+    end = fields.Raw()
+    filters = fields.List(fields.String())
+    group_by = fields.Raw()
+    top = fields.Raw()
+    fill = fields.String()
+    source = fields.String()
+    format = fields.String()
+
+    @pre_load
+    def _known_fields(self, data, **kwargs):
+        if not isinstance(data, dict):
+            raise not_an_object("body")
+        unknown = sorted(key for key in data if key not in self.fields)
+        if unknown:
+            raise ValidationError({key: [_unknown_field(key, self.fields)] for key in unknown})
+        return data
+
+
+def _unknown_field(name, known):
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f"Unknown field; did you mean {close[0]!r}?" if close else "Unknown field."
+
+
+# POST /api/query's fields → the GET query's parameters (and back, to name a bad one).
+BODY_PARAMETERS = {"metrics": "name", "filters": "filter"}
+
+
+def query_args(body):
+    """A POST /api/query body (QueryBodySchema-loaded) as the GET routes' parameters."""
+    args = {BODY_PARAMETERS.get(key, key): value for key, value in body.items()}
+    if isinstance(args.get("group_by"), list):
+        args["group_by"] = ",".join(map(str, args["group_by"]))
+    return args

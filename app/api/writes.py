@@ -32,7 +32,9 @@ def write_window():
             config["METRICS_RETENTION_DAYS"] or config["METRICS_ROLLUP_MINUTE_DAYS"]
         )  # 0: rollups only
         past_days = max(past_days, kept + config["METRICS_RETENTION_GRACE_DAYS"])
-    return accepted_window(utcnow(), past_days, config["METRICS_MAX_FUTURE_SECONDS"])
+    return accepted_window(
+        utcnow(), past_days, config["METRICS_MAX_FUTURE_SECONDS"], config["METRICS_MAX_TAGS"]
+    )
 
 
 def idempotency_receipt():

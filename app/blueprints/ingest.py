@@ -27,7 +27,9 @@ _batch_schema = BatchSchema()
 def _one_point(schema, message):
     """Parse a one-point body: the point and the answer rule for it."""
     point = load_point(schema, read_body(), write_window())
-    return [point], answers.one_point(point, message, current_app.config["METRICS_MAX_METRICS"])
+    config = current_app.config
+    limits = config["METRICS_MAX_METRICS"], config["METRICS_MAX_SERIES_PER_METRIC"]
+    return [point], answers.one_point(point, message, *limits)
 
 
 @bp.post("/counter")
@@ -75,8 +77,9 @@ def _batch(items):
     if not points:
         summary = {"accepted": 0, "rejected": len(item_errors), "errors": item_errors}
         raise answers.nothing_valid(summary)
-    max_metrics = current_app.config["METRICS_MAX_METRICS"]
-    return points, answers.batch(points, indexes, item_errors, max_metrics)
+    config = current_app.config
+    limits = config["METRICS_MAX_METRICS"], config["METRICS_MAX_SERIES_PER_METRIC"]
+    return points, answers.batch(points, indexes, item_errors, *limits)
 
 
 @bp.post("/batch")

@@ -5,13 +5,24 @@ import io
 import time
 
 from flask import Blueprint, current_app, jsonify, request
+from marshmallow import ValidationError
 
 from app.api.auth import READ, requires
+from app.api.body import read_body
 from app.api.errors import ApiError, metric_not_found
-from app.api.schemas import ListQuerySchema, QueryLimits, aggregate_query_schema
+from app.api.schemas import (
+    BODY_PARAMETERS,
+    ListQuerySchema,
+    QueryBodySchema,
+    QueryLimits,
+    aggregate_query_schema,
+    query_args,
+)
 from app.core.buckets import series
+from app.core.tags import column_header, group_tags
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
+from app.db.dimensions import OTHER
 from app.db.planner import ResolutionUnavailable
 from app.infra import telemetry
 
@@ -39,59 +50,109 @@ def _plan(store, params):
 
 
 def aggregate(args):
-    """Validate the query, plan it, let the store answer it, shape the response."""
-    params = aggregate_query_schema(QueryLimits.from_config(current_app.config)).load(args)
-    window = params["window_seconds"]
-    first, last = params["first"], params["last"]
+    """Validate the query, size it, plan it, let the store answer it, shape the response."""
+    limits = QueryLimits.from_config(current_app.config)
+    params = aggregate_query_schema(limits).load(args)
     store = get_store(current_app)
+    preparation = store.prepare(params["names"], params["filters"], params["group_by"])
+    if preparation.missing:
+        raise metric_not_found(preparation.missing)
+    if params["group_by"] and params["top"] is None:  # the groups are known now: size again
+        groups = max(prepared.group_count for prepared in preparation.prepared)
+        limits.check(len(params["names"]), groups, params["last"] - params["first"] + 1)
     query_plan = _plan(store, params)
     started = time.perf_counter()
-    answer = store.aggregate(params["names"], params["operation"], window, query_plan)
+    answers = store.aggregate(
+        preparation, params["operation"], params["window_seconds"], query_plan, params["top"]
+    )
     telemetry.time_query(time.perf_counter() - started)
-    if answer.missing:
-        raise metric_not_found(answer.missing)
-    results = answer.results
-    found = [metric for metric, _, _ in results]
-    operations = {metric.name: operation for metric, operation, _ in results}
-    data = {
-        metric.name: series(values, first, last, window, operation, params["fill"])
-        for metric, operation, values in results
-    }
+    shaped = {metric.name: _shape(params, found, operation) for metric, operation, found in answers}
+    if params["format"] == "csv":
+        return _csv(shaped, params["group_by"], query_plan.resolution)
+    return jsonify(_body(params, answers, shaped, query_plan))
+
+
+def _shape(params, found, operation):
+    """A metric's buckets as the answer lists them: [{timestamp, value}], or with group_by
+    [{"tags", "data"}] (the other group: {"tags": null, "other": true, "data"})."""
+    window, first, last = params["window_seconds"], params["first"], params["last"]
+
+    def points(values):
+        return series(values, first, last, window, operation, params["fill"])
+
+    if not params["group_by"]:
+        return points(found)
+    return [_group(params["group_by"], key, points(values)) for key, values in found]
+
+
+def _group(keys, key, data):
+    if key is OTHER:
+        return {"tags": None, "other": True, "data": data}
+    return {"tags": group_tags(keys, key), "data": data}
+
+
+def _body(params, answers, shaped, query_plan):
+    found = [metric for metric, _, _ in answers]
     body = {"success": True, "metric": ",".join(m.name for m in found)}
     if len(found) > 1:
         body["metrics"] = [m.name for m in found]
     body["type"] = _one_or_by_name({m.name: m.type for m in found})
-    body["operation"] = _one_or_by_name(operations)
+    body["operation"] = _one_or_by_name({m.name: operation for m, operation, _ in answers})
     body.update(
         window=params["window"],
         start=isoformat_z(query_plan.start),
         end=isoformat_z(query_plan.end),
+        resolution=query_plan.resolution,
     )
-    body["resolution"] = query_plan.resolution
-    body["data"] = data[found[0].name] if len(found) == 1 else data
-    if params["format"] == "csv":
-        return _csv(data, query_plan.resolution)
-    return jsonify(body)
+    if params["filters"]:
+        body["filter"] = [f"{f.key}{f.op}{f.operand}" for f in params["filters"]]
+    by_name = shaped[found[0].name] if len(found) == 1 else shaped
+    if params["group_by"]:
+        body["group_by"] = list(params["group_by"])
+        body["series"] = by_name
+    else:
+        body["data"] = by_name
+    return body
 
 
 def _csv_value(value):
     return "" if value is None else str(value)
 
 
-def _csv(data, resolution):
-    """``timestamp,value`` (one column per metric for several names), the same buckets and
-    values as the JSON; an empty cell where the JSON says null (or a bucket is left out).
-    Written row by row as it is sent, so a large answer is never one string in memory."""
-    names = list(data)
-    columns = {name: {p["timestamp"]: p["value"] for p in data[name]} for name in names}
-    stamps = sorted({p["timestamp"] for series_ in data.values() for p in series_})
+def _columns(shaped, group_by):
+    """[(header, [{timestamp, value}])] of a CSV answer: one per metric, or one per group."""
+    names = list(shaped)
+    if not group_by:
+        heads = names if len(names) > 1 else ["value"]
+        return list(zip(heads, (shaped[name] for name in names), strict=True))
+    columns = []
+    for name in names:
+        for group in shaped[name]:
+            qualifier = None if len(names) == 1 else name
+            if group["tags"] is None:
+                head = "other" if qualifier is None else f"{name}{{other}}"
+            else:
+                tags = group["tags"]
+                head = column_header(group_by, [tags[k] for k in group_by], qualifier)
+            columns.append((head, group["data"]))
+    return columns
+
+
+def _csv(shaped, group_by, resolution):
+    """``timestamp,value`` (one column per metric for several names, one per group with
+    group_by), the same buckets and values as the JSON; an empty cell where the JSON says
+    null (or a bucket is left out). Written row by row as it is sent, so a large answer is
+    never one string in memory."""
+    columns = _columns(shaped, group_by)
+    cells = [{p["timestamp"]: p["value"] for p in data} for _, data in columns]
+    stamps = sorted({stamp for column in cells for stamp in column})
 
     def rows():
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["timestamp", *(names if len(names) > 1 else ["value"])])
+        writer.writerow(["timestamp", *(head for head, _ in columns)])
         for stamp in stamps:
-            writer.writerow([stamp, *(_csv_value(columns[name].get(stamp)) for name in names)])
+            writer.writerow([stamp, *(_csv_value(column.get(stamp)) for column in cells)])
             if out.tell() > CSV_CHUNK_BYTES:
                 yield out.getvalue()
                 out.seek(0)
@@ -113,18 +174,26 @@ def _one_or_by_name(by_name):
 @requires(READ)
 def aggregate_many():
     """Bucketed aggregates of one or more comma-separated metric names."""
-    args = request.args.to_dict()
+    args = _args()
     names = request.args.getlist("name") or request.args.getlist("metric")
     if len(names) > 1:  # ?name=a&name=b means the same as ?name=a,b
         args["name"] = ",".join(names)
     return aggregate(args)
 
 
+def _args():
+    """The query string as the schema reads it: ``filter`` may repeat."""
+    args = request.args.to_dict()
+    if "filter" in args:
+        args["filter"] = request.args.getlist("filter")
+    return args
+
+
 @bp.get("/<name>")
 @requires(READ)
 def aggregate_one(name):
     """The README form: /api/metrics/<name>?aggregation=&interval=&from=&to=."""
-    return aggregate({**request.args.to_dict(), "name": name})
+    return aggregate({**_args(), "name": name})
 
 
 @bp.get("")
@@ -138,8 +207,15 @@ def list_metrics():
         params["offset"],
         params["after"],
     )
+    rows = rows[: params["limit"] + 1]
+    counts = get_store(current_app).series_counts([row.id for row in rows[: params["limit"]]])
     page = [
-        {"name": row.name, "type": row.type, "created_at": isoformat_z(row.created_at)}
+        {
+            "name": row.name,
+            "type": row.type,
+            "created_at": isoformat_z(row.created_at),
+            "series": counts.get(row.id, 0),
+        }
         for row in rows[: params["limit"]]
     ]
     has_more = len(rows) > params["limit"]
@@ -148,3 +224,22 @@ def list_metrics():
     if has_more:
         body["next_after"] = page[-1]["name"]
     return jsonify(body)
+
+
+posted = Blueprint("posted_query", __name__, url_prefix="/api")
+_body_schema = QueryBodySchema()
+
+
+@posted.post("/query")
+@requires(READ)
+def query():
+    """The GET routes' query as a JSON body: the same engine and answer."""
+    body = _body_schema.load(read_body())
+    try:
+        return aggregate(query_args(body))
+    except ValidationError as error:  # name a bad one as the body did
+        back = {value: key for key, value in BODY_PARAMETERS.items()}
+        if isinstance(error.messages, dict):
+            renamed = {back.get(field, field): text for field, text in error.messages.items()}
+            raise ValidationError(renamed) from None
+        raise

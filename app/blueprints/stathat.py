@@ -124,7 +124,10 @@ def _ingest(raw_key, items, params):
     api_key = authenticate_key(raw_key or None)
     require(WRITE)
     count_request(api_key)
-    respond = answers.stathat(current_app.config["METRICS_MAX_METRICS"])
+    config = current_app.config
+    respond = answers.stathat(
+        config["METRICS_MAX_METRICS"], config["METRICS_MAX_SERIES_PER_METRIC"]
+    )
     answer = get_front_door(current_app).record(_points(items), respond, None)
     if answer.status == 200 and str(params.get("vb", "")) == "0":
         return current_app.response_class(status=204)

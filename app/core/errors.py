@@ -22,6 +22,7 @@ ERROR_CODES = {
     "PAYLOAD_TOO_LARGE": 413,
     "IDEMPOTENCY_KEY_REUSED": 422,
     "METRIC_LIMIT_EXCEEDED": 422,
+    "SERIES_LIMIT_EXCEEDED": 422,
     "RATE_LIMITED": 429,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
@@ -67,6 +68,16 @@ def metric_limit_exceeded(name, limit):
         "METRIC_LIMIT_EXCEEDED",
         f"Cannot create metric '{name}': at most {limit} metrics may exist "
         "(delete unused ones to make room)",
+        status=422,
+    )
+
+
+def series_limit_exceeded(name, limit):
+    """The 422 for a point that would make a series past METRICS_MAX_SERIES_PER_METRIC."""
+    return ApiError(
+        "SERIES_LIMIT_EXCEEDED",
+        f"Metric '{name}' has {limit} series, its most: a point with a new tag set cannot be "
+        "stored (keep unbounded values such as ids out of tags)",
         status=422,
     )
 

@@ -14,6 +14,7 @@ those with it. Regexes are RE2 (linear time whatever the pattern), full match, â
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -153,6 +154,24 @@ def identity(tags):
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     # Signed, because SQLite's INTEGER and MySQL's BIGINT are; 0 stays the empty set's alone.
     return text, int.from_bytes(digest, "big", signed=True) or 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_identity(items, max_tags, field):
+    return identity(validate_tags(dict(items), max_tags, field))
+
+
+def point_identity(raw, max_tags=DEFAULT_MAX_TAGS, field="tags"):
+    """``(canonical_text, tags_hash)`` of a point's raw tags (None: untagged), validated; the
+    sets a process sees again and again (most are) are validated and hashed once."""
+    if raw is None:
+        return UNTAGGED_TEXT, UNTAGGED_HASH
+    if isinstance(raw, Mapping) and all(type(v) is str for v in raw.values()):
+        try:
+            return _cached_identity(tuple(raw.items()), max_tags, field)
+        except TypeError:  # an unhashable key: validate_tags names it
+            pass
+    return identity(validate_tags(raw, max_tags, field))
 
 
 def tags_hash(tags):

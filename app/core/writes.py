@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Point:
-    """One validated point; ``recorded_at`` is naive UTC."""
+    """One validated point; ``recorded_at`` is naive UTC; ``tags`` is its tag set's canonical
+    text (app/core/tags.py; "{}" untagged) and ``tags_hash`` that text's 64-bit key."""
 
     name: str
     type: str
     value: float
     recorded_at: object
+    tags: str = "{}"
+    tags_hash: int = 0
 
 
 @dataclass
@@ -25,6 +28,7 @@ class WriteResult:
     written: list = field(default_factory=list)
     mismatched: list = field(default_factory=list)  # (position, Metric)
     limited: list = field(default_factory=list)  # positions of new metrics past the limit
+    series_limited: list = field(default_factory=list)  # positions of new series past theirs
     queued: bool = False  # accepted into the queue rather than committed
 
 

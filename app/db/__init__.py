@@ -1,10 +1,10 @@
 """Storage: the ``Store`` every other layer calls (app/db/store.py) and its engines."""
 
-from app.db.store import Aggregates, Store, create_engine_for
+from app.db.store import Preparation, Store, create_engine_for
 from app.db.transaction import run_in_transaction, run_read
 
 __all__ = [
-    "Aggregates",
+    "Preparation",
     "Store",
     "create_engine_for",
     "get_store",

@@ -12,11 +12,12 @@ double sum of the values too small for 30 decimal places (|v| < 1e-13).
 """
 
 import functools
+from dataclasses import dataclass
 from decimal import Decimal
 
-from app.core.constants import DEFAULT_OPERATION
-from app.db import dialects, metrics
+from app.db import dialects
 from app.db.decimals import EXACT, TINY
+from app.db.rollups import Partial
 
 # What each operation needs of a bucket: count n, exact total (+ residual), min, max. Each
 # column costs a few µs a row in PyMySQL's decoding: a month of hourly sums is 720 rows.
@@ -38,8 +39,25 @@ _MERGED_MEASURES = {
     "vmin": "MIN(vmin)",
     "vmax": "MAX(vmax)",
 }
-_SOURCES = (("raw", "metric_points", "recorded_at"), ("minute", "metric_rollups_minute", "bucket"),
-            ("hour", "metric_rollups_hour", "bucket"))  # fmt: skip
+_SOURCES = (("raw", "recorded_at"), ("minute", "bucket"), ("hour", "bucket"))
+_TABLES = {  # (per metric, per series)
+    "raw": ("metric_points", "metric_points"),
+    "minute": ("metric_rollups_minute", "series_rollups_minute"),
+    "hour": ("metric_rollups_hour", "series_rollups_hour"),
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which of a metric's series a query reads: all of them (``series_ids`` None: the
+    per-metric rows), or some (the per-series rows), added up, or each on its own
+    (``by_series``: for grouping)."""
+
+    series_ids: tuple | None = None
+    by_series: bool = False
+
+
+ALL_SERIES = Selection()
 
 
 def _measures(sql, names, raw):
@@ -56,49 +74,94 @@ def _measures(sql, names, raw):
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(sql, operation, window_seconds, shape):
-    """The SQL for one metric's buckets over the sources in ``shape`` ((source, intervals)…)."""
+def _statement(sql, operation, window_seconds, shape, series_count, by_series):
+    """The SQL for one metric's buckets over the sources in ``shape`` ((source, intervals)…),
+    of all its series (``series_count`` None) or of that many, per series or added up."""
     names = NEEDS[operation]
+    keys = "series_id, slot" if by_series else "slot"
+    series_filter = (
+        ""
+        if series_count is None
+        else f" AND series_id IN ({', '.join([sql.PARAM] * series_count)})"
+    )
     selects = []
-    for source, table, column in _SOURCES:
+    for source, column in _SOURCES:
         count = dict(shape).get(source, 0)
         if not count:
             continue
+        table = _TABLES[source][series_count is not None]
         slot = sql.SLOT.format(column=column, window=window_seconds)
         within = " OR ".join([f"({column} >= {sql.PARAM} AND {column} < {sql.PARAM})"] * count)
+        head = f"series_id, {slot} AS slot" if by_series else f"{slot} AS slot"
         selects.append(
-            f"SELECT {slot} AS slot, {_measures(sql, names, source == 'raw')} FROM {table} "
-            f"WHERE metric_id = {sql.PARAM} AND ({within}) GROUP BY slot"
+            f"SELECT {head}, {_measures(sql, names, source == 'raw')} FROM {table} "
+            f"WHERE metric_id = {sql.PARAM}{series_filter} AND ({within}) GROUP BY {keys}"
         )
     if len(selects) == 1:
         return selects[0]
     merged = _measures(sql, names, raw=False)
-    return f"SELECT slot, {merged} FROM ({' UNION ALL '.join(selects)}) parts GROUP BY slot"
+    return f"SELECT {keys}, {merged} FROM ({' UNION ALL '.join(selects)}) parts GROUP BY {keys}"
 
 
-def _parameters(sql, metric_id, plan):
-    """The statement's parameters: per source, the metric and its intervals' bounds."""
+def _parameters(sql, metric_id, plan, series_ids):
+    """The statement's parameters: per source, the metric, its series and its intervals."""
     values = []
-    for source, _, _ in _SOURCES:
+    for source, _ in _SOURCES:
         intervals = getattr(plan, source)
         if intervals:
             values.append(metric_id)
+            values += series_ids or ()
             for start, end in intervals:
                 values += [sql.bind_moment(start), sql.bind_moment(end)]
     return tuple(values)
 
 
-def bucket_values(conn, metric_id, operation, window_seconds, plan):
-    """{bucket index (epoch seconds // window): value} over the plan's sources, in one
-    statement (a UNION ALL of each source's buckets, added up)."""
+def _rows(conn, metric_id, operation, window_seconds, plan, selection):
     sql = dialects.of(conn)
-    shape = tuple((source, len(getattr(plan, source))) for source, _, _ in _SOURCES)
-    if not any(count for _, count in shape):
-        return {}
-    statement = _statement(sql, operation, window_seconds, shape)
-    rows = conn.exec_driver_sql(statement, _parameters(sql, metric_id, plan))
+    shape = tuple((source, len(getattr(plan, source))) for source, _ in _SOURCES)
+    if not any(count for _, count in shape) or selection.series_ids == ():
+        return []
+    count = None if selection.series_ids is None else len(selection.series_ids)
+    statement = _statement(sql, operation, window_seconds, shape, count, selection.by_series)
+    parameters = _parameters(sql, metric_id, plan, selection.series_ids)
+    return conn.exec_driver_sql(statement, parameters).all()
+
+
+def bucket_values(conn, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
+    """{bucket index (epoch seconds // window): value} over the plan's sources, in one
+    statement (a UNION ALL of each source's buckets, added up), of the selected series."""
+    rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
     # The bucket's index is named "slot": "bucket" is a column of the rollup tables.
     return {int(row.slot): _result(row, operation) for row in rows}
+
+
+def bucket_partials(conn, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
+    """{bucket index: Partial} (the operation's measures) of the selected series added up."""
+    rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
+    return {int(row.slot): _partial(row) for row in rows}
+
+
+def series_buckets(conn, metric_id, operation, window_seconds, plan, series_ids):
+    """{series_id: {bucket index: Partial}} of the given series (what grouping merges)."""
+    selection = Selection(tuple(series_ids), by_series=True)
+    found = {}
+    for row in _rows(conn, metric_id, operation, window_seconds, plan, selection):
+        found.setdefault(row.series_id, {})[int(row.slot)] = _partial(row)
+    return found
+
+
+def _partial(row):
+    """A row's measures as a Partial (only those its operation asked for are set)."""
+    fields = row._mapping
+    total = _exact_total(row) if "total" in fields else Decimal(0)
+    vmin, vmax = fields.get("vmin"), fields.get("vmax")
+    return Partial(
+        int(fields.get("n") or 0),  # SUM(n) is a DECIMAL on MySQL
+        total,
+        0.0,
+        None if vmin is None else float(vmin),
+        None if vmax is None else float(vmax),
+    )
 
 
 def _exact_total(row):
@@ -116,29 +179,21 @@ def _result(row, operation):
     return json_number(total if operation == "sum" else EXACT.divide(total, row.n))
 
 
+def value_of(partial, operation):
+    """The operation's value of a merged Partial (None where an empty bucket has none)."""
+    if operation == "count":
+        return partial.n
+    if operation in ("min", "max"):
+        value = getattr(partial, "v" + operation)
+        return None if value is None else json_number(float(value))
+    if operation == "sum":
+        return json_number(partial.total)
+    return None if not partial.n else json_number(EXACT.divide(partial.total, partial.n))
+
+
 def json_number(value):
     """A whole number as an exact int of any size (a sum of counters reads 1500, not 1500.0;
     1e16 + 1 reads 10000000000000001), anything else as the nearest float."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return int(value) if value.is_integer() else value
-
-
-def aggregate_metrics(conn, names, operation, window_seconds, plan, known=None):
-    """Bucketed values of each named metric: ([(Metric, operation, {bucket: value})], missing).
-
-    ``operation`` None means each metric's type default (sum for counters, avg for values).
-    ``known``: {name: Metric} already looked up. Nothing is queried when a name is missing.
-    """
-    found = dict(known or {})
-    found.update(metrics.find(conn, [name for name in names if name not in found]))
-    missing = [name for name in names if name not in found]
-    if missing:
-        return [], missing
-    results = []
-    for name in names:
-        metric = found[name]
-        chosen = operation or DEFAULT_OPERATION[metric.type]
-        values = bucket_values(conn, metric.id, chosen, window_seconds, plan)
-        results.append((metric, chosen, values))
-    return results, []

@@ -134,13 +134,17 @@ class _Trimmer:
         return drain(self.engine, self.chunk, self.pacer, retention.delete_chunk, metric_id, before)
 
     def rollup_rows(self, tier, before):
-        """Delete (or count) one rollup tier's rows before its own horizon, in chunks."""
-        ids = run_in_transaction(self.engine, rollups.metrics_with_rows_before, tier, before)
+        """Delete (or count) one rollup tier's rows (per metric and per series) before its
+        own horizon, in chunks."""
+        return sum(self._trim_table(table, before) for table in rollups.tier_tables(tier))
+
+    def _trim_table(self, table, before):
+        ids = run_in_transaction(self.engine, rollups.metrics_with_rows_before, table, before)
         if self.dry_run:
             return len(ids)  # metrics concerned: counting rows would scan them all
         delete = rollups.delete_chunk
         return sum(
-            drain(self.engine, self.chunk, self.pacer, delete, tier, metric_id, before)
+            drain(self.engine, self.chunk, self.pacer, delete, table, metric_id, before)
             for metric_id in ids
         )
 

@@ -12,20 +12,23 @@ from app.db.schema import metrics, stat_keys
 
 @dataclass(frozen=True)
 class Metric:
-    """A stored metric's identity; neither field ever changes once created."""
+    """A stored metric: its id, name and type never change once created; ``tagged`` turns
+    true once it has a tagged series (its points then keep per-series rollups too)."""
 
     id: int
     name: str
     type: str
+    tagged: bool = False
 
 
-def find(conn, names, lock=False):
-    """The stored metrics among ``names``, as {name: Metric}; ``lock`` takes a shared lock."""
+def find(conn, names, lock=None):
+    """The stored metrics among ``names``, as {name: Metric}; ``lock``: None, "share" or
+    "update" (the rows' lock for the rest of the transaction)."""
     names = tuple(names)
     if not names:
         return {}
     rows = conn.exec_driver_sql(dialects.of(conn).find_metrics(len(names), lock), names)
-    return {row.name: Metric(row.id, row.name, row.type) for row in rows}
+    return {row.name: Metric(row.id, row.name, row.type, bool(row.tagged)) for row in rows}
 
 
 def _insert_ignoring_existing(conn, wanted, now):
@@ -36,24 +39,36 @@ def _insert_ignoring_existing(conn, wanted, now):
     conn.execute(dialects.of(conn).insert_ignore(metrics), rows)
 
 
-def resolve(conn, wanted, now, max_metrics=None):
+def resolve(conn, wanted, now, max_metrics=None, exclusive=()):
     """{name: type wanted if new} → {name: Metric}, creating the missing ones while fewer than
     ``max_metrics`` live metrics exist (the first wanted first); a name refused for that
     limit is left out of the answer.
 
     Every write transaction reads its metrics under a shared lock — one statement per group
-    commit — so no point can land on a metric deleted meanwhile. Two servers creating one name
-    at once both end with the same row: the unique key lets one insert win and the other
-    ignore, and the re-read (READ COMMITTED) sees the winner.
+    commit — so no point can land on a metric deleted meanwhile; the ``exclusive`` ones (those
+    that get new series) under an exclusive lock, taken first, so the series count cannot
+    race. Two servers creating one name at once both end with the same row: the unique key
+    lets one insert win and the other ignore, and the re-read (READ COMMITTED) sees the winner.
     """
-    resolved = find(conn, sorted(wanted), lock=True)
+    exclusive = sorted(set(exclusive) & set(wanted))
+    resolved = find(conn, exclusive, lock="update")
+    resolved.update(find(conn, sorted(set(wanted) - set(exclusive)), lock="share"))
     new = [name for name in wanted if name not in resolved]
     if new and max_metrics is not None:
         new = new[: max(0, max_metrics - count_live(conn))]
     if new:
         _insert_ignoring_existing(conn, {name: wanted[name] for name in new}, now)
-        resolved.update(find(conn, new, lock=True))
+        resolved.update(find(conn, new, lock="update"))
     return resolved
+
+
+def lock(conn, metric_id):
+    """Take the metric row's exclusive lock for the rest of the transaction; whether the
+    metric still lives."""
+    row = conn.execute(
+        select(metrics.c.deleted_at).where(metrics.c.id == metric_id).with_for_update()
+    ).first()
+    return row is not None and row.deleted_at is None
 
 
 def count_live(conn):
@@ -74,7 +89,7 @@ def list_page(conn, prefix, limit, offset, after=None):
     (binary), one page."""
     if not _NAME_CHARS.match(prefix):
         return []  # no name can start with it (and MySQL would refuse to compare non-ASCII)
-    query = select(metrics.c.name, metrics.c.type, metrics.c.created_at).where(
+    query = select(metrics.c.id, metrics.c.name, metrics.c.type, metrics.c.created_at).where(
         metrics.c.deleted_at.is_(None)
     )
     if prefix:

@@ -35,10 +35,13 @@ def default_range(settings, now):
 
 
 def _metric_ids(conn, name):
-    query = select(metrics.c.id, metrics.c.name).where(metrics.c.deleted_at.is_(None))
+    columns = (metrics.c.id, metrics.c.name, metrics.c.tagged)
+    query = select(*columns).where(metrics.c.deleted_at.is_(None))
     if name is not None:
         query = query.where(metrics.c.name == name)
-    return [(row.id, row.name) for row in conn.execute(query.order_by(metrics.c.id))]
+    return [
+        (row.id, row.name, bool(row.tagged)) for row in conn.execute(query.order_by(metrics.c.id))
+    ]
 
 
 def _days(start, end):
@@ -61,9 +64,11 @@ def rebuild(store, start=None, end=None, metric=None, progress=None):
     isolation = store.sql.REBUILD_ISOLATION  # so the rows' locks cover the gaps
     engine = store.write.execution_options(isolation_level=isolation) if isolation else store.write
     points = 0
-    for metric_id, name in ids:
+    for metric_id, name, tagged in ids:
         for day_start, day_end in _days(start, end):
-            points += run_in_transaction(engine, rollups.rebuild, metric_id, day_start, day_end)
+            points += run_in_transaction(
+                engine, rollups.rebuild, metric_id, day_start, day_end, tagged
+            )
         if progress:
             progress(name)
     if metric is None:
@@ -86,10 +91,10 @@ def check(store, start=None, end=None, metric=None):
     start = floor_to(max(start or default_start, default_start), HOUR)
     end = ceil_to(end or default_end, HOUR)
     found = []
-    for metric_id, name in run_in_transaction(store.write, _metric_ids, metric):
+    for metric_id, name, tagged in run_in_transaction(store.write, _metric_ids, metric):
         for day_start, day_end in _days(start, end):
             for difference in run_in_transaction(
-                store.write, rollups.differences, metric_id, day_start, day_end
+                store.write, rollups.differences, metric_id, day_start, day_end, tagged
             ):
                 found.append((name, *difference))
     return found

@@ -24,9 +24,17 @@ from sqlalchemy import bindparam, delete, select, text, update
 from app.core.constants import HOUR, MINUTE
 from app.db import dialects
 from app.db.decimals import EXACT, TINY
-from app.db.schema import metric_points, metric_rollups_hour, metric_rollups_minute, rollup_state
+from app.db.schema import (
+    metric_points,
+    metric_rollups_hour,
+    metric_rollups_minute,
+    rollup_state,
+    series_rollups_hour,
+    series_rollups_minute,
+)
 
 TABLES = {MINUTE: metric_rollups_minute, HOUR: metric_rollups_hour}
+SERIES_TABLES = {MINUTE: series_rollups_minute, HOUR: series_rollups_hour}
 
 
 @dataclass
@@ -78,61 +86,68 @@ class Partial:
             )
 
 
-def summarize(rows, exact_all):
+def summarize(rows, exact_all, per_series=False):
     """{tier: {(metric_id, bucket start): Partial}} of point rows
-    (``{"metric_id", "recorded_at", "value"}``). A naive UTC minute or hour starts where its
-    seconds (and minutes) are zero, a multiple of 60 (3,600) seconds from the epoch."""
+    (``{"metric_id", "series_id", "recorded_at", "value"}``); with ``per_series`` the keys are
+    (metric_id, series_id, bucket start). A naive UTC minute or hour starts where its seconds
+    (and minutes) are zero, a multiple of 60 (3,600) seconds from the epoch."""
     by_minute = {}
     for row in rows:
-        key = (row["metric_id"], row["recorded_at"].replace(second=0, microsecond=0))
+        minute = row["recorded_at"].replace(second=0, microsecond=0)
+        key = (row["metric_id"], row["series_id"], minute) if per_series else (
+            row["metric_id"], minute)  # fmt: skip
         values = by_minute.get(key)
         if values is None:
             by_minute[key] = [row["value"]]
         else:
             values.append(row["value"])
     summaries = {MINUTE: {}, HOUR: {}}
-    for (metric_id, minute), values in by_minute.items():
-        partial = summaries[MINUTE][metric_id, minute] = Partial.of(values, exact_all)
-        hour = summaries[HOUR].setdefault((metric_id, minute.replace(minute=0)), Partial())
-        hour.merge(partial)
+    for key, values in by_minute.items():
+        partial = summaries[MINUTE][key] = Partial.of(values, exact_all)
+        hour_key = (*key[:-1], key[-1].replace(minute=0))
+        summaries[HOUR].setdefault(hour_key, Partial()).merge(partial)
     return summaries
 
 
-def _row(metric_id, bucket, partial):
-    return {
-        "metric_id": metric_id,
-        "bucket": bucket,
-        "n": partial.n,
-        "total": str(partial.total),
-        "residual": partial.residual,
-        "vmin": partial.vmin,
-        "vmax": partial.vmax,
-    }
+def _row(columns, key, partial):
+    row = dict(zip(columns, key, strict=False))
+    row.update(
+        n=partial.n,
+        total=str(partial.total),
+        residual=partial.residual,
+        vmin=partial.vmin,
+        vmax=partial.vmax,
+    )
+    return row
 
 
-_COLUMNS = ("metric_id", "bucket", "n", "total", "residual", "vmin", "vmax")
+_MEASURES = ("n", "total", "residual", "vmin", "vmax")
+_KEYS = {False: ("metric_id", "bucket"), True: ("metric_id", "series_id", "bucket")}
 
 
-def _upsert_statement(conn, tier):
+def _upsert_statement(conn, tier, per_series):
     """The dialect's rollup upsert for one tier (it adds to an existing row)."""
-    return _typed(dialects.of(conn).rollup_upsert(TABLES[tier], _COLUMNS, conn.dialect), tier)
+    table = (SERIES_TABLES if per_series else TABLES)[tier]
+    columns = _KEYS[per_series] + _MEASURES
+    return _typed(dialects.of(conn).rollup_upsert(table, columns, conn.dialect), table, columns)
 
 
 @functools.lru_cache(maxsize=16)
-def _typed(sql_text, tier):
+def _typed(sql_text, table, columns):
     """The upsert as typed text, built once (SQLAlchemy's dialect inserts with these clauses
     are compiled anew on every execution; this runs in every ingest transaction)."""
-    table = TABLES[tier]
-    binds = [bindparam(column, type_=table.c[column].type) for column in _COLUMNS]
+    binds = [bindparam(column, type_=table.c[column].type) for column in columns]
     return text(sql_text).bindparams(*binds)
 
 
-def upsert(conn, summaries):
-    """Add the summarized points to the rollup rows, in key order."""
+def upsert(conn, summaries, per_series=False):
+    """Add the summarized points to the rollup rows (per metric, or ``per_series``), in key
+    order, so two writers never deadlock on them."""
     for tier, partials in summaries.items():
         if partials:
-            rows = [_row(m, b, p) for (m, b), p in sorted(partials.items())]
-            conn.execute(_upsert_statement(conn, tier), rows)
+            columns = _KEYS[per_series]
+            rows = [_row(columns, key, partial) for key, partial in sorted(partials.items())]
+            conn.execute(_upsert_statement(conn, tier, per_series), rows)
 
 
 def complete_from(conn):
@@ -154,78 +169,101 @@ def disown(conn):
     conn.execute(update(rollup_state).values(complete_from=None))
 
 
-def delete_chunk(conn, tier, metric_id, before, chunk):
-    """Delete up to ``chunk`` of a metric's rows of ``tier`` before ``before`` (None: all)."""
+def tier_tables(tier):
+    """A tier's tables: the per-metric rows and the per-series ones."""
+    return TABLES[tier], SERIES_TABLES[tier]
+
+
+def delete_chunk(conn, table, metric_id, before, chunk):
+    """Delete up to ``chunk`` of a metric's rows of a rollup ``table`` before ``before``
+    (None: all)."""
     sql = dialects.of(conn)
-    statement = sql.delete_oldest(TABLES[tier], "metric_id", "bucket", before is not None)
+    statement = sql.delete_oldest(table, "metric_id", "bucket", before is not None)
     params = {"key": metric_id, "chunk": chunk}
     if before is not None:
         params["before"] = sql.bind_moment(before)
     return conn.execute(statement, params).rowcount
 
 
-def metrics_with_rows_before(conn, tier, before):
-    """Ids of the metrics with rows of ``tier`` before ``before``."""
-    table = TABLES[tier]
+def metrics_with_rows_before(conn, table, before):
+    """Ids of the metrics with rows of a rollup ``table`` before ``before``."""
     query = select(table.c.metric_id).where(table.c.bucket < before).distinct()
     return sorted(conn.scalars(query))
 
 
-def raw_summaries(conn, metric_id, start, end):
+def raw_summaries(conn, metric_id, start, end, per_series=False):
     """The rollups ``summarize`` makes of a metric's stored points in [start, end)."""
-    query = select(metric_points.c.recorded_at, metric_points.c.value).where(
+    columns = (metric_points.c.recorded_at, metric_points.c.value, metric_points.c.series_id)
+    query = select(*columns).where(
         metric_points.c.metric_id == metric_id,
         metric_points.c.recorded_at >= start,
         metric_points.c.recorded_at < end,
     )
-    rows = ({"metric_id": metric_id, "recorded_at": t, "value": v} for t, v in conn.execute(query))
-    return summarize(rows, exact_all=dialects.of(conn).EXACT_ALL)
+    rows = (
+        {"metric_id": metric_id, "recorded_at": t, "value": v, "series_id": s}
+        for t, v, s in conn.execute(query)
+    )
+    return summarize(rows, exact_all=dialects.of(conn).EXACT_ALL, per_series=per_series)
 
 
-def stored(conn, tier, metric_id, start, end):
-    """{(metric_id, bucket): Partial} of a metric's rows of ``tier`` in [start, end)."""
-    table = TABLES[tier]
+def _tables(per_series):
+    return (SERIES_TABLES if per_series else TABLES).values()
+
+
+def stored(conn, tier, metric_id, start, end, per_series=False):
+    """{(metric_id[, series_id], bucket): Partial} of a metric's rows of ``tier`` in
+    [start, end)."""
+    table = (SERIES_TABLES if per_series else TABLES)[tier]
     query = select(table).where(
         table.c.metric_id == metric_id, table.c.bucket >= start, table.c.bucket < end
     )
-    return {
-        (row.metric_id, row.bucket): Partial(
-            row.n, Decimal(row.total), row.residual, row.vmin, row.vmax
-        )
-        for row in conn.execute(query)
-    }
+    found = {}
+    for row in conn.execute(query):
+        key = (row.metric_id, row.series_id, row.bucket) if per_series else (
+            row.metric_id, row.bucket)  # fmt: skip
+        found[key] = Partial(row.n, Decimal(row.total), row.residual, row.vmin, row.vmax)
+    return found
 
 
-def rebuild(conn, metric_id, start, end):
-    """Replace a metric's rollup rows in [start, end) (whole hours) with what its raw points
-    give. The rows are locked first, so a writer adding to them waits, and adds its points
-    after this transaction, to the rebuilt rows: nothing is lost or counted twice (on MySQL
-    the transaction must be REPEATABLE READ, so the lock covers the gaps)."""
-    for table in TABLES.values():
+def rebuild(conn, metric_id, start, end, tagged=False):
+    """Replace a metric's rollup rows in [start, end) (whole hours) — its per-series rows too
+    when it is ``tagged`` — with what its raw points give. The rows are locked first, so a
+    writer adding to them waits, and adds its points after this transaction, to the rebuilt
+    rows: nothing is lost or counted twice (on MySQL the transaction must be REPEATABLE
+    READ, so the lock covers the gaps)."""
+    kinds = (False, True) if tagged else (False,)
+    tables = [table for per_series in kinds for table in _tables(per_series)]
+    for table in tables:
         conn.execute(
             select(table.c.bucket)
             .where(table.c.metric_id == metric_id, table.c.bucket >= start, table.c.bucket < end)
             .with_for_update()
         ).all()
-    summaries = raw_summaries(conn, metric_id, start, end)
-    for table in TABLES.values():
+    for table in tables:
         conn.execute(
             delete(table).where(
                 table.c.metric_id == metric_id, table.c.bucket >= start, table.c.bucket < end
             )
         )
-    upsert(conn, summaries)
-    return sum(p.n for p in summaries[MINUTE].values())
+    points = 0
+    for per_series in kinds:
+        summaries = raw_summaries(conn, metric_id, start, end, per_series)
+        upsert(conn, summaries, per_series)
+        points = sum(p.n for p in summaries[MINUTE].values())
+    return points
 
 
-def differences(conn, metric_id, start, end):
-    """[(tier, bucket, stored Partial or None, raw Partial or None)] where they disagree."""
-    expected = raw_summaries(conn, metric_id, start, end)
+def differences(conn, metric_id, start, end, tagged=False):
+    """[(tier, bucket, stored Partial or None, raw Partial or None)] where they disagree (the
+    tier named ``series minute`` / ``series hour`` for the per-series rows of a tagged one)."""
     found = []
-    for tier in TABLES:
-        have = stored(conn, tier, metric_id, start, end)
-        for key in sorted(set(have) | set(expected[tier])):
-            mine = have.get(key)
-            if mine is None or not mine.agrees(expected[tier].get(key)):
-                found.append((tier, key[1], have.get(key), expected[tier].get(key)))
+    for per_series in (False, True) if tagged else (False,):
+        expected = raw_summaries(conn, metric_id, start, end, per_series)
+        for tier in TABLES:
+            have = stored(conn, tier, metric_id, start, end, per_series)
+            label = f"series {tier}" if per_series else tier
+            for key in sorted(set(have) | set(expected[tier])):
+                mine = have.get(key)
+                if mine is None or not mine.agrees(expected[tier].get(key)):
+                    found.append((label, key[-1], mine, expected[tier].get(key)))
     return found

@@ -12,6 +12,10 @@
 - ``metric_rollups_minute`` / ``metric_rollups_hour``: per metric and minute (hour), the
   count, exact sum (``total``, plus ``residual``: the double sum of |v| < 1e-13 on MySQL),
   minimum and maximum; primary key ``(metric_id, bucket)`` so one metric's range is one scan.
+- ``series``: the catalogue of series (a metric and its canonical tag set; series 0 is the
+  untagged one); ``series_tags``: each (metric, tag key, value) with its series count, for
+  the tag listings; ``series_rollups_minute`` / ``series_rollups_hour``: per-series rollups,
+  kept once a metric has a tagged series (filters and group-by read them).
 - ``rollup_state``: from when each rollup tier is complete.
 - ``maintenance_runs``: each maintenance job's last start, success and result.
 - ``named_locks`` (SQLite only): leased locks; MySQL uses GET_LOCK.
@@ -47,6 +51,7 @@ metrics = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("deleted_at", Timestamp, nullable=True),
+    Column("tagged", Integer, nullable=False, server_default="0"),
 )
 
 metric_points = Table(
@@ -57,6 +62,7 @@ metric_points = Table(
     Column("id", BigInteger, primary_key=True),
     Column("value", Double, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    Column("series_id", Integer, nullable=False, server_default="0"),
 )
 
 api_keys = Table(
@@ -89,11 +95,13 @@ idempotency_keys = Table(
 ExactTotal = Text().with_variant(mysql.DECIMAL(65, 30, asdecimal=True), "mysql", "mariadb")
 
 
-def _rollup_table(name):
+def _rollup_table(name, per_series=False):
+    keys = [Column("series_id", Integer, primary_key=True)] if per_series else []
     return Table(
         name,
         metadata,
         Column("metric_id", Integer, primary_key=True),
+        *keys,
         Column("bucket", DateTime, primary_key=True),
         Column("n", BigInteger, nullable=False),
         Column("total", ExactTotal, nullable=False),
@@ -105,6 +113,28 @@ def _rollup_table(name):
 
 metric_rollups_minute = _rollup_table("metric_rollups_minute")
 metric_rollups_hour = _rollup_table("metric_rollups_hour")
+series_rollups_minute = _rollup_table("series_rollups_minute", per_series=True)
+series_rollups_hour = _rollup_table("series_rollups_hour", per_series=True)
+
+series = Table(
+    "series",
+    metadata,
+    Column("metric_id", Integer, primary_key=True),
+    Column("series_id", Integer, primary_key=True),
+    Column("tags_hash", BigInteger, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("first_seen", Timestamp, nullable=False),
+    Column("last_seen", Timestamp, nullable=False),
+)
+
+series_tags = Table(
+    "series_tags",
+    metadata,
+    Column("metric_id", Integer, primary_key=True),
+    Column("tag_key", String(64), primary_key=True),
+    Column("tag_value", String(255), primary_key=True),
+    Column("series_count", Integer, nullable=False),
+)
 
 rollup_state = Table(
     "rollup_state",

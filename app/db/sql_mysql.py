@@ -62,20 +62,46 @@ def insert_ignore(table):
     return insert(table).prefix_with("IGNORE")
 
 
+_ROW_LOCKS = {None: "", "share": " LOCK IN SHARE MODE", "update": " FOR UPDATE"}
+
+
 @functools.lru_cache(maxsize=1024)
 def find_metrics(count, lock):
-    """SELECT of ``count`` metric names; ``lock`` takes a shared lock on the rows, so a
-    concurrent deletion waits for the writing transaction instead of racing it."""
-    sql = f"SELECT id, name, type FROM metrics WHERE name IN ({', '.join([PARAM] * count)})"
-    return sql + " LOCK IN SHARE MODE" if lock else sql
+    """SELECT of ``count`` metric names; ``lock="share"`` takes a shared lock on the rows, so
+    a concurrent deletion waits for the writing transaction instead of racing it;
+    ``lock="update"`` an exclusive one (creating series counts them under it)."""
+    names = ", ".join([PARAM] * count)
+    sql = f"SELECT id, name, type, tagged FROM metrics WHERE name IN ({names})"
+    return sql + _ROW_LOCKS[lock]
+
+
+def _modern(dialect):
+    # MySQL 8.0.20+ deprecates VALUES() in ON DUPLICATE KEY UPDATE for a row alias; MariaDB
+    # has no row alias.
+    return not dialect.is_mariadb and (dialect.server_version_info or (0,)) >= (8, 0, 20)
+
+
+def count_series_tags(dialect):
+    """INSERT of (metric_id, tag_key, tag_value, series_count) that adds to an existing row."""
+    insert_sql = (
+        "INSERT INTO series_tags (metric_id, tag_key, tag_value, series_count) "
+        "VALUES (:metric_id, :tag_key, :tag_value, :series_count)"
+    )
+    if _modern(dialect):
+        return insert_sql + (
+            " AS new ON DUPLICATE KEY UPDATE series_count = series_tags.series_count + "
+            "new.series_count"
+        )
+    return insert_sql + (
+        " ON DUPLICATE KEY UPDATE series_count = series_count + VALUES(series_count)"
+    )
 
 
 def rollup_upsert(table, columns, dialect):
     """The rollup INSERT that adds to an existing row: ON DUPLICATE KEY UPDATE with VALUES() on
     MariaDB, with a row alias on MySQL 8.0.20+ (where VALUES() is deprecated; PyMySQL sends
     that form row by row, its multi-row rewrite does not match it)."""
-    modern = not dialect.is_mariadb and (dialect.server_version_info or (0,)) >= (8, 0, 20)
-    return _upsert_text(table.name, columns, modern)
+    return _upsert_text(table.name, columns, _modern(dialect))
 
 
 @functools.cache

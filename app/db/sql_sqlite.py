@@ -78,16 +78,18 @@ def insert_ignore(table):
 @functools.lru_cache(maxsize=1024)
 def find_metrics(count, lock):
     """SELECT of ``count`` metric names (SQLite's write lock already covers ``lock``)."""
-    return f"SELECT id, name, type FROM metrics WHERE name IN ({', '.join([PARAM] * count)})"
+    names = ", ".join([PARAM] * count)
+    return f"SELECT id, name, type, tagged FROM metrics WHERE name IN ({names})"
 
 
 def rollup_upsert(table, columns, dialect):
     """The rollup INSERT that adds to an existing row: ON CONFLICT, adding decimal texts."""
-    return _upsert_text(table.name, columns)
+    keys = tuple(column.name for column in table.primary_key)
+    return _upsert_text(table.name, columns, keys)
 
 
 @functools.cache
-def _upsert_text(name, columns):
+def _upsert_text(name, columns, keys):
     insert_sql = (
         f"INSERT INTO {name} ({', '.join(columns)}) "
         f"VALUES ({', '.join(':' + column for column in columns)})"
@@ -99,7 +101,18 @@ def _upsert_text(name, columns):
         "vmin = min(vmin, excluded.vmin)",
         "vmax = max(vmax, excluded.vmax)",
     ]
-    return insert_sql + " ON CONFLICT (metric_id, bucket) DO UPDATE SET " + ", ".join(updates)
+    conflict = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+    return insert_sql + conflict + ", ".join(updates)
+
+
+def count_series_tags(dialect):
+    """INSERT of (metric_id, tag_key, tag_value, series_count) that adds to an existing row."""
+    return (
+        "INSERT INTO series_tags (metric_id, tag_key, tag_value, series_count) "
+        "VALUES (:metric_id, :tag_key, :tag_value, :series_count) "
+        "ON CONFLICT (metric_id, tag_key, tag_value) "
+        "DO UPDATE SET series_count = series_count + excluded.series_count"
+    )
 
 
 def delete_oldest(table, key_column, time_column, has_before):

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 
 from app.config import raw_keep_days
+from app.core.constants import DEFAULT_OPERATION
 from app.db import (
     dialects,
+    dimensions,
     keys,
     maintenance,
     metrics,
@@ -23,8 +25,9 @@ from app.db import (
     receipts,
     rollups,
     runs,
+    series,
 )
-from app.db.aggregate import aggregate_metrics
+from app.db.known import KnownSeries
 from app.db.migrate import migrate
 from app.db.planner import coverage, plan
 from app.db.transaction import ping, run_in_transaction, run_read
@@ -32,6 +35,7 @@ from app.db.writer import recorded_answer, storage_options, write_requests
 
 WATERMARK_CACHE_SECONDS = 5
 METRIC_CACHE_SECONDS = 4
+CATALOGUE_CACHE_SECONDS = 2
 
 
 def create_engine_for(url):
@@ -40,13 +44,12 @@ def create_engine_for(url):
 
 
 @dataclass(frozen=True)
-class Aggregates:
-    """A query's answer from the store: [(Metric, operation, {bucket: value})], the names not
-    found, and the plan that answered (its range and resolution)."""
+class Preparation:
+    """The metrics a query reads (dimensions.Prepared, in the query's order), or the names
+    not found."""
 
-    results: list
+    prepared: list
     missing: list
-    plan: object
 
 
 class Store:
@@ -60,10 +63,14 @@ class Store:
         self.read = create_engine_for(read_url) if read_url else self.sql.read_engine(self.write)
         self._lock = threading.Lock()
         self._disowned = False
+        self._known_series = KnownSeries()  # series this process has written
         self._watermarks = TTLCache(maxsize=1, ttl=WATERMARK_CACHE_SECONDS)
         # name → Metric for queries (writes always read the row under a lock); a deleted
         # metric's name is forgotten within these few seconds.
         self._known_metrics = TTLCache(maxsize=100_000, ttl=METRIC_CACHE_SECONDS)
+        # metric id → its series catalogue, for filters and group-by (a series made on
+        # another server is seen within these few seconds).
+        self._catalogues = TTLCache(maxsize=10_000, ttl=CATALOGUE_CACHE_SECONDS)
 
     # -- the store itself
 
@@ -104,6 +111,22 @@ class Store:
                 if name not in self._known_metrics:
                     self._known_metrics[name] = metric
 
+    def metric(self, name):
+        """The live Metric named ``name``, or None."""
+        return self.find_metrics([name]).get(name)
+
+    def series_counts(self, metric_ids):
+        """{metric_id: its series count} of some metrics."""
+        return run_read(self.read, series.counts, metric_ids)
+
+    def tag_keys(self, metric):
+        """[(key, distinct values)] of a metric's tags, by key (from the catalogue)."""
+        return run_read(self.read, series.tag_keys, metric.id)
+
+    def tag_values(self, metric, key, prefix, limit, offset):
+        """[(value, series)] of one of a metric's tag keys in byte order, one page."""
+        return run_read(self.read, series.tag_values, metric.id, key, prefix, limit, offset)
+
     # -- queries
 
     def rollup_watermarks(self):
@@ -124,19 +147,54 @@ class Store:
         covered = coverage(watermarks, now, self.settings)
         return plan(start, end, window_seconds, covered, use_rollups)
 
-    def aggregate(self, names, operation, window_seconds, query_plan):
-        """Bucketed values of each named metric over a plan: Aggregates."""
-        results, missing = run_read(
-            self.read,
-            aggregate_metrics,
-            names,
-            operation,
-            window_seconds,
-            query_plan,
-            self._known(names),
-        )
-        self._remember({metric.name: metric for metric, _, _ in results})
-        return Aggregates(results, missing, query_plan)
+    def prepare(self, names, filters=(), group_by=()):
+        """Which metrics (and of each, which series, in which groups) a query reads, from
+        the metrics and the series catalogues alone — before any point is read, so the
+        query's size can be checked first. Preparation."""
+        found = self._known(names)
+        found.update(self.find_metrics([name for name in names if name not in found]))
+        missing = [name for name in names if name not in found]
+        self._remember(found)
+        if missing:
+            return Preparation([], missing)
+        prepared = []
+        for name in names:
+            metric = found[name]
+            catalogue = self.catalogue(metric) if filters or group_by else [(0, {})]
+            prepared.append(dimensions.prepare(metric, catalogue, filters, group_by))
+        return Preparation(prepared, [])
+
+    def catalogue(self, metric):
+        """[(series_id, tags)] of a metric's series, read at most every few seconds."""
+        if not metric.tagged:
+            return [(0, {})]  # a metric that never had a tag has its untagged series alone
+        with self._lock:
+            cached = self._catalogues.get(metric.id)
+        if cached is None:
+            cached = run_read(self.read, series.catalogue, metric.id)
+            with self._lock:
+                self._catalogues[metric.id] = cached
+        return cached
+
+    def aggregate(self, preparation, operation, window_seconds, query_plan, top=None):
+        """Bucketed values of each prepared metric over a plan: [(Metric, operation, values)]
+        where values are {bucket: value}, or with group_by [(group key, {bucket: value})] in
+        top-N order (``top``: N groups and an OTHER group of the rest)."""
+
+        def work(conn):
+            answers = []
+            for prepared in preparation.prepared:
+                chosen = operation or DEFAULT_OPERATION[prepared.metric.type]
+                if prepared.groups is None:
+                    found = dimensions.values(conn, prepared, chosen, window_seconds, query_plan)
+                else:
+                    found = dimensions.grouped(
+                        conn, prepared, chosen, window_seconds, query_plan, top
+                    )
+                answers.append((prepared.metric, chosen, found))
+            return answers
+
+        return run_read(self.read, work)
 
     # -- API keys and StatHat stat keys
 
@@ -196,14 +254,14 @@ class Store:
 
     def write_requests(self, requests, now):
         """Apply write requests (core.writes.WriteRequest) in one transaction, retried on
-        deadlock: metrics resolved (new ones created, up to METRICS_MAX_METRICS), points
-        inserted, rollups kept, Idempotency-Key receipts claimed and their answers recorded.
-        Each request's Answer (or CONFLICT), in order."""
-        keep_rollups, keep_raw, max_metrics = storage_options(self.settings)
-        if not keep_rollups:
+        deadlock: metrics and series resolved (new ones made within METRICS_MAX_METRICS and
+        METRICS_MAX_SERIES_PER_METRIC), points inserted, rollups kept, Idempotency-Key
+        receipts claimed and their answers recorded. Each request's Answer (or CONFLICT)."""
+        options = storage_options(self.settings)
+        if not options.keep_rollups:
             self._disown_rollups()
         return run_in_transaction(
-            self.write, write_requests, requests, now, keep_rollups, keep_raw, max_metrics
+            self.write, write_requests, requests, now, options, self._known_series
         )
 
     def _disown_rollups(self):
@@ -220,6 +278,21 @@ class Store:
         METRICS_MAX_METRICS allows (a refused name is left out)."""
         limit = self.settings["METRICS_MAX_METRICS"]
         return run_in_transaction(self.write, metrics.resolve, wanted, now, limit)
+
+    def resolve_series(self, metric, wanted, now):
+        """{tags_hash: series_id, or None when refused for METRICS_MAX_SERIES_PER_METRIC} of
+        ``wanted`` ({tags_hash: canonical text}) for a live ``metric``, making the new ones
+        in one short transaction; {} if the metric was deleted meanwhile."""
+        limit = self.settings["METRICS_MAX_SERIES_PER_METRIC"]
+
+        def work(conn):
+            if not metrics.lock(conn, metric.id):
+                return {}
+            made = series.make(conn, metric, wanted, now, limit)
+            found = series.find(conn, metric.id, set(wanted))
+            return {h: made.made.get(h, found.get(h)) for h in wanted}
+
+        return run_in_transaction(self.write, work)
 
     def recorded_answer(self, receipt, now):
         """The answer the first request with this receipt's key got (or CONFLICT), or None."""

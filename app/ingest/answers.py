@@ -2,7 +2,7 @@
 request's points (a WriteResult) to what its client is told (an Answer). The store runs the
 rule inside its transaction, so an Idempotency-Key's receipt records exactly that answer."""
 
-from app.core.errors import ApiError, envelope, metric_limit_exceeded
+from app.core.errors import ApiError, envelope, metric_limit_exceeded, series_limit_exceeded
 from app.core.writes import Answer
 
 
@@ -25,12 +25,14 @@ def nothing_valid(summary):
     return ApiError("VALIDATION_ERROR", "No metric in the batch was valid", extra=summary)
 
 
-def one_point(point, message, max_metrics):
+def one_point(point, message, max_metrics, max_series):
     """The rule of POST /counter and /value: 201 (202 queued), 409 or 422."""
 
     def respond(result):
         if result.limited:
             return Answer(422, envelope(metric_limit_exceeded(point.name, max_metrics)))
+        if result.series_limited:
+            return Answer(422, envelope(series_limit_exceeded(point.name, max_series)))
         if result.mismatched:
             return Answer(409, envelope(type_mismatch(result.mismatched[0][1], point.type)))
         if result.queued:
@@ -40,7 +42,7 @@ def one_point(point, message, max_metrics):
     return respond
 
 
-def batch(points, indexes, item_errors, max_metrics):
+def batch(points, indexes, item_errors, max_metrics, max_series):
     """The rule of POST /batch: the items refused before (``item_errors``) and by the store,
     by item index; 201 (202 queued) when any point was written, else 400."""
 
@@ -51,6 +53,9 @@ def batch(points, indexes, item_errors, max_metrics):
             errors.append(item_error(indexes[position], refusal))
         for position in result.limited:
             refusal = metric_limit_exceeded(points[position].name, max_metrics)
+            errors.append(item_error(indexes[position], refusal))
+        for position in result.series_limited:
+            refusal = series_limit_exceeded(points[position].name, max_series)
             errors.append(item_error(indexes[position], refusal))
         errors.sort(key=lambda error: error["index"])
         summary = {"accepted": len(result.written), "rejected": len(errors), "errors": errors}
@@ -63,12 +68,15 @@ def batch(points, indexes, item_errors, max_metrics):
     return respond
 
 
-def stathat(max_metrics):
+def stathat(max_metrics, max_series):
     """The rule of StatHat's routes: 200 ``{"status", "msg"}``, or 409 / 422 in that form."""
 
     def respond(result):
         if result.limited:
             message = f"METRIC_LIMIT_EXCEEDED: at most {max_metrics} metrics may exist"
+            return Answer(422, {"status": 422, "msg": message})
+        if result.series_limited:
+            message = f"SERIES_LIMIT_EXCEEDED: at most {max_series} series a metric"
             return Answer(422, {"status": 422, "msg": message})
         if result.mismatched:
             metric = result.mismatched[0][1]

@@ -18,10 +18,12 @@ Keys, under ``glowing-fiesta:buffer:<RQ_INGEST_QUEUE>``:
   ``failed_points`` (now in ``:failed``).
 """
 
+import functools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from app.core.tags import identity, tags_from_text
 from app.core.timeutil import EPOCH
 from app.core.writes import Point
 from app.ingest import queue_scripts
@@ -35,10 +37,11 @@ IDLE = "idle"  # next_batch: nothing to do now, the slot still held
 
 
 def encode(points):
-    """Points as the buffer's text: one line each."""
+    """Points as the buffer's text: one line each; a tagged point's canonical tag text (it
+    holds no tab or line break: tag values hold no control character) is a fifth field."""
     return "\n".join(
         f"{p.name}\t{_TYPE_CODES[p.type]}\t{float(p.value)!r}\t"
-        f"{(p.recorded_at - EPOCH) // _MICROSECOND}"
+        f"{(p.recorded_at - EPOCH) // _MICROSECOND}" + ("" if p.tags_hash == 0 else f"\t{p.tags}")
         for p in points
     )
 
@@ -47,9 +50,18 @@ def decode(payload):
     """The buffer's text → [Point] (the inverse of ``encode``)."""
     points = []
     for line in payload.split("\n"):
-        name, kind, value, micros = line.split("\t")
-        points.append(Point(name, _TYPES[kind], float(value), EPOCH + _MICROSECOND * int(micros)))
+        name, kind, value, micros, *tags = line.split("\t")
+        recorded_at = EPOCH + _MICROSECOND * int(micros)
+        point = Point(name, _TYPES[kind], float(value), recorded_at)
+        if tags:
+            point = replace(point, tags=tags[0], tags_hash=_hash_of(tags[0]))
+        points.append(point)
     return points
+
+
+@functools.lru_cache(maxsize=4096)
+def _hash_of(tags_text):
+    return identity(tags_from_text(tags_text))[1]
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class _Front:
         # RQ's default serializer, which the drain jobs (and rq-scheduler's) use too.
         self.queue = Queue(app.config["RQ_INGEST_QUEUE"], connection=get_redis(app))
         self.names = TTLCache(maxsize=100_000, ttl=NAME_CACHE_SECONDS)  # a read never extends
+        # (name, tags hash) → (metric id, series id) of series seen at this door
+        self.series = TTLCache(maxsize=200_000, ttl=NAME_CACHE_SECONDS)
         self.lock = threading.Lock()
 
 
@@ -76,10 +78,35 @@ def _create(app, wanted):
     return get_store(app).resolve_metrics(wanted, utcnow())
 
 
+def _series(app, front, known, points):
+    """The (name, tags hash) pairs refused for METRICS_MAX_SERIES_PER_METRIC; the new series
+    of the others are made now (known ones cost no database round trip)."""
+    wanted = {}
+    for point in points:
+        metric = known.get(point.name)
+        if metric is not None and metric.type == point.type:
+            with front.lock:
+                seen = front.series.get((point.name, point.tags_hash))
+            if seen is None or seen[0] != metric.id:
+                wanted.setdefault(point.name, {})[point.tags_hash] = point.tags
+    refused = set()
+    for name, sets in wanted.items():
+        placed = get_store(app).resolve_series(known[name], sets, utcnow())
+        for tags_hash, series_id in placed.items():
+            if series_id is None:
+                refused.add((name, tags_hash))
+            else:
+                with front.lock:
+                    front.series[name, tags_hash] = (known[name].id, series_id)
+    return refused
+
+
 def _door(app, front, points):
-    """The WriteResult of the door's check: points of a metric of another type, or of a new
-    metric past METRICS_MAX_METRICS, refused."""
+    """The WriteResult of the door's check: points of a metric of another type, of a new
+    metric past METRICS_MAX_METRICS, or of a new series past METRICS_MAX_SERIES_PER_METRIC,
+    refused."""
     known = _metrics(app, front, points)
+    refused = _series(app, front, known, points)
     result = WriteResult(queued=True)
     for position, point in enumerate(points):
         metric = known.get(point.name)
@@ -87,6 +114,8 @@ def _door(app, front, points):
             result.limited.append(position)
         elif metric.type != point.type:
             result.mismatched.append((position, metric))
+        elif (point.name, point.tags_hash) in refused:
+            result.series_limited.append(position)
         else:
             result.written.append(position)
     return result

@@ -41,6 +41,7 @@ TICK_SECONDS = 1.0
 MAX_DELIVERIES = 5
 TYPE_MISMATCH = "METRIC_TYPE_MISMATCH"
 METRIC_LIMIT = "METRIC_LIMIT_EXCEEDED"
+SERIES_LIMIT = "SERIES_LIMIT_EXCEEDED"
 DRAIN_FAILED = "DRAIN_FAILED"
 
 
@@ -108,6 +109,7 @@ def _outcome(result):
     """A batch's outcome, kept as its receipt's answer."""
     refused = [[position, TYPE_MISMATCH] for position, _ in result.mismatched]
     refused += [[position, METRIC_LIMIT] for position in result.limited]
+    refused += [[position, SERIES_LIMIT] for position in result.series_limited]
     return Answer(200, {"written": len(result.written), "refused": refused})
 
 
