@@ -45,6 +45,7 @@ from app.errors import ApiError
 from app.timeutil import (
     EARLIEST,
     LATEST,
+    LATEST_EPOCH_MILLISECONDS,
     isoformat_z,
     parse_decimal,
     parse_timestamp,
@@ -145,9 +146,9 @@ class PointSchema(Schema):
         load_default=None,
         metadata={
             "description": "ISO 8601 (offsets honoured, naive is UTC), Unix seconds, or Unix "
-            "milliseconds (magnitude ≥ 1e11); "
-            "default now. Must lie within the accepted window (TIMESTAMP_OUT_OF_RANGE).",
-            "example": "2026-11-23T10:00:00Z",
+            "milliseconds (magnitude ≥ 1e11); null or absent: now. Must lie within the last "
+            "METRICS_MAX_PAST_DAYS days and at most METRICS_MAX_FUTURE_SECONDS ahead of now "
+            "(GET /api/limits; else TIMESTAMP_OUT_OF_RANGE).",
         },
     )
 
@@ -347,7 +348,11 @@ class AggregateQuerySchema(_QuerySchema):
     name = fields.List(
         fields.String(metadata={"pattern": NAME_PATTERN}),
         required=True,
-        metadata={"description": "One or more metric names: `name=a,b` or `name=a&name=b`."},
+        metadata={
+            "description": "One or more metric names: `name=a,b` or `name=a&name=b` (a name "
+            "given twice counts once; at most METRICS_MAX_QUERY_NAMES different names).",
+            "minItems": 1,
+        },
     )
     operation = fields.String(
         load_default=None,
@@ -362,12 +367,20 @@ class AggregateQuerySchema(_QuerySchema):
         load_default=None,
         metadata={
             "description": "ISO 8601, Unix seconds, or Unix milliseconds (magnitude ≥ 1e11); "
-            "default: end − 24 h."
+            "default: end − 24 h. Must be before end, and both between 1970-01-01 and "
+            "9999-01-01 UTC; the range may span at most METRICS_MAX_BUCKETS buckets, and names "
+            "× buckets at most METRICS_MAX_QUERY_POINTS (else QUERY_TOO_LARGE).",
+            "minimum": 0,
+            "maximum": LATEST_EPOCH_MILLISECONDS,
         },
     )
     end = Timestamp(
         load_default=None,
-        metadata={"description": "Exclusive; same forms as start; default now."},
+        metadata={
+            "description": "Exclusive; same forms and rules as start; default now.",
+            "minimum": 0,
+            "maximum": LATEST_EPOCH_MILLISECONDS,
+        },
     )
     fill = fields.String(
         load_default="zero",
@@ -487,7 +500,10 @@ class ListQuerySchema(_QuerySchema):
     prefix = fields.String(
         load_default="",
         validate=validate.Length(max=255),
-        metadata={"description": "Only names starting with this text (matched literally)."},
+        metadata={
+            "description": "Only names starting with this text, matched literally: any text "
+            "up to 255 characters (one no name can start with gives an empty page)."
+        },
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
