@@ -357,11 +357,11 @@ class AggregateQuerySchema(_QuerySchema):
     operation = fields.String(
         load_default=None,
         validate=validate.OneOf(OPERATIONS),
-        metadata={"description": "Default: `sum` for counters, `avg` for values."},
+        metadata={"description": "Default: `sum` for counters, `avg` for values. Any case."},
     )
     window = fields.String(
         load_default="1h",
-        metadata={"enum": [*WINDOWS, *WINDOW_ALIASES], "description": "Bucket width."},
+        metadata={"enum": [*WINDOWS, *WINDOW_ALIASES], "description": "Bucket width. Any case."},
     )
     start = Timestamp(
         load_default=None,
@@ -385,17 +385,17 @@ class AggregateQuerySchema(_QuerySchema):
     fill = fields.String(
         load_default="zero",
         validate=validate.OneOf(FILLS),
-        metadata={"description": "`none` leaves empty buckets out."},
+        metadata={"description": "`none` leaves empty buckets out. Any case."},
     )
     source = fields.String(
         load_default="auto",
         validate=validate.OneOf(SOURCES),
-        metadata={"description": "`raw` reads raw points only (for comparison)."},
+        metadata={"description": "`raw` reads raw points only (for comparison). Any case."},
     )
     format = fields.String(
         load_default="json",
         validate=validate.OneOf(FORMATS),
-        metadata={"description": "`csv` answers text/csv with an X-Resolution header."},
+        metadata={"description": "`csv` answers text/csv with an X-Resolution header. Any case."},
     )
 
     def __init__(self, limits, **kwargs):
