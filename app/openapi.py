@@ -43,10 +43,10 @@ DESCRIPTION = (
     "its scope (`read`, `write`, both, or `admin`) decides what it may do, and every metric is "
     "visible to every key. Bodies are read as JSON whatever the Content-Type says, or as form "
     "fields; unknown fields are ignored. A query parameter sent more than once counts once, "
-    "with its first value (`name` takes several). Errors share one envelope with a stable "
-    "`code`. What a schema here cannot say (times relative to now, one time before another, "
-    "the size of an answer, a number written as text within its bounds) is in the "
-    "descriptions."
+    "with its first value (`name` and its alias `metric` take several). Errors share one "
+    "envelope with a stable `code`. What a schema here cannot say (times relative to now, one "
+    "time before another, the size of an answer, a number written as text within its bounds) "
+    "is in the descriptions."
 )
 
 
