@@ -115,7 +115,7 @@ def test_every_error_code_is_documented(app):
 
 
 # The document's hand-written patterns against the parsers they describe.
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.from_regex(TIMESTAMP_TEXT_PATTERN, fullmatch=True))
 def test_documented_time_text_is_read(text):
     number = parse_decimal(text.strip())
