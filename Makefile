@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
+# `KEY=$$(make -s api-key …)` must print only the key, even when run from another make.
+MAKEFLAGS += --no-print-directory
 
 .DEFAULT_GOAL := help
 .PHONY: help setup run migrate api-key worker scheduler test lint services bench bench-query \
@@ -25,7 +27,7 @@ migrate: setup ## Apply the sql/ migrations to DATABASE_URL (safe to re-run)
 
 api-key: ## Create an API key: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]
 	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]' >&2; exit 2; }
-	@$(MAKE) --no-print-directory migrate
+	@$(MAKE) migrate
 	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)") $(if $(SCOPE),--scope "$(SCOPE)")
 
 # One ingest worker per drain slot (QUEUE_DRAINERS, default 2: the setting's default in

@@ -15,6 +15,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from app.api.errors import ERROR_CODES
 from app.api.schemas import (
+    PARAMETER_FIELDS,
     QUERY_ALIASES,
     AggregateQuerySchema,
     JsonNumber,
@@ -25,14 +26,17 @@ from app.api.schemas import (
     Timestamp,
 )
 from app.core.constants import (
-    DECIMAL_PATTERN,
+    DECIMAL_TEXT_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
     MAX_ABS_VALUE,
     METRIC_TYPES,
     NAME_PATTERN,
     OPERATIONS,
+    TIMESTAMP_TEXT_PATTERN,
+    WHITESPACE,
 )
-from app.core.tags import TAG_KEY_PATTERN
+from app.core.stathat import STAT_PATTERN
+from app.core.tags import MAX_GROUP_BY_KEYS, TAG_KEY_PATTERN, TAG_VALUE_PATTERN
 
 TITLE = "Glowing Fiesta"
 VERSION = "1.0.0"
@@ -41,7 +45,11 @@ DESCRIPTION = (
     "and counts. Every `/api/` route needs an API key (`X-API-Key` or `Authorization: Bearer`); "
     "its scope (`read`, `write`, both, or `admin`) decides what it may do, and every metric is "
     "visible to every key. Bodies are read as JSON whatever the Content-Type says, or as form "
-    "fields; unknown fields are ignored. Errors share one envelope with a stable `code`."
+    "fields; unknown fields are ignored. A query parameter sent more than once counts once, "
+    "with its first value (`name` and its alias `metric` take several). Errors share one "
+    "envelope with a stable `code`. What a schema here cannot say (times relative to now, one "
+    "time before another, the size of an answer, a number written as text within its bounds) "
+    "is in the descriptions."
 )
 
 
@@ -51,7 +59,15 @@ def ecma(pattern):
 
 
 NAME = {"type": "string", "pattern": NAME_PATTERN, "example": "page.views"}
-DECIMAL_TEXT = ecma(DECIMAL_PATTERN).replace("^", "^\\s*", 1).replace("$", "\\s*$")
+NUMBER_RULE = "Decimal text (blanks around ignored) of a finite number, |v| ≤ 1e16."
+TIME_RULE = (
+    "Unix seconds, Unix milliseconds (magnitude ≥ 1e11), or ISO 8601 (offsets honoured, naive "
+    "is UTC; a `+` that arrived as a space is read as `+`)."
+)
+WINDOW_RULE = (
+    "Must lie within the last METRICS_MAX_PAST_DAYS days and at most "
+    "METRICS_MAX_FUTURE_SECONDS ahead of now (GET /api/limits; else TIMESTAMP_OUT_OF_RANGE)."
+)
 
 
 def _field_properties(converter, field, **kwargs):
@@ -59,7 +75,8 @@ def _field_properties(converter, field, **kwargs):
     if isinstance(field, JsonNumber):
         return {"type": "number", "minimum": -MAX_ABS_VALUE, "maximum": MAX_ABS_VALUE}
     if isinstance(field, Timestamp):
-        return {"type": ["string", "number", "null"] if field.allow_none else ["string", "number"]}
+        kinds = ["string", "number", "null"] if field.allow_none else ["string", "number"]
+        return {"type": kinds, "pattern": TIMESTAMP_TEXT_PATTERN}
     return {}
 
 
@@ -76,10 +93,30 @@ def _spec():
     return spec, plugin.converter
 
 
-def _point_body(converter, required, with_type=False):
+def _tags(max_tags):
+    """The ``tags`` object as strictly as app/core/tags.py checks it."""
+    return {
+        "type": ["object", "null"],
+        "maxProperties": max_tags,
+        "propertyNames": {"pattern": TAG_KEY_PATTERN},
+        "additionalProperties": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": TAG_VALUE_PATTERN,
+        },
+        "description": "The point's dimensions: at most METRICS_MAX_TAGS keys "
+        "(^[A-Za-z_][A-Za-z0-9_.-]{0,63}$) to values of 1-255 characters without control "
+        "characters, ',' or '\\'; form bodies send `tags=k:v,k:v`.",
+        "example": {"host": "web-3", "status": "500"},
+    }
+
+
+def _point_body(converter, required, max_tags, with_type=False):
     """A point's JSON body from PointSchema: the route fixes the type unless ``with_type``."""
     schema = converter.schema2jsonschema(PointSchema)
     properties = schema["properties"]
+    properties["tags"] = _tags(max_tags)
     if not with_type:
         del properties["type"]
     body = {
@@ -95,16 +132,23 @@ def _point_body(converter, required, with_type=False):
 
 
 def _point_form(required):
-    """The same point as form fields: text, the value a decimal string (empty: absent)."""
-    value = {"type": "string", "pattern": f"({DECIMAL_TEXT})|^$", "example": "3"}
+    """The same point as form fields: text, the value a decimal string (blank: absent)."""
+    value = {"type": "string", "pattern": DECIMAL_TEXT_PATTERN, "example": "3"}
     if "value" in required:
-        value["pattern"] = DECIMAL_TEXT
+        value["description"] = NUMBER_RULE
+    else:
+        value["pattern"] = f"({DECIMAL_TEXT_PATTERN})|^{WHITESPACE}*\\Z"
+        value["description"] = f"{NUMBER_RULE} Blank: absent (a counter counts 1)."
     return {
         "type": "object",
         "properties": {
             "name": NAME,
             "value": value,
-            "recorded_at": {"type": "string", "example": "1763892000"},
+            "recorded_at": {
+                "type": "string",
+                "pattern": TIMESTAMP_TEXT_PATTERN,
+                "description": f"{TIME_RULE} Absent: now. {WINDOW_RULE}",
+            },
         },
         "required": required,
         "additionalProperties": True,
@@ -196,26 +240,35 @@ LIMIT_FIELDS = {
     "rate_limit": "This key's requests per minute.",
 }
 
-QUERY_BODY = {
-    "type": "object",
-    "required": ["metrics"],
-    "additionalProperties": False,
-    "description": "The GET routes' parameters by their names, except `metrics` (the names) "
-    "and `filters` (the filter strings); unknown fields are refused.",
-    "properties": {
-        "metrics": {"type": "array", "minItems": 1, "items": NAME},
-        "operation": {"type": "string", "enum": list(OPERATIONS)},
-        "window": {"type": "string"},
-        "start": {"type": ["string", "number"]},
-        "end": {"type": ["string", "number"]},
-        "filters": {"type": "array", "items": {"type": "string"}},
-        "group_by": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
-        "top": {"type": "integer", "minimum": 1, "maximum": 100},
-        "fill": {"type": "string", "enum": ["zero", "none"]},
-        "source": {"type": "string", "enum": ["auto", "raw"]},
-        "format": {"type": "string", "enum": ["json", "csv"]},
-    },
-}
+
+def _query_body(parameters):
+    """POST /api/query's body from the GET route's parameters: the same rules by the same
+    names, except `metrics` (the names) and `filters` (the filter strings). A field is left out
+    for its default (an empty string is refused); `group_by` is a list of keys or `k1,k2`."""
+    properties = {}
+    for parameter in parameters:
+        name = parameter["name"]
+        if name in QUERY_ALIASES:
+            continue
+        schema = {key: value for key, value in parameter["schema"].items() if key != "default"}
+        properties[PARAMETER_FIELDS.get(name, name)] = schema
+    properties["group_by"] = {
+        "type": ["array", "string"],
+        "items": {"type": "string", "pattern": TAG_KEY_PATTERN},
+        "maxItems": MAX_GROUP_BY_KEYS,
+        "pattern": properties["group_by"]["pattern"],
+    }
+    properties["top"]["type"] = "integer"
+    return {
+        "type": "object",
+        "required": ["metrics"],
+        "additionalProperties": False,
+        "description": "The GET route's parameters by their names, except `metrics` (the "
+        "names) and `filters` (the filter strings); leave a field out for its default (an empty "
+        "string is refused); unknown fields are refused.",
+        "properties": properties,
+    }
+
 
 RESPONSE_SCHEMAS = {
     "Error": ENVELOPE,
@@ -257,7 +310,9 @@ RESPONSE_SCHEMAS = {
     },
     "Aggregates": {
         "type": "object",
-        "required": ["success", "metric", "type", "operation", "window", "start", "end", "data"],
+        "required": ["success", "metric", "type", "operation", "window", "start", "end"],
+        # `data` per metric; with group_by, `series` per group instead
+        "oneOf": [{"required": ["data"]}, {"required": ["group_by", "series"]}],
         "properties": {
             "success": {"const": True},
             "metric": {"type": "string", "description": "The names, comma-separated."},
@@ -498,29 +553,32 @@ def _ecma_patterns(node):
     return node
 
 
-def _query(converter, schema, skip=()):
+def _query(converter, schema, skip=(), bounds=None):
     """Query parameters from a schema: optional ones may be empty (an empty one means its
-    default), and each alias is listed without constraints (the canonical name wins)."""
+    default), and each alias is listed with its canonical name's rules (which apply when the
+    canonical name is not sent: it wins; parameters are independent in OpenAPI, so the
+    document cannot say that). ``bounds``: more schema, by parameter, from the settings."""
     parameters = []
     for parameter in converter.schema2parameters(schema, location="query"):
         if parameter["name"] in skip:
             continue
+        parameter["schema"].update((bounds or {}).get(parameter["name"], {}))
         _not_null(parameter["schema"])  # a query string has no null: absent is the default
         if not parameter.get("required"):
             parameter["allowEmptyValue"] = True
         parameters.append(parameter)
-    listed = {parameter["name"] for parameter in parameters}
+    listed = {parameter["name"]: parameter for parameter in parameters}
     for alias, canonical in QUERY_ALIASES.items():
         if canonical in listed:
-            parameters.append(
-                {
-                    "in": "query",
-                    "name": alias,
-                    "required": False,
-                    "description": f"Alias of `{canonical}` (ignored when `{canonical}` is sent).",
-                    "schema": {"type": "string"},
-                }
-            )
+            schema = {k: v for k, v in listed[canonical]["schema"].items() if k != "default"}
+            parameter = {
+                **listed[canonical],
+                "name": alias,
+                "required": False,
+                "description": f"Alias of `{canonical}` (ignored when `{canonical}` is sent).",
+                "schema": schema,
+            }
+            parameters.append(parameter)
     return parameters
 
 
@@ -556,7 +614,8 @@ def _aggregate_answers():
 
 
 def _stathat(summary, names, required, json_body=None):
-    """A StatHat route: the same fields by GET (query string) or POST (form, or JSON)."""
+    """A StatHat route: the same fields by GET (query string) or POST (form, or JSON). On /ez
+    ``value`` counts only without ``count``: the form says so, the query string cannot."""
     answers = {
         "200": _json("StatHatAnswer", "Stored.", example={"status": 200, "msg": "ok"}),
         "204": {"description": "Stored (with `vb=0`)."},
@@ -578,6 +637,9 @@ def _stathat(summary, names, required, json_body=None):
         "properties": {name: STATHAT_FIELDS[name][1] for name in names},
         "required": required,
     }
+    if "count" in names and "value" in names:
+        del form["properties"]["value"]
+        form["anyOf"] = [{"required": ["count"]}, {"properties": {"value": NUMBER_TEXT}}]
     content = {"application/x-www-form-urlencoded": {"schema": form}}
     if json_body:
         content["application/json"] = {"schema": json_body}
@@ -592,51 +654,79 @@ def _stathat(summary, names, required, json_body=None):
 
 
 TEXT = {"type": "string"}
-NUMBER_TEXT = {"type": "string", "pattern": DECIMAL_TEXT, "example": "1"}
+NUMBER_TEXT = {"type": "string", "pattern": DECIMAL_TEXT_PATTERN, "example": "1"}
+STAT = {"type": "string", "pattern": STAT_PATTERN, "example": "page views"}
+TIME_RULE_STATHAT = f"{TIME_RULE} Empty: now. {WINDOW_RULE}"
 STATHAT_FIELDS = {  # name → (description, schema)
     "ezkey": ("An API key with the write scope (alias `email`).", TEXT),
     "email": ("Alias of `ezkey`.", TEXT),
     "ukey": ("An API key with the write scope.", TEXT),
     "key": ("A stat key (`flask metrics stat-key NAME`).", TEXT),
     "stat": (
-        "A StatHat name, mapped to a metric name (see the README); `~` fans out.",
-        {"type": "string", "example": "page views"},
+        "A StatHat name, mapped to a metric name (see the README): trimmed, each run of "
+        "characters outside the name alphabet becomes `_`, and the result must be 1–255 "
+        "characters. `~` fans out (`a~b,c`: `a b` and `a c`; at most METRICS_MAX_BATCH names).",
+        STAT,
     ),
-    "count": ("A counter's increment (default 1).", NUMBER_TEXT),
-    "value": ("A value.", NUMBER_TEXT),
-    "t": ("Unix seconds (milliseconds when ≥ 1e11) or ISO 8601.", TEXT),
+    "count": (f"A counter's increment (default 1). {NUMBER_RULE}", NUMBER_TEXT),
+    "value": (f"A value (on /ez, ignored when `count` is sent). {NUMBER_RULE}", NUMBER_TEXT),
+    "t": (
+        TIME_RULE_STATHAT,
+        {"type": "string", "pattern": f"({TIMESTAMP_TEXT_PATTERN})|^\\Z"},
+    ),
     "vb": ("`0` answers 204 instead of 200.", TEXT),
 }
-EZ_JSON = {
-    "type": "object",
-    "required": ["data"],
-    "additionalProperties": True,
-    "properties": {
-        "ezkey": TEXT,
-        "data": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["stat"],
-                "properties": {
-                    "stat": TEXT,
-                    "count": {"type": "number"},
-                    "value": {"type": "number"},
-                    "t": {"type": ["number", "string"]},
+
+
+def _ez_json(config):
+    """/ez's JSON body: numbers as JSON numbers or decimal text, `value` only without
+    `count`; at most METRICS_MAX_BATCH items."""
+    number = {
+        "type": ["number", "string"],
+        "minimum": -MAX_ABS_VALUE,
+        "maximum": MAX_ABS_VALUE,
+        "pattern": DECIMAL_TEXT_PATTERN,
+        "description": "A JSON number, |v| ≤ 1e16, or decimal text of one (blanks around ignored).",
+    }
+    return {
+        "type": "object",
+        "required": ["data"],
+        "additionalProperties": True,
+        "properties": {
+            "ezkey": TEXT,
+            "data": {
+                "type": "array",
+                "maxItems": config["METRICS_MAX_BATCH"],
+                "items": {
+                    "type": "object",
+                    "description": "`count` makes a counter point (1 when absent or null), "
+                    "`value` without `count` a value point.",
+                    "required": ["stat"],
+                    "properties": {
+                        "stat": STAT,
+                        "count": {**number, "type": ["number", "string", "null"]},
+                        "t": {
+                            "type": ["number", "string", "null"],
+                            "pattern": f"({TIMESTAMP_TEXT_PATTERN})|^\\Z",
+                            "description": TIME_RULE_STATHAT,
+                        },
+                    },
+                    "anyOf": [{"required": ["count"]}, {"properties": {"value": number}}],
                 },
             },
         },
-    },
-}
+    }
 
 
 def document(config):
     """The OpenAPI document (a dict) for an app's ``config``."""
     spec, converter = _spec()
     schemas = {
-        "CounterPoint": _point_body(converter, ["name"]),
-        "ValuePoint": _point_body(converter, ["name", "value"]),
-        "BatchItem": _point_body(converter, ["name", "type"], with_type=True),
+        "CounterPoint": _point_body(converter, ["name"], config["METRICS_MAX_TAGS"]),
+        "ValuePoint": _point_body(converter, ["name", "value"], config["METRICS_MAX_TAGS"]),
+        "BatchItem": _point_body(
+            converter, ["name", "type"], config["METRICS_MAX_TAGS"], with_type=True
+        ),
         "CounterForm": _point_form(["name"]),
         "ValueForm": _point_form(["name", "value"]),
         "Batch": {
@@ -695,13 +785,19 @@ def document(config):
         ),
     )
     aggregate = AggregateQuerySchema(QueryLimits.from_config(config))
+    aggregate_parameters = _query(
+        converter,
+        aggregate,
+        # a name given twice counts once: a list that repeats one may be longer
+        bounds={"name": {"maxItems": config["METRICS_MAX_QUERY_NAMES"]}},
+    )
     spec.path(
         "/api/metrics/aggregate",
         operations={
             "get": {
                 "summary": "Bucketed aggregates of one or more metrics",
                 "security": KEYED,
-                "parameters": _query(converter, aggregate),
+                "parameters": aggregate_parameters,
                 "responses": _aggregate_answers(),
             }
         },
@@ -791,14 +887,14 @@ def document(config):
                 "security": KEYED,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": QUERY_BODY}},
+                    "content": {"application/json": {"schema": _query_body(aggregate_parameters)}},
                 },
                 "responses": _aggregate_answers(),
             }
         },
     )
     ez_fields = ["ezkey", "email", "stat", "count", "value", "t", "vb"]
-    spec.path("/ez", operations=_stathat("StatHat EZ API", ez_fields, ["stat"], EZ_JSON))
+    spec.path("/ez", operations=_stathat("StatHat EZ API", ez_fields, ["stat"], _ez_json(config)))
     spec.path(
         "/c",
         operations=_stathat("StatHat classic count", ["key", "ukey", "count", "t", "vb"], ["key"]),

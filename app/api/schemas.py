@@ -44,6 +44,8 @@ from app.core.constants import (
 )
 from app.core.tags import (
     DEFAULT_MAX_TAGS,
+    FILTER_PATTERN,
+    GROUP_BY_PATTERN,
     TagError,
     parse_filters,
     parse_group_by,
@@ -53,6 +55,7 @@ from app.core.tags import (
 from app.core.timeutil import (
     EARLIEST,
     LATEST,
+    LATEST_EPOCH_MILLISECONDS,
     isoformat_z,
     parse_decimal,
     parse_timestamp,
@@ -165,9 +168,9 @@ class PointSchema(Schema):
         load_default=None,
         metadata={
             "description": "ISO 8601 (offsets honoured, naive is UTC), Unix seconds, or Unix "
-            "milliseconds (magnitude ≥ 1e11); "
-            "default now. Must lie within the accepted window (TIMESTAMP_OUT_OF_RANGE).",
-            "example": "2026-11-23T10:00:00Z",
+            "milliseconds (magnitude ≥ 1e11); null or absent: now. Must lie within the last "
+            "METRICS_MAX_PAST_DAYS days and at most METRICS_MAX_FUTURE_SECONDS ahead of now "
+            "(GET /api/limits; else TIMESTAMP_OUT_OF_RANGE).",
         },
     )
 
@@ -391,45 +394,57 @@ class AggregateQuerySchema(_QuerySchema):
     name = fields.List(
         fields.String(metadata={"pattern": NAME_PATTERN}),
         required=True,
-        metadata={"description": "One or more metric names: `name=a,b` or `name=a&name=b`."},
+        metadata={
+            "description": "One or more metric names: `name=a,b` or `name=a&name=b` (a name "
+            "given twice counts once; at most METRICS_MAX_QUERY_NAMES different names).",
+            "minItems": 1,
+        },
     )
     operation = fields.String(
         load_default=None,
         validate=validate.OneOf(OPERATIONS),
-        metadata={"description": "Default: `sum` for counters, `avg` for values."},
+        metadata={"description": "Default: `sum` for counters, `avg` for values. Any case."},
     )
     window = fields.String(
         load_default="1h",
-        metadata={"enum": [*WINDOWS, *WINDOW_ALIASES], "description": "Bucket width."},
+        metadata={"enum": [*WINDOWS, *WINDOW_ALIASES], "description": "Bucket width. Any case."},
     )
     start = Timestamp(
         load_default=None,
         metadata={
             "description": "ISO 8601, Unix seconds, or Unix milliseconds (magnitude ≥ 1e11); "
-            "default: end − 24 h."
+            "default: end − 24 h. Must be before end, and both between 1970-01-01 and "
+            "9999-01-01 UTC; the range may span at most METRICS_MAX_BUCKETS buckets, and names "
+            "× buckets at most METRICS_MAX_QUERY_POINTS (else QUERY_TOO_LARGE).",
+            "minimum": 0,
+            "maximum": LATEST_EPOCH_MILLISECONDS,
         },
     )
     end = Timestamp(
         load_default=None,
-        metadata={"description": "Exclusive; same forms as start; default now."},
+        metadata={
+            "description": "Exclusive; same forms and rules as start; default now.",
+            "minimum": 0,
+            "maximum": LATEST_EPOCH_MILLISECONDS,
+        },
     )
     fill = fields.String(
         load_default="zero",
         validate=validate.OneOf(FILLS),
-        metadata={"description": "`none` leaves empty buckets out."},
+        metadata={"description": "`none` leaves empty buckets out. Any case."},
     )
     source = fields.String(
         load_default="auto",
         validate=validate.OneOf(SOURCES),
-        metadata={"description": "`raw` reads raw points only (for comparison)."},
+        metadata={"description": "`raw` reads raw points only (for comparison). Any case."},
     )
     format = fields.String(
         load_default="json",
         validate=validate.OneOf(FORMATS),
-        metadata={"description": "`csv` answers text/csv with an X-Resolution header."},
+        metadata={"description": "`csv` answers text/csv with an X-Resolution header. Any case."},
     )
     filter = fields.List(
-        fields.String(),
+        fields.String(metadata={"pattern": FILTER_PATTERN}),
         load_default=(),
         metadata={
             "description": "Keep the series whose tags pass (repeatable, AND-ed): `key=value`, "
@@ -440,8 +455,9 @@ class AggregateQuerySchema(_QuerySchema):
     group_by = fields.String(
         load_default=None,
         metadata={
-            "description": "`k1,k2` (at most 3 tag keys): one result per combination, in "
-            '`series` (a series without a key groups under "").'
+            "pattern": GROUP_BY_PATTERN,
+            "description": "`k1,k2` (at most 3 tag keys; one given twice counts once): one "
+            'result per combination, in `series` (a series without a key groups under "").',
         },
     )
     top = fields.Integer(
@@ -449,7 +465,8 @@ class AggregateQuerySchema(_QuerySchema):
         validate=validate.Range(min=1, max=100),
         metadata={
             "description": "With group_by: the N groups with the largest operation over the "
-            "range (smallest for min), plus one `other` group of the rest."
+            "range (smallest for min), plus one `other` group of the rest (ignored without "
+            "group_by)."
         },
     )
 
@@ -502,14 +519,14 @@ class AggregateQuerySchema(_QuerySchema):
 
 def _dimensions(data):
     """Filters and group_by parsed by the rules of app/core/tags.py (a bad one names itself);
-    ``top`` needs group_by."""
+    ``top`` counts only with group_by."""
     try:
         data["filters"] = parse_filters(list(data.pop("filter")), "filter")
         data["group_by"] = parse_group_by(data["group_by"], "group_by")
     except TagError as exc:
         raise ValidationError({exc.field: [exc.reason]}) from None
-    if data["top"] is not None and not data["group_by"]:
-        raise ValidationError("top needs group_by (the groups it keeps)", "top")
+    if not data["group_by"]:
+        data["top"] = None  # top keeps groups: without group_by there is one, kept whole
 
 
 def _representable(moment, field):
@@ -571,7 +588,10 @@ class ListQuerySchema(_QuerySchema):
     prefix = fields.String(
         load_default="",
         validate=validate.Length(max=255),
-        metadata={"description": "Only names starting with this text (matched literally)."},
+        metadata={
+            "description": "Only names starting with this text, matched literally: any text "
+            "up to 255 characters (one no name can start with gives an empty page)."
+        },
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
@@ -618,7 +638,7 @@ class QueryBodySchema(Schema):
     end = fields.Raw()
     filters = fields.List(fields.String())
     group_by = fields.Raw()
-    top = fields.Raw()
+    top = fields.Integer(strict=True)
     fill = fields.String()
     source = fields.String()
     format = fields.String()
@@ -630,6 +650,14 @@ class QueryBodySchema(Schema):
         unknown = sorted(key for key in data if key not in self.fields)
         if unknown:
             raise ValidationError({key: [_unknown_field(key, self.fields)] for key in unknown})
+        top = data.get("top")
+        if isinstance(top, float) and top.is_integer():
+            data = {**data, "top": int(top)}  # JSON has one number type: 5.0 is the integer 5
+        empty = sorted(key for key, value in data.items() if value == "" and key != "group_by")
+        if empty:
+            # A query string's empty parameter means its default; a body leaves the field out.
+            raise ValidationError({key: ["Must not be empty; leave it out for the default."]
+                                   for key in empty})  # fmt: skip
         return data
 
 
@@ -640,6 +668,7 @@ def _unknown_field(name, known):
 
 # POST /api/query's fields → the GET query's parameters (and back, to name a bad one).
 BODY_PARAMETERS = {"metrics": "name", "filters": "filter"}
+PARAMETER_FIELDS = {parameter: field for field, parameter in BODY_PARAMETERS.items()}
 
 
 def query_args(body):

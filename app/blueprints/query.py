@@ -11,7 +11,7 @@ from app.api.auth import READ, requires
 from app.api.body import read_body
 from app.api.errors import ApiError, metric_not_found
 from app.api.schemas import (
-    BODY_PARAMETERS,
+    PARAMETER_FIELDS,
     ListQuerySchema,
     QueryBodySchema,
     QueryLimits,
@@ -238,8 +238,9 @@ def query():
     try:
         return aggregate(query_args(body))
     except ValidationError as error:  # name a bad one as the body did
-        back = {value: key for key, value in BODY_PARAMETERS.items()}
         if isinstance(error.messages, dict):
-            renamed = {back.get(field, field): text for field, text in error.messages.items()}
+            renamed = {
+                PARAMETER_FIELDS.get(field, field): text for field, text in error.messages.items()
+            }
             raise ValidationError(renamed) from None
         raise

@@ -14,12 +14,16 @@ europe" (the prefix, a space, each part), each then mapped.
 import re
 import secrets
 
-from app.core.constants import NAME_CHARS, NAME_PATTERN
+from app.core.constants import NAME_CHARS, NAME_PATTERN, WHITESPACE_CHARS
 
 _OUTSIDE = re.compile(rf"[^{NAME_CHARS}]+")
 _NAME_RE = re.compile(NAME_PATTERN)
 STAT_KEY_PREFIX = "gs_"
 STAT_KEY_RE = re.compile(r"^gs_[A-Za-z0-9_-]{43}\Z")
+# The stats that map to at least one name (the OpenAPI document's pattern, searched, not
+# anchored at the end): something not blank before the first ``~``, or a part after it that
+# is not blank. The 255-character bound on each mapped name is not in it.
+STAT_PATTERN = f"^[^~]*[^~{WHITESPACE_CHARS}]|^[^~]*~[\\s\\S]*[^,{WHITESPACE_CHARS}]"
 
 
 class BadStatName(ValueError):

@@ -22,9 +22,18 @@ from collections.abc import Mapping
 
 import re2
 
-TAG_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z"
+_KEY = r"[A-Za-z_][A-Za-z0-9_.-]{0,63}"
+TAG_KEY_PATTERN = rf"^{_KEY}\Z"
 KEY_RULE = "must start with a letter or '_' and hold 1-64 of A-Z, a-z, 0-9, '_', '.' or '-'"
 VALUE_RULE = "value must be 1-255 characters without control characters, ',' or '\\'"
+# The same rule as a pattern (for the OpenAPI document; _BAD_VALUE_CHAR is what checks, and
+# also refuses unpaired surrogates, which no UTF-8 request can carry but ECMA-262 cannot name).
+_VALUE_CHAR = r"[^\x00-\x1f\x7f-\x9f,\\]"
+TAG_VALUE_PATTERN = rf"^{_VALUE_CHAR}{{1,255}}\Z"
+# A filter string (the document's; a regex must also be valid RE2, which no pattern can say)
+# and a query string's group_by; either may be empty, meaning none.
+FILTER_PATTERN = rf"^({_KEY}(!?={_VALUE_CHAR}{{0,255}}|[=!]~[\s\S]{{0,256}}))?\Z"
+GROUP_BY_PATTERN = rf"^({_KEY}(,{_KEY}){{0,2}})?\Z"
 MAX_TAG_VALUE_LENGTH = 255
 DEFAULT_MAX_TAGS = 16
 MAX_REGEX_LENGTH = 256
@@ -237,12 +246,12 @@ def parse_filter(text, field="filter"):
 
 def parse_filters(texts, field="filter"):
     """Every ``filter`` parameter (or a JSON body's ``filters`` list) as a tuple of TagFilters,
-    to be AND-ed; None or [] is no filter."""
+    to be AND-ed; None, [] or an empty string is no filter."""
     if texts is None:
         return ()
     if not isinstance(texts, list | tuple):
         raise TagError(field, f"must be a list of filter strings, not {_kind(texts)}")
-    return tuple(parse_filter(text, field) for text in texts)
+    return tuple(parse_filter(text, field) for text in texts if text != "")
 
 
 def matches(filters, tags):
@@ -274,7 +283,7 @@ def _verdict(tag_filter, seen, value):
 
 def parse_group_by(raw, field="group_by"):
     """``k1,k2`` (a query string) or ``["k1", "k2"]`` (a JSON body) as a tuple of at most 3
-    distinct tag keys; None, "" or [] is no grouping."""
+    tag keys (a key given twice counts once); None, "" or [] is no grouping."""
     if raw is None or raw == "":
         return ()
     if isinstance(raw, str):
@@ -285,10 +294,7 @@ def parse_group_by(raw, field="group_by"):
         raise TagError(field, f"must be a list of tag keys, not {_kind(raw)}")
     if len(keys) > MAX_GROUP_BY_KEYS:
         raise TagError(field, f"at most {MAX_GROUP_BY_KEYS} keys (got {len(keys)})")
-    for index, key in enumerate(keys):
-        if check_key(key, field) in keys[:index]:
-            raise TagError(field, f"key {_shown(key)} is given twice")
-    return tuple(keys)
+    return tuple(dict.fromkeys(check_key(key, field) for key in keys))
 
 
 def group_key(tags, keys):

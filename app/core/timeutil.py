@@ -97,6 +97,8 @@ def parse_timestamp(raw):
 # The instants a query may name: from the epoch to the start of the year 9999, so every bucket
 # label and widened range stays inside what a datetime holds.
 EARLIEST, LATEST = EPOCH, datetime(9999, 1, 1)
+# LATEST as the largest epoch number a query may give (milliseconds, by magnitude).
+LATEST_EPOCH_MILLISECONDS = (LATEST - EPOCH) // timedelta(milliseconds=1)
 
 
 def representable(moment):
