@@ -43,6 +43,21 @@ times = st.one_of(
     st.booleans(),
     st.integers(min_value=-(10**12), max_value=10**12),
 )
+tag_keys = st.one_of(
+    st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.-]{0,8}\Z"),
+    st.sampled_from(["", "9x", "a b", "x" * 64, "x" * 65]),
+)
+tag_values = st.one_of(
+    st.text(min_size=1, max_size=6),  # control characters, ',' and '\\' among them
+    st.sampled_from(["", "v" * 255, "v" * 256, "a,b", "a\\b"]),
+    st.integers(),
+    st.none(),
+)
+tag_sets = st.one_of(
+    st.dictionaries(tag_keys, tag_values, max_size=4),
+    st.dictionaries(st.from_regex(r"\Ak[0-9]{1,2}\Z"), st.just("v"), min_size=15, max_size=18),
+    st.sampled_from([None, [], "host:a", 5]),
+)
 types = st.one_of(
     st.sampled_from(["counter", "value", "gauge", "Counter", ""]), st.none(), st.integers()
 )
@@ -57,6 +72,7 @@ def items(draw):
         ("type", types),
         ("value", values),
         ("recorded_at", times),
+        ("tags", tag_sets),
         ("extra", st.integers()),
     ):
         if draw(st.booleans()):
@@ -74,6 +90,16 @@ def outcome(schema, item, fast):
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(item=items(), route=st.sampled_from(range(len(SCHEMAS))))
 def test_fast_path_matches_the_schema(item, route):
+    schema = SCHEMAS[route]
+    assert outcome(schema, item, fast=True) == outcome(schema, item, fast=False)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tags=tag_sets, route=st.sampled_from(range(len(SCHEMAS))))
+def test_fast_path_matches_the_schema_on_tags(tags, route):
+    """A valid point but for its tags: each tag rule judged alike on both paths."""
+    item = {"name": "a.b", "type": "value", "value": 2, "recorded_at": isoformat_z(NOW)}
+    item["tags"] = tags
     schema = SCHEMAS[route]
     assert outcome(schema, item, fast=True) == outcome(schema, item, fast=False)
 
