@@ -100,7 +100,11 @@ _SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 def scrape(server):
     """GET /metrics parsed: {(name, labels text): value}."""
     with urllib.request.urlopen(server.base + "/metrics", timeout=30) as response:
-        text = response.read().decode()
+        return samples_of(response.read().decode())
+
+
+def samples_of(text):
+    """Prometheus exposition text as {(name, labels text): value}."""
     samples = {}
     for line in text.splitlines():
         match = _SAMPLE_RE.match(line)

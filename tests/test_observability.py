@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from app.infra.logs import TextFormatter
-from tests.clients import Session, call, scrape
+from tests.clients import Session, call, samples_of, scrape
 from tests.helpers import new_key
 
 COUNTER = "/api/metrics/counter"
@@ -112,6 +112,35 @@ def test_promtool_accepts_the_exposition(app, database_url, serve):
         text = response.read()
     checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def test_series_figures_are_totals_and_the_crowded_count_never_a_label_per_metric(make_app):
+    app = make_app(METRICS_MAX_SERIES_PER_METRIC=5)
+    client, headers = app.test_client(), {"X-API-Key": new_key(app)}
+
+    def post(name, hosts):
+        items = [{"name": name, "type": "counter", "tags": {"host": h}} for h in hosts]
+        assert (
+            client.post("/api/metrics/batch", json={"metrics": items}, headers=headers).status_code
+            == 201
+        )
+
+    post("crowded", [f"h{n}" for n in range(5)])  # 5 of 5: past 80 %
+    post("roomy", [f"h{n}" for n in range(4)])  # 4 of 5: at 80 %, not past it
+    post("gone", [f"h{n}" for n in range(5)])
+    assert (
+        client.post("/api/metrics/counter", json={"name": "plain"}, headers=headers).status_code
+        == 201
+    )
+    assert client.delete("/api/metrics/gone", headers=headers).status_code == 200
+    text = client.get("/metrics").get_data(as_text=True)
+    samples = samples_of(text)
+    assert metric(samples, "gf_metrics") == 3
+    assert metric(samples, "gf_series") == 5 + 4 + 1
+    assert metric(samples, "gf_series_limit_per_metric") == 5
+    assert metric(samples, "gf_metrics_near_series_limit") == 1
+    assert metric(samples, "gf_metrics_limit") == app.config["METRICS_MAX_METRICS"]
+    assert "crowded" not in text and "roomy" not in text
 
 
 def test_the_metrics_endpoint_can_be_turned_off(make_app):

@@ -1,8 +1,8 @@
 """What GET /metrics serves: this process's figures summed over gunicorn's workers, and the
 figures other processes own, read at scrape time: the RQ queues and the queue buffer (from
-Redis) and the last maintenance runs (from the database). Each read that fails is left out of
-the scrape (and /ready says what is down), so a scrape never fails. Imported only when a
-scrape comes (prometheus_client picks its multiprocess mode at import)."""
+Redis), the last maintenance runs and the catalogue's totals (from the database). Each read
+that fails is left out of the scrape (and /ready says what is down), so a scrape never fails.
+Imported only when a scrape comes (prometheus_client picks its multiprocess mode at import)."""
 
 import logging
 
@@ -59,7 +59,7 @@ class StateCollector:
 
     def collect(self):
         """Yield the metric families (what can be read now)."""
-        for read in (self._queues, self._buffer, self._maintenance):
+        for read in (self._queues, self._buffer, self._maintenance, self._catalogue):
             try:
                 yield from read()
             except Exception as exc:  # a dependency is down: /ready reports it
@@ -110,6 +110,21 @@ class StateCollector:
         yield failing
         yield from _partition_figures(last.get("partitions", {}).get("last_result") or {})
         yield from _retention_figures(last.get("retention", {}).get("last_result") or {})
+
+    def _catalogue(self):
+        totals = get_store(self.app).series_totals()
+        for name, help_text, value in (
+            ("gf_metrics", "Live metrics", totals["metrics"]),
+            ("gf_metrics_limit", "METRICS_MAX_METRICS", self.app.config["METRICS_MAX_METRICS"]),
+            ("gf_series", "Series of the live metrics", totals["series"]),
+            ("gf_series_limit_per_metric", "METRICS_MAX_SERIES_PER_METRIC",
+             self.app.config["METRICS_MAX_SERIES_PER_METRIC"]),
+            ("gf_metrics_near_series_limit", "Metrics with more than 80% of their series limit",
+             totals["metrics_near_series_limit"]),
+        ):  # fmt: skip
+            family = GaugeMetricFamily(name, help_text)
+            family.add_metric([], value)
+            yield family
 
 
 def _partition_figures(result):

@@ -12,7 +12,7 @@ marks the metric ``tagged``: from then on every point of it keeps per-series rol
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, case, func, select, text, update
 
 from app.core.tags import UNTAGGED_HASH, tags_from_text
 from app.db import dialects
@@ -160,6 +160,28 @@ def _after_prefix(prefix):
     """The least text greater than every text starting with ``prefix`` (its last character
     raised by one), so a prefix is an index range in binary order."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def totals(conn, near):
+    """(live metrics, their series, the metrics with more than ``near`` series): one pass over
+    the catalogue's key, for /metrics."""
+    per_metric = (
+        select(func.count().label("n"))
+        .select_from(series.join(metrics, metrics.c.id == series.c.metric_id))
+        .where(metrics.c.deleted_at.is_(None))
+        .group_by(series.c.metric_id)
+        .subquery()
+    )
+    series_total, crowded = conn.execute(
+        select(
+            func.coalesce(func.sum(per_metric.c.n), 0),
+            func.coalesce(func.sum(case((per_metric.c.n > near, 1), else_=0)), 0),
+        )
+    ).one()
+    live = conn.execute(
+        select(func.count()).select_from(metrics).where(metrics.c.deleted_at.is_(None))
+    ).scalar_one()
+    return live, int(series_total), int(crowded)
 
 
 def counts(conn, metric_ids):

@@ -36,6 +36,7 @@ from app.db.writer import recorded_answer, storage_options, write_requests
 WATERMARK_CACHE_SECONDS = 5
 METRIC_CACHE_SECONDS = 4
 CATALOGUE_CACHE_SECONDS = 2
+SERIES_NEAR_LIMIT = 0.8  # /metrics counts the metrics past this share of their series limit
 
 
 def create_engine_for(url):
@@ -114,6 +115,13 @@ class Store:
     def metric(self, name):
         """The live Metric named ``name``, or None."""
         return self.find_metrics([name]).get(name)
+
+    def series_totals(self):
+        """{"metrics", "series", "metrics_near_series_limit"}: the live metrics, their series,
+        and how many of them hold more than SERIES_NEAR_LIMIT of METRICS_MAX_SERIES_PER_METRIC."""
+        near = self.settings["METRICS_MAX_SERIES_PER_METRIC"] * SERIES_NEAR_LIMIT
+        live, total, crowded = run_read(self.read, series.totals, near)
+        return {"metrics": live, "series": total, "metrics_near_series_limit": crowded}
 
     def series_counts(self, metric_ids):
         """{metric_id: its series count} of some metrics."""
