@@ -187,11 +187,14 @@ def test_series_limit_exact_boundary_and_per_item(make_app):
     app = make_app(METRICS_MAX_SERIES_PER_METRIC=3)
     client, auth = app.test_client(), {"X-API-Key": new_key(app)}
     items = [{"name": "s.lim", "type": "counter"}] + [
-        {"name": "s.lim", "type": "counter", "tags": {"n": str(i)}} for i in range(3)
+        {"name": "s.lim", "type": "counter", "tags": {"n": str(i)}} for i in range(8)
     ]
     body = client.post(BATCH, json={"metrics": items}, headers=auth).get_json()
-    assert (body["accepted"], body["rejected"]) == (3, 1)  # the untagged series counts
-    assert body["errors"][0]["code"] == "SERIES_LIMIT_EXCEEDED"
+    assert (body["accepted"], body["rejected"]) == (3, 6)  # the untagged series counts
+    # first come, first made: the new series past the limit are the ones refused
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+        (i, "SERIES_LIMIT_EXCEEDED") for i in range(3, 9)
+    ]
     again = client.post(
         "/api/metrics/counter", json={"name": "s.lim", "tags": {"n": "0"}}, headers=auth
     )

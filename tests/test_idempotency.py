@@ -32,11 +32,24 @@ def test_a_repeated_request_is_applied_once_and_answered_the_same(client, app, a
     assert [v for _, v in stored_points(app, "idem")] == [5.0]
 
 
+def test_a_tagged_request_is_applied_once_and_its_tags_are_part_of_it(client, app, auth):
+    body = {"name": "idem.t", "value": 2, "tags": {"host": "a", "dc": "x"}}
+    first = post(client, COUNTER, body, auth, "tagged")
+    again = post(client, COUNTER, body, auth, "tagged")
+    assert (first.status_code, again.headers.get("Idempotent-Replayed")) == (201, "true")
+    other = post(client, COUNTER, {**body, "tags": {"host": "b", "dc": "x"}}, auth, "tagged")
+    assert other.get_json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    grouped = client.get("/api/metrics/idem.t?group_by=host&window=1d", headers=auth).get_json()
+    totals = {s["tags"]["host"]: sum(d["value"] for d in s["data"]) for s in grouped["series"]}
+    assert totals == {"a": 2}
+
+
 def test_the_same_key_with_another_request_is_422(client, app, auth):
     assert post(client, COUNTER, {"name": "idem", "value": 5}, auth, "k").status_code == 201
     for path, body in (
         (COUNTER, {"name": "idem", "value": 6}),
         ("/api/metrics/value", {"name": "idem", "value": 5}),
+        (COUNTER, {"name": "idem", "value": 5, "tags": {"host": "a"}}),  # tags are the request
     ):
         response = post(client, path, body, auth, "k")
         assert response.status_code == 422

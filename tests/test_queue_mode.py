@@ -14,6 +14,7 @@ from app import create_app, shutdown
 from app.config import ConfigError
 from app.core.timeutil import utcnow
 from app.db import get_store, metrics, run_in_transaction
+from app.db.migrate import migrate
 from app.infra.redis import connect, get_redis
 from app.ingest.queue_buffer import buffer_state
 from app.jobs import drain, runtime, schedule
@@ -105,6 +106,32 @@ def test_idempotency_keys_are_reserved_with_the_append(queue_app, client, auth):
     assert buffered(queue_app)["points"] == 1
     run_drains(queue_app)
     assert [v for _, v in stored_points(queue_app, "q.idem")] == [4.0]
+
+
+def test_tagged_points_queue_with_their_series_decided_at_the_door(queue_env, monkeypatch):
+    monkeypatch.setenv("METRICS_MAX_SERIES_PER_METRIC", "2")
+    app = create_app({"TESTING": True})
+    if get_store(app).sql.NAME == "sqlite":
+        migrate(get_store(app).write)
+    client, auth = app.test_client(), {"X-API-Key": new_key(app)}
+    items = [
+        {"name": "q.t", "type": "counter", "value": 1, "tags": {"host": "a"}},
+        {"name": "q.t", "type": "counter", "value": 2, "tags": {"host": "b"}},
+        {"name": "q.t", "type": "counter", "value": 4, "tags": {"host": "c"}},  # a third series
+        {"name": "q.t", "type": "counter", "value": 8, "tags": {"host": "a"}},
+        {"name": "q.t", "type": "counter", "value": 1, "tags": {"host": "bad,value"}},
+    ]
+    body = client.post(BATCH, json={"metrics": items}, headers=auth).get_json()
+    assert (body["queued"], body["accepted"]) == (3, 3)
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+        (2, "SERIES_LIMIT_EXCEEDED"), (4, "VALIDATION_ERROR")]  # fmt: skip
+    form = client.post(COUNTER, data={"name": "q.t", "value": "16", "tags": "host:b"}, headers=auth)
+    assert form.status_code == 202
+    run_drains(app)
+    answer = client.get("/api/metrics/q.t?window=1d&group_by=host", headers=auth).get_json()
+    totals = {s["tags"]["host"]: sum(d["value"] for d in s["data"]) for s in answer["series"]}
+    assert totals == {"a": 9, "b": 18}
+    shutdown(app)
 
 
 @pytest.mark.parametrize("database_url", ["mysql"], indirect=True)  # the cache is the same

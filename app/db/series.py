@@ -42,12 +42,12 @@ def find(conn, metric_id, hashes):
 
 
 def make(conn, metric, wanted, now, max_series):
-    """Make the series ``wanted`` ({tags_hash: canonical text}) of ``metric`` that it has not
-    got, while it has fewer than ``max_series``; the caller holds the metric row's exclusive
-    lock. A Made."""
+    """Make the series ``wanted`` ({tags_hash: canonical text}, in arrival order) of ``metric``
+    that it has not got, in that order, while it has fewer than ``max_series``; the caller holds
+    the metric row's exclusive lock. A Made."""
     outcome = Made()
     have = find(conn, metric.id, set(wanted))
-    missing = sorted(h for h in wanted if h not in have)
+    missing = [h for h in wanted if h not in have]  # first come, first made
     if not missing:
         return outcome
     count, top = conn.execute(
