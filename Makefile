@@ -25,10 +25,10 @@ run: setup migrate ## Serve on HOST:PORT (default 127.0.0.1:8000) through gunico
 migrate: setup ## Apply the sql/ migrations to DATABASE_URL (safe to re-run)
 	@$(FLASK) db migrate
 
-api-key: ## Create an API key: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]
-	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin]' >&2; exit 2; }
+api-key: ## Create an API key: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin] [TENANT=default]
+	@test -n "$(NAME)" || { echo 'usage: make api-key NAME="My App" [RATE=1000] [SCOPE=read|write|admin] [TENANT=default]' >&2; exit 2; }
 	@$(MAKE) migrate
-	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)") $(if $(SCOPE),--scope "$(SCOPE)")
+	@$(FLASK) keys create --name "$(NAME)" $(if $(RATE),--rate "$(RATE)") $(if $(SCOPE),--scope "$(SCOPE)") $(if $(TENANT),--tenant "$(TENANT)")
 
 # One ingest worker per drain slot (QUEUE_DRAINERS, default 2: the setting's default in
 # app/config.py) and one maintenance worker. On INT or TERM each worker gets a TERM (RQ's warm

@@ -142,6 +142,9 @@ _SETTINGS = [
     ("METRICS_MAX_METRICS", 100_000, _at_least(1)),
     ("METRICS_MAX_TAGS", 16, _between(0, 64)),
     ("METRICS_MAX_SERIES_PER_METRIC", 10_000, _at_least(1)),
+    # Per tenant (a tenant's own limits, `flask tenants update`, override these).
+    ("TENANT_MAX_SERIES", 1_000_000, _at_least(1)),
+    ("TENANT_POINTS_PER_MINUTE", 0, _at_least(0)),
     ("LOG_LEVEL", "INFO", None),
     ("LOG_FORMAT", "json", _choice("json", "text")),
     ("AUTH_FAILURE_LIMIT", 60, _rate_per_minute),

@@ -236,7 +236,7 @@ def test_writers_racing_past_the_series_limit_never_pass_it(mysql_url):
     for thread in threads:
         thread.join(60)
     store = get_store(apps[0])
-    metric = store.metric("race.series")
+    metric = store.metric(1, "race.series")
     assert store.series_counts([metric.id])[metric.id] == 20
     assert accepted.count(201) == 20 and accepted.count(422) == 40
     for app in apps:

@@ -140,8 +140,10 @@ def test_a_deleted_name_answers_as_the_new_metric_within_5_s_however_often_it_is
 ):
     assert client.post(COUNTER, json={"name": "q.gone"}, headers=auth).status_code == 202
     run_drains(queue_app)
-    get_store(queue_app).delete_metric("q.gone", lambda metric_id: None)
-    run_in_transaction(get_store(queue_app).write, metrics.resolve, {"q.gone": "value"}, utcnow())
+    get_store(queue_app).delete_metric(1, "q.gone", lambda metric_id: None)
+    run_in_transaction(
+        get_store(queue_app).write, metrics.resolve, 1, {"q.gone": "value"}, utcnow()
+    )
     started, status = time.monotonic(), None
     while status != 202 and time.monotonic() - started < 6:
         status = client.post(VALUE, json={"name": "q.gone", "value": 1}, headers=auth).status_code
@@ -195,8 +197,8 @@ def test_a_point_refused_after_the_door_is_kept_shown_and_requeued(queue_app, cl
     response = client.post(COUNTER, json={"name": "q.clash", "value": 7}, headers=auth)
     assert response.status_code == 202
     db = get_store(queue_app)
-    db.delete_metric("q.clash", lambda metric_id: None)
-    run_in_transaction(db.write, metrics.resolve, {"q.clash": "value"}, utcnow())
+    db.delete_metric(1, "q.clash", lambda metric_id: None)
+    run_in_transaction(db.write, metrics.resolve, 1, {"q.clash": "value"}, utcnow())
     run_drains(queue_app)  # the point's metric has the other type now
     state = buffered(queue_app)
     assert (state["points"], state["failed_points"], state["drained_points"]) == (0, 1, 0)
@@ -205,7 +207,7 @@ def test_a_point_refused_after_the_door_is_kept_shown_and_requeued(queue_app, cl
     columns, values = status[-2].split("\t"), status[-1].split("\t")
     assert dict(zip(columns, values, strict=True))["failed_points"] == "1"
     assert client.get("/ready").get_json()["queue"]["failed_points"] == 1
-    db.delete_metric("q.clash", lambda metric_id: None)  # the fix
+    db.delete_metric(1, "q.clash", lambda metric_id: None)  # the fix
     assert "1 failed point(s) back" in runner.invoke(args=["queue", "requeue"]).output
     run_drains(queue_app)
     assert [v for _, v in stored_points(queue_app, "q.clash")] == [7.0]

@@ -16,6 +16,7 @@ from flask import current_app, g, request
 
 from app.api.errors import ApiError
 from app.api.limits import get_limits, rate_limited
+from app.core.tenants import DEFAULT, DEFAULT_TENANT_ID, Tenant
 from app.core.timeutil import utcnow
 from app.db import get_store
 
@@ -40,13 +41,15 @@ DEFAULT_SCOPES = "read,write"
 
 @dataclass(frozen=True)
 class ApiKey:
-    """What a request knows about the key that authenticated it."""
+    """What a request knows about the key that authenticated it, and its tenant: everything
+    the request reads or writes is the tenant's."""
 
     id: int
     name: str
     prefix: str
     rate_limit: int | None
     scopes: str = DEFAULT_SCOPES
+    tenant: Tenant = DEFAULT
 
     def allows(self, scope):
         """Whether the key may do what ``scope`` covers (admin may do everything)."""
@@ -69,23 +72,20 @@ def display_prefix(raw):
     return raw[:DISPLAY_PREFIX_LENGTH]
 
 
-def create_key(store, name, rate_limit=None, scopes=DEFAULT_SCOPES):
-    """Store a new key and return ``(raw_key, id)``; the raw key is never stored."""
+def create_key(store, name, rate_limit=None, scopes=DEFAULT_SCOPES, tenant_id=DEFAULT_TENANT_ID):
+    """Store a new key in a tenant and return ``(raw_key, id)``; the raw key is never stored."""
     raw = generate_key()
     key_id = store.create_key(
-        name, hash_key(raw), display_prefix(raw), rate_limit, scopes, utcnow()
+        tenant_id, name, hash_key(raw), display_prefix(raw), rate_limit, scopes, utcnow()
     )
     return raw, key_id
 
 
 def replace_key(store, row):
-    """Revoke a key and create its replacement (same name, limit and scopes) in one step;
-    ``(raw_key, id)`` of the new one."""
+    """Revoke a key and create its replacement (same tenant, name, limit and scopes) in one
+    step; ``(raw_key, id)`` of the new one."""
     raw = generate_key()
-    key_id = store.replace_key(
-        row.id, row.name, hash_key(raw), display_prefix(raw), row.rate_limit, row.scopes, utcnow()
-    )
-    return raw, key_id
+    return raw, store.replace_key(row, hash_key(raw), display_prefix(raw), utcnow())
 
 
 def presented_key():
@@ -148,7 +148,10 @@ def _lookup(store, key_hash):
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         store.touch_key(row.id, now)
-    return ApiKey(row.id, row.name, row.prefix, row.rate_limit, row.scopes)
+    tenant = Tenant(
+        row.tenant_id, row.tenant, row.max_metrics, row.max_series, row.points_per_minute
+    )
+    return ApiKey(row.id, row.name, row.prefix, row.rate_limit, row.scopes, tenant)
 
 
 def _cache():
@@ -234,6 +237,11 @@ def _refusal(raw):
     if scheme and scheme.lower() != "bearer":
         return f"API key missing: the Authorization header needs the Bearer scheme; {how}"
     return f"API key missing: {how}"
+
+
+def tenant_id():
+    """The id of the tenant the request acts in (its key's)."""
+    return g.api_key.tenant.id
 
 
 def require(scope):

@@ -228,12 +228,18 @@ GROUPS = {
 
 
 LIMIT_FIELDS = {
+    "tenant": "The tenant this key acts in.",
     "max_batch": "METRICS_MAX_BATCH: items in one batch (and StatHat points after fan-out).",
     "max_buckets": "METRICS_MAX_BUCKETS: buckets one query may return.",
     "max_query_names": "METRICS_MAX_QUERY_NAMES: names one query may name.",
     "max_query_points": "METRICS_MAX_QUERY_POINTS: names × buckets one query may return.",
-    "max_metrics": "METRICS_MAX_METRICS: metrics that may exist.",
-    "metrics_left": "How many more metrics may be created now.",
+    "max_metrics": "Metrics the tenant may have (its own limit, else METRICS_MAX_METRICS).",
+    "metrics_left": "How many more metrics the tenant may create now.",
+    "max_series": "Series the tenant's metrics may have together (its own limit, else "
+    "TENANT_MAX_SERIES).",
+    "max_series_per_metric": "METRICS_MAX_SERIES_PER_METRIC: series one metric may have.",
+    "points_per_minute": "Points the tenant's keys may write a minute together (its own limit, "
+    "else TENANT_POINTS_PER_MINUTE; 0: unlimited).",
     "max_past_days": "METRICS_MAX_PAST_DAYS: oldest recorded_at accepted.",
     "max_future_seconds": "METRICS_MAX_FUTURE_SECONDS: furthest recorded_at ahead.",
     "max_content_length": "MAX_CONTENT_LENGTH: request body bytes.",
@@ -404,7 +410,7 @@ RESPONSE_SCHEMAS = {
         "properties": {
             "success": {"const": True},
             **{
-                name: {"type": "integer", "description": text}
+                name: {"type": "string" if name == "tenant" else "integer", "description": text}
                 for name, text in LIMIT_FIELDS.items()
             },
         },

@@ -52,6 +52,7 @@ from app.core.tags import (
     parse_tags_text,
     point_identity,
 )
+from app.core.tenants import DEFAULT_TENANT_ID
 from app.core.timeutil import (
     EARLIEST,
     LATEST,
@@ -210,18 +211,21 @@ class BatchSchema(Schema):
 
 @dataclass(frozen=True)
 class TimeWindow:
-    """A write's moment (the default recorded_at), the times it accepts, and how a refusal
-    explains them."""
+    """A write's moment (the default recorded_at), the times it accepts and how a refusal
+    explains them; with the most tags a point may carry and the tenant its points go to."""
 
     now: datetime
     earliest: datetime
     latest: datetime
     rule: str
     max_tags: int = DEFAULT_MAX_TAGS  # METRICS_MAX_TAGS: tags one point may carry
+    tenant_id: int = DEFAULT_TENANT_ID
 
 
-def accepted_window(now, max_past_days, max_future_seconds, max_tags=DEFAULT_MAX_TAGS):
-    """The TimeWindow of a write at ``now`` (and the most tags a point may carry)."""
+def accepted_window(
+    now, max_past_days, max_future_seconds, max_tags=DEFAULT_MAX_TAGS, tenant_id=DEFAULT_TENANT_ID
+):
+    """The TimeWindow of a write at ``now`` (the most tags a point may carry, its tenant)."""
     return TimeWindow(
         now,
         now - timedelta(days=max_past_days),
@@ -229,6 +233,7 @@ def accepted_window(now, max_past_days, max_future_seconds, max_tags=DEFAULT_MAX
         f"recorded_at must be within the last {max_past_days} days "
         f"and at most {max_future_seconds} seconds ahead",
         max_tags,
+        tenant_id,
     )
 
 
@@ -249,7 +254,10 @@ def load_point(schema, item, window, fast=True):
     loaded = schema.load(item)
     recorded_at = _in_window(loaded["recorded_at"] or window.now, window)
     tags, tags_hash = _identity(item.get("tags"), window)
-    return Point(loaded["name"], loaded["type"], loaded["value"], recorded_at, tags, tags_hash)
+    return Point(
+        loaded["name"], loaded["type"], loaded["value"], recorded_at, tags, tags_hash,
+        window.tenant_id,
+    )  # fmt: skip
 
 
 def _identity(raw, window):
@@ -285,7 +293,7 @@ def fast_point(item, metric_type, window):
     if not window.earliest <= recorded_at <= window.latest:
         return None
     tags, tags_hash = _identity(item.get("tags"), window)
-    return Point(name, kind, float(value), recorded_at, tags, tags_hash)
+    return Point(name, kind, float(value), recorded_at, tags, tags_hash, window.tenant_id)
 
 
 def coerce_form_number(data, key="value"):

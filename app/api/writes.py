@@ -16,6 +16,7 @@ from app.core.timeutil import utcnow
 from app.core.writes import CONFLICT
 from app.db.receipts import Receipt
 from app.infra import telemetry
+from app.ingest import answers
 from app.ingest.front_door import get_front_door
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -33,8 +34,14 @@ def write_window():
         )  # 0: rollups only
         past_days = max(past_days, kept + config["METRICS_RETENTION_GRACE_DAYS"])
     return accepted_window(
-        utcnow(), past_days, config["METRICS_MAX_FUTURE_SECONDS"], config["METRICS_MAX_TAGS"]
-    )
+        utcnow(), past_days, config["METRICS_MAX_FUTURE_SECONDS"], config["METRICS_MAX_TAGS"],
+        g.api_key.tenant.id,
+    )  # fmt: skip
+
+
+def write_limits():
+    """The limits this request's writes are held to (its tenant's), for its refusals."""
+    return answers.Limits.of(current_app.config, g.api_key.tenant)
 
 
 def idempotency_receipt():

@@ -5,11 +5,11 @@ import re
 from flask import Blueprint, current_app, jsonify
 from marshmallow import ValidationError
 
-from app.api.auth import WRITE, requires
+from app.api.auth import WRITE, requires, tenant_id
 from app.api.body import read_body
 from app.api.errors import ApiError, from_validation_error, metric_not_found
 from app.api.schemas import BatchSchema, PointSchema, load_point
-from app.api.writes import handle, write_window
+from app.api.writes import handle, write_limits, write_window
 from app.core.constants import NAME_PATTERN, NAME_RULE
 from app.db import get_store
 from app.ingest import answers
@@ -27,9 +27,7 @@ _batch_schema = BatchSchema()
 def _one_point(schema, message):
     """Parse a one-point body: the point and the answer rule for it."""
     point = load_point(schema, read_body(), write_window())
-    config = current_app.config
-    limits = config["METRICS_MAX_METRICS"], config["METRICS_MAX_SERIES_PER_METRIC"]
-    return [point], answers.one_point(point, message, *limits)
+    return [point], answers.one_point(point, message, write_limits())
 
 
 @bp.post("/counter")
@@ -77,9 +75,7 @@ def _batch(items):
     if not points:
         summary = {"accepted": 0, "rejected": len(item_errors), "errors": item_errors}
         raise answers.nothing_valid(summary)
-    config = current_app.config
-    limits = config["METRICS_MAX_METRICS"], config["METRICS_MAX_SERIES_PER_METRIC"]
-    return points, answers.batch(points, indexes, item_errors, *limits)
+    return points, answers.batch(points, indexes, item_errors, write_limits())
 
 
 @bp.post("/batch")
@@ -97,7 +93,7 @@ def delete_metric(name):
         raise ValidationError({"name": [NAME_RULE]})
     app = current_app
     store = get_store(app)
-    outcome = store.delete_metric(name, maintenance.background_purger(app, store))
+    outcome = store.delete_metric(tenant_id(), name, maintenance.background_purger(app, store))
     if outcome is None:
         raise metric_not_found([name])
     metric, deleted, finished = outcome

@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from app.api.auth import READ, requires
+from app.api.auth import READ, requires, tenant_id
 from app.api.body import read_body
 from app.api.errors import ApiError, metric_not_found
 from app.api.schemas import (
@@ -54,7 +54,7 @@ def aggregate(args):
     limits = QueryLimits.from_config(current_app.config)
     params = aggregate_query_schema(limits).load(args)
     store = get_store(current_app)
-    preparation = store.prepare(params["names"], params["filters"], params["group_by"])
+    preparation = store.prepare(tenant_id(), params["names"], params["filters"], params["group_by"])
     if preparation.missing:
         raise metric_not_found(preparation.missing)
     if params["group_by"] and params["top"] is None:  # the groups are known now: size again
@@ -202,6 +202,7 @@ def list_metrics():
     """Metrics ordered by name, optionally by prefix, paginated by limit/offset."""
     params = _list_schema.load(request.args.to_dict())
     rows = get_store(current_app).list_metrics(
+        tenant_id(),
         params["prefix"],
         params["limit"] + 1,  # one more tells whether another page exists
         params["offset"],

@@ -27,7 +27,7 @@ from app.api.body import parse_json, raw_body
 from app.api.errors import ApiError, from_validation_error
 from app.api.limits import count_request
 from app.api.schemas import PointSchema, load_point
-from app.api.writes import write_window
+from app.api.writes import write_limits, write_window
 from app.core.stathat import STAT_KEY_RE, BadStatName, metric_names
 from app.core.timeutil import parse_decimal
 from app.db import get_store
@@ -119,15 +119,19 @@ def _ez_item(fields):
     return fields.get("stat"), kind, number, fields.get("t")
 
 
-def _ingest(raw_key, items, params):
-    """Authenticate, count, validate and store; the StatHat answer."""
+def _authenticated(raw_key):
+    """The request's API key (which must have the write scope), counted against its limit."""
     api_key = authenticate_key(raw_key or None)
     require(WRITE)
     count_request(api_key)
-    config = current_app.config
-    respond = answers.stathat(
-        config["METRICS_MAX_METRICS"], config["METRICS_MAX_SERIES_PER_METRIC"]
-    )
+    return api_key
+
+
+def _ingest(raw_key, items, params, api_key=None):
+    """Authenticate (unless done), count, validate and store; the StatHat answer."""
+    if api_key is None:
+        _authenticated(raw_key)
+    respond = answers.stathat(write_limits())
     answer = get_front_door(current_app).record(_points(items), respond, None)
     if answer.status == 200 and str(params.get("vb", "")) == "0":
         return current_app.response_class(status=204)
@@ -145,14 +149,23 @@ def _classic(kind):
     params = _params()
     stat_key = params.get("key")
     refuse_flooding_address(params.get("ukey"))  # a stat key is a credential too
-    metric = None
+    named = None
     if isinstance(stat_key, str) and STAT_KEY_RE.match(stat_key):  # else unknown, unlooked-up
-        metric = get_store(current_app).stat_key_metric(hash_key(stat_key))
-    if metric is None:
-        count_failed_authentication()
-        raise ApiError("NOT_FOUND", "unknown stat key", status=404)
+        named = get_store(current_app).stat_key_metric(hash_key(stat_key))
+    if named is None:
+        _unknown_stat_key()
+    api_key = _authenticated(params.get("ukey"))
+    tenant_id, metric = named
+    if tenant_id != api_key.tenant.id:  # another tenant's stat key is as unknown as none
+        _unknown_stat_key()
     number = params.get("count" if kind == "counter" else "value")
-    return _ingest(params.get("ukey"), [(metric, kind, number, params.get("t"))], params)
+    items = [(metric, kind, number, params.get("t"))]
+    return _ingest(params.get("ukey"), items, params, api_key)
+
+
+def _unknown_stat_key():
+    count_failed_authentication()
+    raise ApiError("NOT_FOUND", "unknown stat key", status=404)
 
 
 @bp.route("/c", methods=["GET", "POST"])

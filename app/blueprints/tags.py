@@ -6,7 +6,7 @@ import re
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from app.api.auth import READ, requires
+from app.api.auth import READ, requires, tenant_id
 from app.api.errors import metric_not_found
 from app.api.schemas import TagValuesQuerySchema
 from app.core.constants import NAME_PATTERN, NAME_RULE
@@ -23,7 +23,7 @@ def _metric(name):
     """The live metric ``name`` (400 for a malformed name, 404 for a missing one)."""
     if not _NAME_RE.match(name):
         raise ValidationError({"name": [NAME_RULE]})
-    metric = get_store(current_app).metric(name)
+    metric = get_store(current_app).metric(tenant_id(), name)
     if metric is None:
         raise metric_not_found([name])
     return metric

@@ -1,4 +1,7 @@
-"""The command group every CLI command belongs to."""
+"""The command group every CLI command belongs to, and the ``--tenant`` option of the commands
+that name a metric or make a key."""
+
+import functools
 
 import click
 from flask import current_app
@@ -6,6 +9,8 @@ from flask.cli import AppGroup
 from redis import RedisError
 
 from app import config
+from app.core.tenants import DEFAULT_TENANT
+from app.db import get_store
 from app.db.errors import DatabaseError, explain
 
 
@@ -25,3 +30,21 @@ class CommandGroup(AppGroup):
                 raise click.ClickException(f"cannot use Redis (REDIS_URL): {error}") from None
             url = current_app.config["DATABASE_URL"]
             raise click.ClickException(explain(error, url)) from None
+
+
+def tenant_option(help_text="The tenant (default: default)."):
+    """``--tenant NAME``: the command gets the Tenant (an unknown name is a usage error)."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def resolved(*args, tenant, **kwargs):
+            found = get_store(current_app).tenant(tenant)
+            if found is None:
+                raise click.BadParameter(
+                    f"no tenant named {tenant!r} (flask tenants list)", param_hint="--tenant"
+                )
+            return command(*args, tenant=found, **kwargs)
+
+        return click.option("--tenant", default=DEFAULT_TENANT, help=help_text)(resolved)
+
+    return decorate

@@ -9,7 +9,7 @@ from flask import current_app
 from rq import SimpleWorker, Worker
 from rq.registry import FailedJobRegistry
 
-from app.commands.group import CommandGroup
+from app.commands.group import CommandGroup, tenant_option
 from app.core.timeutil import isoformat_z, parse_timestamp, utcnow
 from app.db import get_store
 from app.db.maintenance import Skipped
@@ -119,6 +119,7 @@ _RANGE = [
     click.option("--from", "start", help="Start (ISO 8601; default: the raw points' horizon)."),
     click.option("--to", "end", help="End (ISO 8601; default: now)."),
     click.option("--metric", help="Only this metric (the tiers' watermark stays)."),
+    tenant_option("The tenant of --metric (default: default)."),
 ]
 
 
@@ -130,13 +131,13 @@ def _range_options(command):
 
 @rollups_cli.command("rebuild")
 @_range_options
-def rebuild_command(start, end, metric):
+def rebuild_command(start, end, metric, tenant):
     """Recompute rollups from raw points (after an upgrade or a restore)."""
     try:
         result = get_store(current_app).rebuild_rollups(
             _moment(start),
             _moment(end),
-            metric,
+            None if metric is None else (tenant.id, metric),
             progress=lambda name: click.echo(f"rebuilt {name}", err=True),
         )
     except RangeExpired as exc:
@@ -146,9 +147,10 @@ def rebuild_command(start, end, metric):
 
 @rollups_cli.command("check")
 @_range_options
-def check_command(start, end, metric):
+def check_command(start, end, metric, tenant):
     """Compare the rollups with the raw points; exit 1 when they differ."""
-    found = get_store(current_app).check_rollups(_moment(start), _moment(end), metric)
+    key = None if metric is None else (tenant.id, metric)
+    found = get_store(current_app).check_rollups(_moment(start), _moment(end), key)
     for name, tier, bucket, stored, expected in found:
         click.echo(f"{name}\t{tier}\t{isoformat_z(bucket)}\tstored={stored}\traw={expected}")
     click.echo(f"{len(found)} difference(s).", err=True)

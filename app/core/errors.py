@@ -63,7 +63,7 @@ def metric_not_found(names):
 
 
 def metric_limit_exceeded(name, limit):
-    """The 422 for a new metric past METRICS_MAX_METRICS."""
+    """The 422 for a new metric past the tenant's metric limit."""
     return ApiError(
         "METRIC_LIMIT_EXCEEDED",
         f"Cannot create metric '{name}': at most {limit} metrics may exist "
@@ -72,12 +72,13 @@ def metric_limit_exceeded(name, limit):
     )
 
 
-def series_limit_exceeded(name, limit):
-    """The 422 for a point that would make a series past METRICS_MAX_SERIES_PER_METRIC."""
+def series_limit_exceeded(name, per_metric, per_tenant):
+    """The 422 for a point that would make a series past METRICS_MAX_SERIES_PER_METRIC or the
+    tenant's series limit."""
     return ApiError(
         "SERIES_LIMIT_EXCEEDED",
-        f"Metric '{name}' has {limit} series, its most: a point with a new tag set cannot be "
-        "stored (keep unbounded values such as ids out of tags)",
+        f"Metric '{name}' cannot take a new tag set: at most {per_metric} series a metric and "
+        f"{per_tenant} in all may exist (keep unbounded values such as ids out of tags)",
         status=422,
     )
 

@@ -7,11 +7,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.core.tenants import DEFAULT_TENANT_ID
+
 
 @dataclass(frozen=True)
 class Point:
-    """One validated point; ``recorded_at`` is naive UTC; ``tags`` is its tag set's canonical
-    text (app/core/tags.py; "{}" untagged) and ``tags_hash`` that text's 64-bit key."""
+    """One validated point of a tenant's metric; ``recorded_at`` is naive UTC; ``tags`` is its
+    tag set's canonical text (app/core/tags.py; "{}" untagged) and ``tags_hash`` that text's
+    64-bit key."""
 
     name: str
     type: str
@@ -19,6 +22,12 @@ class Point:
     recorded_at: object
     tags: str = "{}"
     tags_hash: int = 0
+    tenant_id: int = DEFAULT_TENANT_ID
+
+    @property
+    def key(self):
+        """Its metric's key, ``(tenant_id, name)``."""
+        return (self.tenant_id, self.name)
 
 
 @dataclass

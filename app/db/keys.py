@@ -4,7 +4,7 @@ import hmac
 
 from sqlalchemy import or_, select, update
 
-from app.db.schema import api_keys, stat_keys
+from app.db.schema import api_keys, stat_keys, tenants
 
 _COLUMNS = (
     api_keys.c.id,
@@ -16,13 +16,17 @@ _COLUMNS = (
     api_keys.c.last_used_at,
     api_keys.c.revoked_at,
     api_keys.c.scopes,
+    api_keys.c.tenant_id,
+    tenants.c.name.label("tenant"),
 )
+_KEYS = api_keys.join(tenants, tenants.c.id == api_keys.c.tenant_id)
 
 
-def insert_key(conn, name, key_hash, prefix, rate_limit, scopes, now):
-    """Store a new key's hash; returns its id."""
+def insert_key(conn, tenant_id, name, key_hash, prefix, rate_limit, scopes, now):
+    """Store a new key's hash in a tenant; returns its id."""
     result = conn.execute(
         api_keys.insert().values(
+            tenant_id=tenant_id,
             name=name,
             key_hash=key_hash,
             prefix=prefix,
@@ -35,25 +39,35 @@ def insert_key(conn, name, key_hash, prefix, rate_limit, scopes, now):
 
 
 def find_active(conn, key_hash):
-    """The active (not revoked) key row with this SHA-256 hex, or None."""
-    row = conn.execute(select(*_COLUMNS).where(api_keys.c.key_hash == key_hash)).first()
+    """The active (not revoked) key row with this SHA-256 hex (with its tenant's name and
+    limits), or None."""
+    columns = (*_COLUMNS, tenants.c.max_metrics, tenants.c.max_series, tenants.c.points_per_minute)
+    query = select(*columns).select_from(_KEYS).where(api_keys.c.key_hash == key_hash)
+    row = conn.execute(query).first()
     # The lookup is by hash; compare_digest keeps the final comparison constant-time (SPEC).
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, key_hash):
         return None
     return row
 
 
-def find(conn, ident):
-    """The key row by numeric id or by display prefix, or None."""
-    condition = api_keys.c.prefix == ident
+def find(conn, ident, tenant_id=None):
+    """The key row (of ``tenant_id``, or any tenant) by numeric id or by display prefix, or
+    None."""
+    condition = api_keys.c.prefix == str(ident)
     if str(ident).isdigit():
         condition = or_(condition, api_keys.c.id == int(ident))
-    return conn.execute(select(*_COLUMNS).where(condition)).first()
+    query = select(*_COLUMNS).select_from(_KEYS).where(condition)
+    if tenant_id is not None:
+        query = query.where(api_keys.c.tenant_id == tenant_id)
+    return conn.execute(query.order_by(api_keys.c.id)).first()
 
 
-def list_keys(conn):
-    """Every key, oldest first."""
-    return conn.execute(select(*_COLUMNS).order_by(api_keys.c.id)).all()
+def list_keys(conn, tenant_id=None):
+    """Every key (of ``tenant_id``, or of every tenant), oldest first."""
+    query = select(*_COLUMNS).select_from(_KEYS)
+    if tenant_id is not None:
+        query = query.where(api_keys.c.tenant_id == tenant_id)
+    return conn.execute(query.order_by(api_keys.c.id)).all()
 
 
 def revoke(conn, key_id, now):
@@ -81,14 +95,18 @@ def active_hashes(conn):
     return set(conn.scalars(select(api_keys.c.key_hash).where(api_keys.c.revoked_at.is_(None))))
 
 
-def insert_stat_key(conn, key_hash, prefix, metric, now):
-    """Store a StatHat stat key's hash for ``metric``; returns its id."""
+def insert_stat_key(conn, tenant_id, key_hash, prefix, metric, now):
+    """Store a StatHat stat key's hash for a tenant's ``metric``; returns its id."""
     result = conn.execute(
-        stat_keys.insert().values(key_hash=key_hash, prefix=prefix, metric=metric, created_at=now)
+        stat_keys.insert().values(
+            tenant_id=tenant_id, key_hash=key_hash, prefix=prefix, metric=metric, created_at=now
+        )
     )
     return result.inserted_primary_key[0]
 
 
 def stat_key_metric(conn, key_hash):
-    """The metric a stat key names, or None."""
-    return conn.execute(select(stat_keys.c.metric).where(stat_keys.c.key_hash == key_hash)).scalar()
+    """(tenant id, metric name) a stat key names, or None."""
+    query = select(stat_keys.c.tenant_id, stat_keys.c.metric)
+    row = conn.execute(query.where(stat_keys.c.key_hash == key_hash)).first()
+    return None if row is None else (row.tenant_id, row.metric)

@@ -214,12 +214,12 @@ def purge_metric_points(engine, metric_id, settings, pacer=None):
     return points
 
 
-def delete_metric(store, name, finish_later):
-    """Delete the metric ``name``: its name is free and no point can land on it from the
-    moment this returns. Its points go now when they are few (one chunk), else
+def delete_metric(store, tenant_id, name, finish_later):
+    """Delete the tenant's metric ``name``: its name is free and no point can land on it from
+    the moment this returns. Its points go now when they are few (one chunk), else
     ``finish_later(metric_id)`` removes the rest (and returns how many, if it waited).
     (Metric, points deleted, finished) or None."""
-    metric = run_in_transaction(store.write, metric_rows.tombstone, name, utcnow())
+    metric = run_in_transaction(store.write, metric_rows.tombstone, tenant_id, name, utcnow())
     if metric is None:
         return None
     chunk = store.settings["RETENTION_CHUNK_ROWS"]

@@ -34,11 +34,12 @@ def default_range(settings, now):
     return horizon(now, raw_keep_days(settings)), end
 
 
-def _metric_ids(conn, name):
+def _metric_ids(conn, key):
+    """(id, name, tagged) of every live metric, or of the one with metric key ``key``."""
     columns = (metrics.c.id, metrics.c.name, metrics.c.tagged)
     query = select(*columns).where(metrics.c.deleted_at.is_(None))
-    if name is not None:
-        query = query.where(metrics.c.name == name)
+    if key is not None:
+        query = query.where(metrics.c.tenant_id == key[0], metrics.c.name == key[1])
     return [
         (row.id, row.name, bool(row.tagged)) for row in conn.execute(query.order_by(metrics.c.id))
     ]
@@ -52,8 +53,8 @@ def _days(start, end):
 
 
 def rebuild(store, start=None, end=None, metric=None, progress=None):
-    """Rebuild the rollups of every metric (or ``metric``) over [start, end) (whole hours);
-    {"metrics", "points", "from", "to"}."""
+    """Rebuild the rollups of every metric (or the one keyed ``metric``, ``(tenant_id,
+    name)``) over [start, end) (whole hours); {"metrics", "points", "from", "to"}."""
     now = utcnow()
     default_start, default_end = default_range(store.settings, now)
     start = floor_to(start or default_start, HOUR)
@@ -85,7 +86,7 @@ def _lower_watermark(conn, tier, start):
 
 def check(store, start=None, end=None, metric=None):
     """[(metric name, tier, bucket, stored, expected)] where the rollups disagree with the
-    raw points over [start, end)."""
+    raw points over [start, end) (of every metric, or the one keyed ``metric``)."""
     now = utcnow()
     default_start, default_end = default_range(store.settings, now)
     start = floor_to(max(start or default_start, default_start), HOUR)

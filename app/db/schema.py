@@ -1,12 +1,14 @@
 """Table objects for SQLAlchemy Core. The DDL itself lives in ``sql/<dialect>/``.
 
-- ``metrics``: one row per metric; ``name`` is unique and case-sensitive (binary collation). A
-  deleted metric is renamed ``~deleted~<id>`` and stamped ``deleted_at`` until its points are
-  gone.
+- ``tenants``: each tenant's name, its own limits (NULL: the settings' defaults) and its count
+  of series of live metrics (kept under the tenant row's lock).
+- ``metrics``: one row per metric; ``(tenant_id, name)`` is unique and names are case-sensitive
+  (binary collation). A deleted metric is renamed ``~deleted~<id>`` and stamped ``deleted_at``
+  until its points are gone.
 - ``metric_points``: raw points, clustered (MySQL) or covered (SQLite) by
   ``(metric_id, recorded_at)`` so one metric's range is one contiguous scan. On MySQL there is
   deliberately no index on ``recorded_at`` alone: retention drops whole daily partitions.
-- ``api_keys``: SHA-256 of each key, its display prefix, its per-minute limit and its scopes.
+- ``api_keys``: SHA-256 of each key, its tenant, display prefix, per-minute limit and scopes.
 - ``idempotency_keys``: the answer given to each Idempotency-Key (per API key) and the queue
   jobs applied, kept a day; ``created_at`` is indexed for the sweep.
 - ``metric_rollups_minute`` / ``metric_rollups_hour``: per metric and minute (hour), the
@@ -19,7 +21,7 @@
 - ``rollup_state``: from when each rollup tier is complete.
 - ``maintenance_runs``: each maintenance job's last start, success and result.
 - ``named_locks`` (SQLite only): leased locks; MySQL uses GET_LOCK.
-- ``stat_keys``: StatHat's classic per-stat keys (SHA-256), each naming one metric.
+- ``stat_keys``: StatHat's classic per-stat keys (SHA-256), each naming one metric of a tenant.
 - ``schema_migrations``: which ``sql/`` files have been applied.
 """
 
@@ -42,11 +44,24 @@ metadata = MetaData()
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 Double = Float(precision=53).with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("max_metrics", Integer, nullable=True),
+    Column("max_series", Integer, nullable=True),
+    Column("points_per_minute", Integer, nullable=True),
+    Column("series_count", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", Timestamp, nullable=False),
+)
+
 metrics = Table(
     "metrics",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(255), nullable=False, unique=True),
+    Column("tenant_id", Integer, nullable=False, server_default="1"),
+    Column("name", String(255), nullable=False),
     Column("type", String(8), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -77,6 +92,7 @@ api_keys = Table(
     Column("last_used_at", Timestamp, nullable=True),
     Column("revoked_at", Timestamp, nullable=True),
     Column("scopes", String(32), nullable=False, server_default="read,write"),
+    Column("tenant_id", Integer, nullable=False, server_default="1"),
 )
 
 idempotency_keys = Table(
@@ -169,6 +185,7 @@ stat_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("metric", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    Column("tenant_id", Integer, nullable=False, server_default="1"),
 )
 
 schema_migrations = Table(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, case, func, select, text, update
 
 from app.core.tags import UNTAGGED_HASH, tags_from_text
-from app.db import dialects
+from app.db import dialects, tenants
 from app.db.schema import metrics, series, series_tags
 
 TOUCH_EVERY_SECONDS = 3600  # last_seen is refreshed at most this often per series
@@ -41,10 +41,29 @@ def find(conn, metric_id, hashes):
     return {row.tags_hash: row.series_id for row in conn.execute(query)}
 
 
-def make(conn, metric, wanted, now, max_series):
+def make_many(conn, tenant_id, wanted, now, max_series, tenant_max_series):
+    """Make the new series ``wanted`` ([(Metric, {tags_hash: canonical text})]) of one
+    tenant's metrics, each while its metric has fewer than ``max_series`` and the tenant fewer
+    than its limit (its own, else ``tenant_max_series``); the caller holds the metrics' rows'
+    exclusive locks, and this takes the tenant's. {metric id: Made}."""
+    held = tenants.lock(conn, tenant_id)
+    limit = tenant_max_series if held.max_series is None else held.max_series
+    room = None if limit is None else max(0, limit - held.series)
+    outcomes, made = {}, 0
+    for metric, sets in wanted:
+        outcome = _make(conn, metric, sets, now, max_series, room)
+        outcomes[metric.id] = outcome
+        made += len(outcome.made)
+        room = None if room is None else room - len(outcome.made)
+    tenants.add_series(conn, tenant_id, made)
+    return outcomes
+
+
+def _make(conn, metric, wanted, now, max_series, tenant_room=None):
     """Make the series ``wanted`` ({tags_hash: canonical text}, in arrival order) of ``metric``
-    that it has not got, in that order, while it has fewer than ``max_series``; the caller holds
-    the metric row's exclusive lock. A Made."""
+    that it has not got, in that order, while it has fewer than ``max_series`` (and at most
+    ``tenant_room`` of them); the caller holds the metric row's exclusive lock and keeps the
+    tenant's count (``make_many``). A Made."""
     outcome = Made()
     have = find(conn, metric.id, set(wanted))
     missing = [h for h in wanted if h not in have]  # first come, first made
@@ -54,6 +73,8 @@ def make(conn, metric, wanted, now, max_series):
         select(func.count(), func.max(series.c.series_id)).where(series.c.metric_id == metric.id)
     ).one()
     room = max(0, max_series - count)
+    if tenant_room is not None:
+        room = min(room, tenant_room)
     outcome.refused = set(missing[room:])
     rows = []
     next_id = (top or 0) + 1

@@ -67,12 +67,12 @@ _ROW_LOCKS = {None: "", "share": " LOCK IN SHARE MODE", "update": " FOR UPDATE"}
 
 @functools.lru_cache(maxsize=1024)
 def find_metrics(count, lock):
-    """SELECT of ``count`` metric names; ``lock="share"`` takes a shared lock on the rows, so
-    a concurrent deletion waits for the writing transaction instead of racing it;
+    """SELECT of a tenant's ``count`` metric names; ``lock="share"`` takes a shared lock on
+    the rows, so a concurrent deletion waits for the writing transaction instead of racing it;
     ``lock="update"`` an exclusive one (creating series counts them under it)."""
     names = ", ".join([PARAM] * count)
-    sql = f"SELECT id, name, type, tagged FROM metrics WHERE name IN ({names})"
-    return sql + _ROW_LOCKS[lock]
+    sql = "SELECT id, name, type, tagged FROM metrics WHERE tenant_id = {} AND name IN ({})"
+    return sql.format(PARAM, names) + _ROW_LOCKS[lock]
 
 
 def _modern(dialect):

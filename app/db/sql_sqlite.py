@@ -77,9 +77,10 @@ def insert_ignore(table):
 
 @functools.lru_cache(maxsize=1024)
 def find_metrics(count, lock):
-    """SELECT of ``count`` metric names (SQLite's write lock already covers ``lock``)."""
+    """SELECT of a tenant's ``count`` metric names (SQLite's write lock covers ``lock``)."""
     names = ", ".join([PARAM] * count)
-    return f"SELECT id, name, type, tagged FROM metrics WHERE name IN ({names})"
+    sql = "SELECT id, name, type, tagged FROM metrics WHERE tenant_id = {} AND name IN ({})"
+    return sql.format(PARAM, names)
 
 
 def rollup_upsert(table, columns, dialect):

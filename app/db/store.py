@@ -26,6 +26,7 @@ from app.db import (
     rollups,
     runs,
     series,
+    tenants,
 )
 from app.db.known import KnownSeries
 from app.db.migrate import migrate
@@ -86,35 +87,59 @@ class Store:
         if self.read is not self.write:
             self.read.dispose(close=close)
 
-    # -- metrics
+    # -- tenants
 
-    def list_metrics(self, prefix, limit, offset, after=None):
-        """Rows (name, type, created_at) of live metrics by name, one page."""
-        return run_read(self.read, metrics.list_page, prefix, limit, offset, after)
+    def create_tenant(self, name, now, limits):
+        """A new Tenant with ``limits`` ({max_metrics, max_series, points_per_minute}: None
+        for the defaults); None when the name is taken."""
+        return run_in_transaction(self.write, tenants.create, name, now, limits)
 
-    def count_metrics(self):
-        """How many metrics exist (deleted ones do not count)."""
-        return run_read(self.read, metrics.count_live)
+    def tenant(self, name):
+        """The Tenant named ``name``, or None."""
+        return run_read(self.write, tenants.find, name)
 
-    def find_metrics(self, names):
-        """{name: Metric} of the stored ones among ``names`` (one read)."""
-        return run_read(self.read, metrics.find, names)
+    def tenant_by_id(self, tenant_id):
+        """The Tenant with this id, or None."""
+        return run_read(self.write, tenants.by_id, tenant_id)
 
-    def _known(self, names):
+    def change_tenant(self, name, limits):
+        """Set some of a tenant's limits (None: back to the default); its Tenant, or None."""
+        return run_in_transaction(self.write, tenants.change, name, limits)
+
+    def tenant_usage(self):
+        """Every tenant with its live metrics, series and active keys (tenants.Usage)."""
+        return run_read(self.read, tenants.usage)
+
+    # -- metrics (each of a tenant)
+
+    def list_metrics(self, tenant_id, prefix, limit, offset, after=None):
+        """Rows (name, type, created_at) of a tenant's live metrics by name, one page."""
+        return run_read(self.read, metrics.list_page, tenant_id, prefix, limit, offset, after)
+
+    def count_metrics(self, tenant_id):
+        """How many metrics a tenant has (deleted ones do not count)."""
+        return run_read(self.read, metrics.count_live, tenant_id)
+
+    def find_metrics(self, tenant_id, names):
+        """{name: Metric} of the tenant's stored ones among ``names`` (one read)."""
+        return run_read(self.read, metrics.find, tenant_id, names)
+
+    def _known(self, tenant_id, names):
         with self._lock:
-            return {n: self._known_metrics[n] for n in names if n in self._known_metrics}
+            known = self._known_metrics
+            return {n: known[tenant_id, n] for n in names if (tenant_id, n) in known}
 
     def _remember(self, found):
         # Kept a few seconds from when first found: a name in use is never kept longer, so a
         # deleted one is forgotten within that time on every server.
         with self._lock:
-            for name, metric in found.items():
-                if name not in self._known_metrics:
-                    self._known_metrics[name] = metric
+            for metric in found.values():
+                if metric.key not in self._known_metrics:
+                    self._known_metrics[metric.key] = metric
 
-    def metric(self, name):
-        """The live Metric named ``name``, or None."""
-        return self.find_metrics([name]).get(name)
+    def metric(self, tenant_id, name):
+        """The tenant's live Metric named ``name``, or None."""
+        return self.find_metrics(tenant_id, [name]).get(name)
 
     def series_totals(self):
         """{"metrics", "series", "metrics_near_series_limit"}: the live metrics, their series,
@@ -155,12 +180,12 @@ class Store:
         covered = coverage(watermarks, now, self.settings)
         return plan(start, end, window_seconds, covered, use_rollups)
 
-    def prepare(self, names, filters=(), group_by=()):
-        """Which metrics (and of each, which series, in which groups) a query reads, from
-        the metrics and the series catalogues alone — before any point is read, so the
-        query's size can be checked first. Preparation."""
-        found = self._known(names)
-        found.update(self.find_metrics([name for name in names if name not in found]))
+    def prepare(self, tenant_id, names, filters=(), group_by=()):
+        """Which of a tenant's metrics (and of each, which series, in which groups) a query
+        reads, from the metrics and the series catalogues alone — before any point is read, so
+        the query's size can be checked first. Preparation."""
+        found = self._known(tenant_id, names)
+        found.update(self.find_metrics(tenant_id, [name for name in names if name not in found]))
         missing = [name for name in names if name not in found]
         self._remember(found)
         if missing:
@@ -206,10 +231,10 @@ class Store:
 
     # -- API keys and StatHat stat keys
 
-    def create_key(self, name, key_hash, prefix, rate_limit, scopes, now):
-        """Store a new key's hash; its id."""
+    def create_key(self, tenant_id, name, key_hash, prefix, rate_limit, scopes, now):
+        """Store a new key's hash in a tenant; its id."""
         return run_in_transaction(
-            self.write, keys.insert_key, name, key_hash, prefix, rate_limit, scopes, now
+            self.write, keys.insert_key, tenant_id, name, key_hash, prefix, rate_limit, scopes, now
         )
 
     def active_key(self, key_hash):
@@ -225,13 +250,13 @@ class Store:
         """The hashes of every key not revoked."""
         return run_read(self.write, keys.active_hashes)
 
-    def list_keys(self):
-        """Every key row, oldest first."""
-        return run_read(self.write, keys.list_keys)
+    def list_keys(self, tenant_id=None):
+        """Every key row (of one tenant, or all), oldest first."""
+        return run_read(self.write, keys.list_keys, tenant_id)
 
-    def find_key(self, ident):
-        """A key row by id or display prefix, or None."""
-        return run_read(self.write, keys.find, ident)
+    def find_key(self, ident, tenant_id=None):
+        """A key row (of one tenant, or any) by id or display prefix, or None."""
+        return run_read(self.write, keys.find, ident, tenant_id)
 
     def change_key(self, key_id, values):
         """Change a key's ``rate_limit`` and/or ``scopes`` ({column: value})."""
@@ -241,21 +266,26 @@ class Store:
         """Revoke a key; True when it was active."""
         return run_in_transaction(self.write, keys.revoke, key_id, now)
 
-    def replace_key(self, key_id, name, key_hash, prefix, rate_limit, scopes, now):
-        """Revoke a key and store its replacement in one transaction; the new id."""
+    def replace_key(self, row, key_hash, prefix, now):
+        """Revoke a key and store its replacement (same tenant, name, limit and scopes) in one
+        transaction; the new id."""
 
         def work(conn):
-            keys.revoke(conn, key_id, now)
-            return keys.insert_key(conn, name, key_hash, prefix, rate_limit, scopes, now)
+            keys.revoke(conn, row.id, now)
+            return keys.insert_key(
+                conn, row.tenant_id, row.name, key_hash, prefix, row.rate_limit, row.scopes, now
+            )
 
         return run_in_transaction(self.write, work)
 
-    def create_stat_key(self, key_hash, prefix, metric, now):
-        """Store a StatHat stat key's hash for ``metric``; its id."""
-        return run_in_transaction(self.write, keys.insert_stat_key, key_hash, prefix, metric, now)
+    def create_stat_key(self, tenant_id, key_hash, prefix, metric, now):
+        """Store a StatHat stat key's hash for a tenant's ``metric``; its id."""
+        return run_in_transaction(
+            self.write, keys.insert_stat_key, tenant_id, key_hash, prefix, metric, now
+        )
 
     def stat_key_metric(self, key_hash):
-        """The metric a stat key names, or None."""
+        """(tenant id, metric name) a stat key names, or None."""
         return run_read(self.write, keys.stat_key_metric, key_hash)
 
     # -- writes
@@ -281,22 +311,25 @@ class Store:
             self._disowned = True
         run_in_transaction(self.write, rollups.disown)
 
-    def resolve_metrics(self, wanted, now):
-        """{name: type wanted if new} → {name: Metric}, creating the missing ones while
-        METRICS_MAX_METRICS allows (a refused name is left out)."""
+    def resolve_metrics(self, tenant_id, wanted, now):
+        """{name: type wanted if new} of a tenant → {name: Metric}, creating the missing ones
+        while its metric limit allows (a refused name is left out)."""
         limit = self.settings["METRICS_MAX_METRICS"]
-        return run_in_transaction(self.write, metrics.resolve, wanted, now, limit)
+        return run_in_transaction(self.write, metrics.resolve, tenant_id, wanted, now, limit)
 
     def resolve_series(self, metric, wanted, now):
-        """{tags_hash: series_id, or None when refused for METRICS_MAX_SERIES_PER_METRIC} of
-        ``wanted`` ({tags_hash: canonical text}) for a live ``metric``, making the new ones
-        in one short transaction; {} if the metric was deleted meanwhile."""
+        """{tags_hash: series_id, or None when refused for a series limit (the metric's or its
+        tenant's)} of ``wanted`` ({tags_hash: canonical text}) for a live ``metric``, making
+        the new ones in one short transaction; {} if the metric was deleted meanwhile."""
         limit = self.settings["METRICS_MAX_SERIES_PER_METRIC"]
+        tenant_limit = self.settings["TENANT_MAX_SERIES"]
 
         def work(conn):
             if not metrics.lock(conn, metric.id):
                 return {}
-            made = series.make(conn, metric, wanted, now, limit)
+            made = series.make_many(
+                conn, metric.tenant_id, [(metric, wanted)], now, limit, tenant_limit
+            )[metric.id]
             found = series.find(conn, metric.id, set(wanted))
             return {h: made.made.get(h, found.get(h)) for h in wanted}
 
@@ -312,12 +345,12 @@ class Store:
 
     # -- deleting a metric
 
-    def delete_metric(self, name, finish_later):
-        """Delete the metric ``name``: its name is free and no point can land on it from the
-        moment this returns; every row keyed by it goes now when they are few (a chunk of
-        each table), else ``finish_later(metric_id)`` removes the rest (and returns how many
-        points, if it waited). (Metric, points deleted, finished) or None."""
-        return maintenance.delete_metric(self, name, finish_later)
+    def delete_metric(self, tenant_id, name, finish_later):
+        """Delete the tenant's metric ``name``: its name is free and no point can land on it
+        from the moment this returns; every row keyed by it goes now when they are few (a
+        chunk of each table), else ``finish_later(metric_id)`` removes the rest (and returns
+        how many points, if it waited). (Metric, points deleted, finished) or None."""
+        return maintenance.delete_metric(self, tenant_id, name, finish_later)
 
     def purge_metric(self, metric_id):
         """Remove what remains of a deleted metric, in paced chunks; how many points went."""

@@ -23,8 +23,9 @@ class WriteOptions:
 
     keep_rollups: bool = True  # METRICS_ROLLUPS
     keep_raw: bool = True  # raw points too, unless METRICS_RETENTION_DAYS=0 (rollups only)
-    max_metrics: int | None = None  # METRICS_MAX_METRICS
+    max_metrics: int | None = None  # METRICS_MAX_METRICS, per tenant (unless its own)
     max_series: int | None = None  # METRICS_MAX_SERIES_PER_METRIC
+    tenant_max_series: int | None = None  # TENANT_MAX_SERIES (unless the tenant's own)
 
 
 def storage_options(config):
@@ -35,21 +36,24 @@ def storage_options(config):
         config["METRICS_RETENTION_DAYS"] > 0,
         config["METRICS_MAX_METRICS"],
         config["METRICS_MAX_SERIES_PER_METRIC"],
+        config["TENANT_MAX_SERIES"],
     )
 
 
 def write_requests(conn, requests, now, options=None, known=None):
     """Apply several requests in one transaction; returns each one's Answer (or CONFLICT).
-    Metrics and series are resolved (new ones made within their limits), the points inserted
-    with their rollups (per metric, and per series for tagged metrics), the receipts recorded.
-    ``known``: the process's KnownSeries, so series already seen cost no lookup."""
+    Metrics and series are resolved tenant by tenant (new ones made within their limits), the
+    points inserted with their rollups (per metric, and per series for tagged metrics), the
+    receipts recorded. ``known``: the process's KnownSeries, so series already seen cost no
+    lookup."""
     options = options or WriteOptions()
     known = known if known is not None else KnownSeries()
     answers, fresh, followers, recorded = _settle_receipts(conn, requests, now)
     wanted, tag_sets = _wanted(requests[i] for i in fresh)
-    exclusive = [name for name, sets in tag_sets.items() if not known.has_all(name, sets)]
-    resolved = metrics.resolve(conn, wanted, now, options.max_metrics, exclusive)
-    placed = _place_series(conn, resolved, tag_sets, exclusive, now, options, known)
+    resolved, placed = {}, {}
+    for tenant_id in sorted({tenant_id for tenant_id, _ in wanted}):  # one lock order
+        _resolve_tenant(conn, tenant_id, wanted, tag_sets, now, options, known, resolved, placed)
+    _touch(conn, resolved, placed, now, known)
     rows = []
     for index in fresh:
         points = requests[index].points
@@ -76,55 +80,66 @@ def write_requests(conn, requests, now, options=None, known=None):
 
 
 def _wanted(requests):
-    """({name: type wanted if new}, {name: {tags_hash: canonical text}}) of the requests."""
+    """({metric key: type wanted if new}, {metric key: {tags_hash: canonical text}}) of the
+    requests (a metric key is ``(tenant_id, name)``)."""
     wanted, tag_sets = {}, {}
     for request in requests:
         for point in request.points:
-            wanted.setdefault(point.name, point.type)
-            tag_sets.setdefault(point.name, {})[point.tags_hash] = point.tags
+            key = point.key
+            wanted.setdefault(key, point.type)
+            tag_sets.setdefault(key, {})[point.tags_hash] = point.tags
     return wanted, tag_sets
 
 
-def _place_series(conn, resolved, tag_sets, exclusive, now, options, known):
-    """{(name, tags_hash): series_id} of every tag set (None: refused for the series limit).
-    Series not known yet are found or made under the metric's exclusive lock (taken first by
-    ``resolve`` for the ``exclusive`` names, so it is rarely an upgrade)."""
-    placed = {}
-    for name, sets in tag_sets.items():
-        metric = resolved.get(name)
+def _resolve_tenant(conn, tenant_id, wanted, tag_sets, now, options, known, resolved, placed):
+    """One tenant's metrics (into ``resolved``, by metric key) and series (into ``placed``, by
+    (metric key, tags_hash); None: refused for a series limit). Series not known yet are found
+    or made under their metric's exclusive lock — taken first by ``resolve`` for the names
+    expected to need it, so it is rarely an upgrade — and then the tenant's."""
+    names = {name: kind for (tenant, name), kind in wanted.items() if tenant == tenant_id}
+    sets = {name: s for (tenant, name), s in tag_sets.items() if tenant == tenant_id}
+    exclusive = [name for name, s in sets.items() if not known.has_all((tenant_id, name), s)]
+    found = metrics.resolve(conn, tenant_id, names, now, options.max_metrics, exclusive)
+    resolved.update((metric.key, metric) for metric in found.values())
+    missing = []
+    for name, name_sets in sets.items():
+        metric = found.get(name)
         if metric is None:
             continue
-        ids = {tags_hash: known.get(name, metric.id, tags_hash) for tags_hash in sets}
-        missing = {h: sets[h] for h, series_id in ids.items() if series_id is None}
-        if missing:
+        ids = {h: known.get(metric.key, metric.id, h) for h in name_sets}
+        placed.update(((metric.key, h), series_id) for h, series_id in ids.items())
+        unknown = {h: name_sets[h] for h, series_id in ids.items() if series_id is None}
+        if unknown:
             if name not in exclusive:
                 metrics.lock(conn, metric.id)
-            ids.update(_made(conn, metric, missing, now, options, known, resolved))
-        placed.update(((name, tags_hash), series_id) for tags_hash, series_id in ids.items())
-    _touch(conn, resolved, placed, now, known)
-    return placed
+            missing.append((metric, unknown))
+    if missing:
+        _make_series(conn, tenant_id, missing, now, options, known, resolved, placed)
 
 
-def _made(conn, metric, missing, now, options, known, resolved):
-    """{tags_hash: series_id or None} of the tag sets not known yet: found, or made."""
-    outcome = series.make(conn, metric, missing, now, options.max_series)
-    if outcome.became_tagged:
-        resolved[metric.name] = replace(metric, tagged=True)
-    found = series.find(conn, metric.id, set(missing) - set(outcome.made) - outcome.refused)
-    ids = {}
-    for tags_hash in missing:
-        ids[tags_hash] = outcome.made.get(tags_hash, found.get(tags_hash))
-        if ids[tags_hash] is not None:
-            known.put(metric.name, metric.id, tags_hash, ids[tags_hash], now)
-    return ids
+def _make_series(conn, tenant_id, missing, now, options, known, resolved, placed):
+    """Find or make the series not known yet ([(Metric, {tags_hash: text})])."""
+    made = series.make_many(
+        conn, tenant_id, missing, now, options.max_series, options.tenant_max_series
+    )
+    for metric, unknown in missing:
+        outcome = made[metric.id]
+        if outcome.became_tagged:
+            resolved[metric.key] = replace(metric, tagged=True)
+        found = series.find(conn, metric.id, set(unknown) - set(outcome.made) - outcome.refused)
+        for tags_hash in unknown:
+            series_id = outcome.made.get(tags_hash, found.get(tags_hash))
+            placed[metric.key, tags_hash] = series_id
+            if series_id is not None:
+                known.put(metric.key, metric.id, tags_hash, series_id, now)
 
 
 def _touch(conn, resolved, placed, now, known):
     """Refresh last_seen of the series written now, at most hourly each."""
     stale = {}
-    for (name, tags_hash), series_id in placed.items():
-        if series_id is not None and known.stale(name, tags_hash, now):
-            stale.setdefault(resolved[name].id, []).append(series_id)
+    for (key, tags_hash), series_id in placed.items():
+        if series_id is not None and known.stale(key, tags_hash, now):
+            stale.setdefault(resolved[key].id, []).append(series_id)
     for metric_id, series_ids in stale.items():
         series.touch(conn, metric_id, series_ids, now)
 
@@ -148,14 +163,15 @@ def _split(points, resolved, placed, rows):
     """Add the points that fit their metric's type to ``rows``; the WriteResult of a request."""
     result = WriteResult()
     for position, point in enumerate(points):
-        metric = resolved.get(point.name)
+        key = point.key
+        metric = resolved.get(key)
         if metric is None:
             result.limited.append(position)
             continue
         if metric.type != point.type:
             result.mismatched.append((position, metric))
             continue
-        series_id = placed.get((point.name, point.tags_hash))
+        series_id = placed.get((key, point.tags_hash))
         if series_id is None:
             result.series_limited.append(position)
             continue

@@ -5,10 +5,10 @@
 Keys, under ``glowing-fiesta:buffer:<RQ_INGEST_QUEUE>``:
 
 - ``:points`` — a Redis Stream, one entry per accepted request: ``n`` (its point count) and
-  ``p`` (its points, one line each: name, type, value, microseconds since the epoch, tab
-  separated; names never hold a tab or a newline). Read through the consumer group
-  ``drainers``; an entry is deleted when its batch is acknowledged, so the stream holds
-  exactly the points not yet stored.
+  ``p`` (its points, one line each: name, type, value, microseconds since the epoch and the
+  tags if any, tab separated; names never hold a tab or a newline; see ``encode``). Read
+  through the consumer group ``drainers``; an entry is deleted when its batch is
+  acknowledged, so the stream holds exactly the points not yet stored.
 - ``:depth`` — points in the stream (the QUEUE_MAX_POINTS bound is checked against it).
 - ``:drainer:<slot>`` — a drain slot's lease: the id of the job that holds it, expiring
   QUEUE_CLAIM_IDLE_SECONDS after the job last showed life.
@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from app.core.tags import identity, tags_from_text
+from app.core.tenants import DEFAULT_TENANT_ID
 from app.core.timeutil import EPOCH
 from app.core.writes import Point
 from app.ingest import queue_scripts
@@ -37,13 +38,21 @@ IDLE = "idle"  # next_batch: nothing to do now, the slot still held
 
 
 def encode(points):
-    """Points as the buffer's text: one line each; a tagged point's canonical tag text (it
-    holds no tab or line break: tag values hold no control character) is a fifth field."""
+    """Points as the buffer's text: one line each; the name of a tenant's other than the
+    default one's metric is ``<tenant id>:<name>`` (a name holds no ``:``); a tagged point's
+    canonical tag text (it holds no tab or line break: tag values hold no control character)
+    is a fifth field."""
     return "\n".join(
-        f"{p.name}\t{_TYPE_CODES[p.type]}\t{float(p.value)!r}\t"
+        f"{_qualified(p)}\t{_TYPE_CODES[p.type]}\t{float(p.value)!r}\t"
         f"{(p.recorded_at - EPOCH) // _MICROSECOND}" + ("" if p.tags_hash == 0 else f"\t{p.tags}")
         for p in points
     )
+
+
+def _qualified(point):
+    if point.tenant_id == DEFAULT_TENANT_ID:
+        return point.name
+    return f"{point.tenant_id}:{point.name}"
 
 
 def decode(payload):
@@ -51,8 +60,10 @@ def decode(payload):
     points = []
     for line in payload.split("\n"):
         name, kind, value, micros, *tags = line.split("\t")
+        tenant, _, bare = name.rpartition(":")
         recorded_at = EPOCH + _MICROSECOND * int(micros)
-        point = Point(name, _TYPES[kind], float(value), recorded_at)
+        tenant_id = int(tenant) if tenant else DEFAULT_TENANT_ID
+        point = Point(bare, _TYPES[kind], float(value), recorded_at, tenant_id=tenant_id)
         if tags:
             point = replace(point, tags=tags[0], tags_hash=_hash_of(tags[0]))
         points.append(point)

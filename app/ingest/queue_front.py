@@ -43,8 +43,9 @@ class _Front:
         self.buffer = buffer_for(get_redis(app), app.config)
         # RQ's default serializer, which the drain jobs (and rq-scheduler's) use too.
         self.queue = Queue(app.config["RQ_INGEST_QUEUE"], connection=get_redis(app))
-        self.names = TTLCache(maxsize=100_000, ttl=NAME_CACHE_SECONDS)  # a read never extends
-        # (name, tags hash) → (metric id, series id) of series seen at this door
+        # metric key (tenant id, name) → Metric; a read never extends an entry's life
+        self.names = TTLCache(maxsize=100_000, ttl=NAME_CACHE_SECONDS)
+        # (metric key, tags hash) → (metric id, series id) of series seen at this door
         self.series = TTLCache(maxsize=200_000, ttl=NAME_CACHE_SECONDS)
         self.lock = threading.Lock()
 
@@ -57,64 +58,64 @@ def _front(app):
 
 
 def _metrics(app, front, points):
-    """{name: Metric} for every name among ``points``, the new ones created now."""
+    """{metric key: Metric} for every metric among ``points``, the new ones created now."""
     wanted = {}
     for point in points:
-        wanted.setdefault(point.name, point.type)
+        wanted.setdefault(point.key, point.type)
     with front.lock:
-        known = {name: front.names[name] for name in wanted if name in front.names}
-    missing = {name: kind for name, kind in wanted.items() if name not in known}
-    if missing:
-        found = _create(app, missing)
+        known = {key: front.names[key] for key in wanted if key in front.names}
+    missing = {key: kind for key, kind in wanted.items() if key not in known}
+    for tenant_id in sorted({tenant_id for tenant_id, _ in missing}):
+        mine = {name: kind for (tenant, name), kind in missing.items() if tenant == tenant_id}
+        found = {m.key: m for m in _create(app, tenant_id, mine).values()}
         with front.lock:
             front.names.update(found)
         known.update(found)
     return known
 
 
-def _create(app, wanted):
-    """The metrics of ``wanted`` ({name: type if new}), creating the missing ones in one
-    transaction; a name past METRICS_MAX_METRICS is left out."""
-    return get_store(app).resolve_metrics(wanted, utcnow())
+def _create(app, tenant_id, wanted):
+    """A tenant's metrics of ``wanted`` ({name: type if new}), creating the missing ones in
+    one transaction; a name past the tenant's metric limit is left out."""
+    return get_store(app).resolve_metrics(tenant_id, wanted, utcnow())
 
 
 def _series(app, front, known, points):
-    """The (name, tags hash) pairs refused for METRICS_MAX_SERIES_PER_METRIC; the new series
-    of the others are made now (known ones cost no database round trip)."""
+    """The (metric key, tags hash) pairs refused for a series limit; the new series of the
+    others are made now (known ones cost no database round trip)."""
     wanted = {}
     for point in points:
-        metric = known.get(point.name)
+        metric = known.get(point.key)
         if metric is not None and metric.type == point.type:
             with front.lock:
-                seen = front.series.get((point.name, point.tags_hash))
+                seen = front.series.get((point.key, point.tags_hash))
             if seen is None or seen[0] != metric.id:
-                wanted.setdefault(point.name, {})[point.tags_hash] = point.tags
+                wanted.setdefault(point.key, {})[point.tags_hash] = point.tags
     refused = set()
-    for name, sets in wanted.items():
-        placed = get_store(app).resolve_series(known[name], sets, utcnow())
+    for key, sets in wanted.items():
+        placed = get_store(app).resolve_series(known[key], sets, utcnow())
         for tags_hash, series_id in placed.items():
             if series_id is None:
-                refused.add((name, tags_hash))
+                refused.add((key, tags_hash))
             else:
                 with front.lock:
-                    front.series[name, tags_hash] = (known[name].id, series_id)
+                    front.series[key, tags_hash] = (known[key].id, series_id)
     return refused
 
 
 def _door(app, front, points):
     """The WriteResult of the door's check: points of a metric of another type, of a new
-    metric past METRICS_MAX_METRICS, or of a new series past METRICS_MAX_SERIES_PER_METRIC,
-    refused."""
+    metric past its tenant's limit, or of a new series past a series limit, refused."""
     known = _metrics(app, front, points)
     refused = _series(app, front, known, points)
     result = WriteResult(queued=True)
     for position, point in enumerate(points):
-        metric = known.get(point.name)
+        metric = known.get(point.key)
         if metric is None:
             result.limited.append(position)
         elif metric.type != point.type:
             result.mismatched.append((position, metric))
-        elif (point.name, point.tags_hash) in refused:
+        elif (point.key, point.tags_hash) in refused:
             result.series_limited.append(position)
         else:
             result.written.append(position)
