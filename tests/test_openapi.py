@@ -38,6 +38,7 @@ from app.core.constants import DECIMAL_TEXT_PATTERN, MAX_ABS_VALUE, TIMESTAMP_TE
 from app.core.stathat import STAT_PATTERN, BadStatName, metric_names
 from app.core.tags import TagError, parse_filter
 from app.core.timeutil import isoformat_z, parse_decimal, parse_timestamp
+from app.db import get_store
 from tests.harness import ROOT, Gunicorn, drop_abandoned_databases, drop_database
 from tests.helpers import (
     MYSQL_SERVER_URL,
@@ -159,7 +160,10 @@ def fuzz_server():
         path: runner.invoke(args=["metrics", "stat-key", name]).stdout.splitlines()[-1]
         for path, name in (("/c", "fuzzed.count"), ("/v", "fuzzed.value"))
     }
-    keys = {"api": key, "stat": stat_keys}
+    spare = new_key(app, "fuzzed", scopes="read")  # the key the fuzzer may change or revoke
+    own_id = get_store(app).find_key(key[:11]).id
+    keys = {"api": key, "stat": stat_keys, "own_id": own_id,
+            "spare_id": get_store(app).find_key(spare[:11]).id}  # fmt: skip
     server = Gunicorn({"DATABASE_URL": url, "WEB_CONCURRENCY": "2"}).start()
     yield server, keys
     server.stop()
@@ -287,6 +291,8 @@ def _fit(case, keys):
     if case.meta is None or case.meta.generation.mode.is_positive:
         _with_keys(case, keys)
         _fresh(case)
+    if (case.path_parameters or {}).get("key_id") == keys["own_id"]:
+        case.path_parameters["key_id"] = keys["spare_id"]  # never the fuzzer's own key
     return case
 
 

@@ -85,7 +85,7 @@ def server(tmp_path_factory):
 
 def test_every_documented_answer_matches_a_real_one(server, tmp_path):
     app = create_app({"TESTING": True, "DATABASE_URL": server.env["DATABASE_URL"]})
-    key = new_key(app)
+    key, admin = new_key(app), new_key(app, "readme admin", scopes="admin")
     checked = 0
     for number, block in enumerate(curl_blocks()):
         out = tmp_path / f"block{number}"
@@ -93,7 +93,7 @@ def test_every_documented_answer_matches_a_real_one(server, tmp_path):
         script = WRAPPER + block.replace("localhost:8000", f"localhost:{server.port}")
         done = subprocess.run(
             ["bash", "-c", script],
-            env={"PATH": "/usr/bin:/bin", "KEY": key, "OUT": str(out)},
+            env={"PATH": "/usr/bin:/bin", "KEY": key, "ADMIN": admin, "OUT": str(out)},
             capture_output=True,
             text=True,
             timeout=60,

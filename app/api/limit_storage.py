@@ -19,6 +19,20 @@ if tonumber(current) == tonumber(ARGV[2]) then
 end
 return {current, redis.call("pttl", KEYS[1])}
 """
+# Take ARGV[2] from a budget of ARGV[3] a window only if all of it fits: a refusal counts
+# nothing. Returns {taken (0|1), the count, the window's remaining milliseconds (-2: none)}.
+_TAKE_IF_FITS = """
+local current = tonumber(redis.call("get", KEYS[1]) or "0")
+local amount = tonumber(ARGV[2])
+if current + amount > tonumber(ARGV[3]) then
+    return {0, current, redis.call("pttl", KEYS[1])}
+end
+current = redis.call("incrby", KEYS[1], amount)
+if tonumber(current) == amount then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return {1, current, redis.call("pttl", KEYS[1])}
+"""
 # A remembered reply is only for the reads of the same request, a moment later.
 _MEMO_SECONDS = 1.0
 
@@ -34,6 +48,16 @@ class OneTripRedisStorage(RedisStorage):
         """Register limits' scripts and ours."""
         super().initialize_storage(uri)
         self.lua_incr_expire_pttl = self.get_connection().register_script(_INCR_EXPIRE_PTTL)
+        self.lua_take_if_fits = self.get_connection().register_script(_TAKE_IF_FITS)
+
+    def take(self, key, expiry, limit, amount):
+        """Count ``amount`` against ``limit`` only if it all fits in the window: (taken, the
+        count, when the window ends as Unix time)."""
+        taken, count, pttl = self.lua_take_if_fits(
+            [self.prefixed_key(key)], [expiry, amount, limit]
+        )
+        ends_at = time.time() + (int(pttl) / 1000 if int(pttl) > 0 else expiry)
+        return bool(taken), int(count), ends_at
 
     def incr(self, key, expiry, elastic_expiry=False, amount=1):
         """Count a hit; remember the count and the window's end for this thread's next reads."""

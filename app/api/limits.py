@@ -99,6 +99,31 @@ class RateLimits:
             telemetry.figures().limiter_fallback.set(0)
         return Window(allowed, per_minute, remaining, reset)
 
+    def take(self, identity, per_minute, cost):
+        """Count ``cost`` against ``per_minute`` for ``identity`` only if all of it fits (a
+        refusal counts nothing); its Window."""
+        item = RateLimitItemPerMinute(per_minute)
+        key, expiry = item.key_for(identity), item.get_expiry()
+        limiter = self._limiter()
+        try:
+            if limiter is self.memory:
+                taken, count, ends_at = self._take_in_memory(key, expiry, per_minute, cost)
+            else:
+                taken, count, ends_at = limiter.storage.take(key, expiry, per_minute, cost)
+        except RedisError as exc:
+            self._redis_failed(exc)
+            return self.take(identity, per_minute, cost)
+        return Window(taken, per_minute, max(0, per_minute - count), ends_at)
+
+    def _take_in_memory(self, key, expiry, limit, amount):
+        storage = self.memory.storage
+        with self._lock:
+            count = storage.get(key)
+            if count + amount <= limit:
+                count = storage.incr(key, expiry, amount=amount)
+                return True, count, storage.get_expiry(key)
+        return False, count, storage.get_expiry(key) if count else time.time() + expiry
+
     def exceeded(self, identity, per_minute):
         """Whether ``identity`` has used up ``per_minute`` already (nothing is counted)."""
         item = RateLimitItemPerMinute(per_minute)
@@ -150,6 +175,22 @@ def count_request(api_key):
             f"Rate limit exceeded: {per_minute} per 1 minute",
             window.retry_after(),
             _window_headers(window),
+        )
+
+
+def spend_points(api_key, count):
+    """Take ``count`` points from the budget of ``api_key``'s tenant (its points_per_minute,
+    shared by all its keys and every server); a write that would cross it is refused whole:
+    429 RATE_LIMITED with Retry-After, nothing counted."""
+    per_minute = api_key.tenant.limits(current_app.config)["points_per_minute"]
+    if not per_minute or not count:
+        return
+    window = get_limits(current_app).take(f"tenant-points:{api_key.tenant.id}", per_minute, count)
+    if not window.allowed:
+        raise rate_limited(
+            f"Points budget exceeded: tenant '{api_key.tenant.name}' may write {per_minute} "
+            f"points per 1 minute, {window.remaining} are left and this request has {count}",
+            window.retry_after(),
         )
 
 

@@ -14,6 +14,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from app.api.errors import ERROR_CODES
+from app.api.key_schemas import KeyChangeSchema, KeyCreateSchema
 from app.api.schemas import (
     PARAMETER_FIELDS,
     QUERY_ALIASES,
@@ -247,6 +248,12 @@ LIMIT_FIELDS = {
 }
 
 
+def _closed(converter, schema):
+    """A body schema that refuses unknown fields, as its marshmallow schema does."""
+    body = converter.schema2jsonschema(schema)
+    return {**body, "additionalProperties": False}
+
+
 def _query_body(parameters):
     """POST /api/query's body from the GET route's parameters: the same rules by the same
     names, except `metrics` (the names) and `filters` (the filter strings). A field is left out
@@ -276,7 +283,48 @@ def _query_body(parameters):
     }
 
 
+KEY = {
+    "type": "object",
+    "required": ["id", "prefix", "name", "scopes", "rate_limit", "created_at", "last_used_at",
+                 "revoked_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "prefix": {"type": "string", "description": "The key's loggable start."},
+        "name": {"type": "string"},
+        "scopes": {"type": "array", "items": {"enum": ["read", "write", "admin"]}},
+        "rate_limit": {"type": "integer", "description": "Requests a minute (its own, else "
+                       "METRICS_RATE_LIMIT_DEFAULT)."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_used_at": {"type": ["string", "null"], "format": "date-time",
+                         "description": "To the minute."},
+        "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}  # fmt: skip
+
+
 RESPONSE_SCHEMAS = {
+    "Key": {
+        **KEY,
+        "required": ["success", *KEY["required"]],
+        "properties": {"success": {"const": True}, **KEY["properties"]},
+    },
+    "KeyCreated": {
+        "type": "object",
+        "required": ["success", "key", "id", "prefix", "name", "scopes", "rate_limit"],
+        "properties": {
+            "success": {"const": True},
+            "key": {"type": "string", "description": "The raw key, shown only here."},
+            **{
+                name: KEY["properties"][name]
+                for name in ("id", "prefix", "name", "scopes", "rate_limit", "created_at")
+            },
+        },
+    },
+    "KeyList": {
+        "type": "object",
+        "required": ["success", "data"],
+        "properties": {"success": {"const": True}, "data": {"type": "array", "items": KEY}},
+    },
     "Error": ENVELOPE,
     "ItemError": ITEM_ERROR,
     "Recorded": {
@@ -485,12 +533,14 @@ ERRORS = {  # status → when
     400: "Invalid request (`VALIDATION_ERROR`, `INVALID_JSON`, …; see the code).",
     401: "No, malformed, unknown or revoked key (`UNAUTHORIZED`).",
     403: "The key's scope does not allow this (`FORBIDDEN`).",
-    404: "No such metric (`METRIC_NOT_FOUND`) or route (`NOT_FOUND`).",
+    404: "No such metric (`METRIC_NOT_FOUND`), or no such API key or route (`NOT_FOUND`); "
+    "another tenant's answers the same.",
     409: "The metric has the other type (`METRIC_TYPE_MISMATCH`).",
     413: "The body is over MAX_CONTENT_LENGTH (`PAYLOAD_TOO_LARGE`).",
     422: "This Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`), or a "
     "new metric would pass METRICS_MAX_METRICS (`METRIC_LIMIT_EXCEEDED`).",
-    429: "Over the key's rate limit, or too many failed authentications (`RATE_LIMITED`).",
+    429: "Over the key's rate limit, over the tenant's points a minute (the whole request is "
+    "refused), or too many failed authentications (`RATE_LIMITED`).",
     503: (
         "The database or the writer is unavailable, or in queue mode Redis or room in its "
         "buffer (`SERVICE_UNAVAILABLE`, with Retry-After)."
@@ -885,6 +935,65 @@ def document(config):
             }
         },
     )  # fmt: skip
+    key_id = {"in": "path", "name": "key_id", "required": True, "schema": {"type": "integer"}}
+    spec.path(
+        "/api/keys",
+        operations={
+            "post": {
+                "summary": "Create an API key in the caller's tenant (admin)",
+                "security": KEYED,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _closed(converter, KeyCreateSchema)}
+                    },
+                },
+                "responses": {
+                    "201": _json("KeyCreated", "Created; `key` is shown only in this answer."),
+                    **_errors(400, 401, 403, 413, 429, 503),
+                },
+            },
+            "get": {
+                "summary": "The caller's tenant's API keys (admin)",
+                "security": KEYED,
+                "responses": {
+                    "200": _json("KeyList", "Oldest first, revoked ones included."),
+                    **_errors(401, 403, 429, 503),
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/keys/{key_id}",
+        operations={
+            "patch": {
+                "summary": "Change a key's scope and/or rate limit (admin)",
+                "security": KEYED,
+                "parameters": [key_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {**_closed(converter, KeyChangeSchema), "minProperties": 1}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("Key", "Changed; every server applies it within 5 s."),
+                    **_errors(400, 401, 403, 404, 413, 429, 503),
+                },
+            },
+            "delete": {
+                "summary": "Revoke a key (admin)",
+                "security": KEYED,
+                "parameters": [key_id],
+                "responses": {
+                    "200": _json("Key", "Revoked; every server refuses it within 5 s."),
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            },
+        },
+    )
     spec.path(
         "/api/query",
         operations={

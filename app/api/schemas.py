@@ -657,7 +657,7 @@ class QueryBodySchema(Schema):
             raise not_an_object("body")
         unknown = sorted(key for key in data if key not in self.fields)
         if unknown:
-            raise ValidationError({key: [_unknown_field(key, self.fields)] for key in unknown})
+            raise ValidationError({key: [unknown_field(key, self.fields)] for key in unknown})
         top = data.get("top")
         if isinstance(top, float) and top.is_integer():
             data = {**data, "top": int(top)}  # JSON has one number type: 5.0 is the integer 5
@@ -669,7 +669,7 @@ class QueryBodySchema(Schema):
         return data
 
 
-def _unknown_field(name, known):
+def unknown_field(name, known):
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f"Unknown field; did you mean {close[0]!r}?" if close else "Unknown field."
 

@@ -59,7 +59,8 @@ class StateCollector:
 
     def collect(self):
         """Yield the metric families (what can be read now)."""
-        for read in (self._queues, self._buffer, self._maintenance, self._catalogue):
+        reads = (self._queues, self._buffer, self._maintenance, self._catalogue, self._tenants)
+        for read in reads:
             try:
                 yield from read()
             except Exception as exc:  # a dependency is down: /ready reports it
@@ -115,7 +116,8 @@ class StateCollector:
         totals = get_store(self.app).series_totals()
         for name, help_text, value in (
             ("gf_metrics", "Live metrics", totals["metrics"]),
-            ("gf_metrics_limit", "METRICS_MAX_METRICS", self.app.config["METRICS_MAX_METRICS"]),
+            ("gf_metrics_limit", "METRICS_MAX_METRICS (a tenant's default metric limit)",
+             self.app.config["METRICS_MAX_METRICS"]),
             ("gf_series", "Series of the live metrics", totals["series"]),
             ("gf_series_limit_per_metric", "METRICS_MAX_SERIES_PER_METRIC",
              self.app.config["METRICS_MAX_SERIES_PER_METRIC"]),
@@ -125,6 +127,36 @@ class StateCollector:
             family = GaugeMetricFamily(name, help_text)
             family.add_metric([], value)
             yield family
+
+    def _tenants(self):
+        """Each tenant's use beside its limits (tenant names are operator-made: a bounded
+        label set)."""
+        families = {
+            name: GaugeMetricFamily(name, help_text, labels=["tenant"])
+            for name, help_text in TENANT_FIGURES.items()
+        }
+        for usage in get_store(self.app).tenant_usage():
+            own = usage.tenant.limits(self.app.config)
+            for name, value in (
+                ("gf_tenant_metrics", usage.metrics),
+                ("gf_tenant_metrics_limit", own["max_metrics"]),
+                ("gf_tenant_series", usage.series),
+                ("gf_tenant_series_limit", own["max_series"]),
+                ("gf_tenant_points_per_minute_limit", own["points_per_minute"]),
+                ("gf_tenant_keys", usage.keys),
+            ):
+                families[name].add_metric([usage.tenant.name], value)
+        yield from families.values()
+
+
+TENANT_FIGURES = {
+    "gf_tenant_metrics": "The tenant's live metrics",
+    "gf_tenant_metrics_limit": "The tenant's metric limit",
+    "gf_tenant_series": "Series of the tenant's live metrics",
+    "gf_tenant_series_limit": "The tenant's series limit",
+    "gf_tenant_points_per_minute_limit": "Points the tenant may write a minute (0: unlimited)",
+    "gf_tenant_keys": "The tenant's active API keys",
+}
 
 
 def _partition_figures(result):

@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from app.api.auth import ADMIN
 from app.api.body import raw_body
 from app.api.errors import ApiError, envelope, from_validation_error
+from app.api.limits import spend_points
 from app.api.schemas import accepted_window
 from app.core.constants import IDEMPOTENCY_KEY_PATTERN
 from app.core.timeutil import utcnow
@@ -69,6 +70,10 @@ def handle(parse):
     try:
         points, respond = parse()
     except (ApiError, ValidationError) as error:
+        return replay_or_raise(error, receipt)
+    try:
+        spend_points(g.api_key, len(points))
+    except ApiError as error:
         return replay_or_raise(error, receipt)
     answer = get_front_door(current_app).record(points, respond, receipt)
     if not answer.replayed:

@@ -25,7 +25,7 @@ from app.api.auth import (
 )
 from app.api.body import parse_json, raw_body
 from app.api.errors import ApiError, from_validation_error
-from app.api.limits import count_request
+from app.api.limits import count_request, spend_points
 from app.api.schemas import PointSchema, load_point
 from app.api.writes import write_limits, write_window
 from app.core.stathat import STAT_KEY_RE, BadStatName, metric_names
@@ -130,9 +130,11 @@ def _authenticated(raw_key):
 def _ingest(raw_key, items, params, api_key=None):
     """Authenticate (unless done), count, validate and store; the StatHat answer."""
     if api_key is None:
-        _authenticated(raw_key)
+        api_key = _authenticated(raw_key)
     respond = answers.stathat(write_limits())
-    answer = get_front_door(current_app).record(_points(items), respond, None)
+    points = _points(items)
+    spend_points(api_key, len(points))
+    answer = get_front_door(current_app).record(points, respond, None)
     if answer.status == 200 and str(params.get("vb", "")) == "0":
         return current_app.response_class(status=204)
     return jsonify(answer.body), answer.status
