@@ -761,3 +761,17 @@ def test_several_metrics_group_each_by_the_tag(page, browser):
     last = aggregate_requests(browser)[-1]
     assert last["name"] == ["tags.requests,tags.errors"] and last["group_by"] == ["host"]
     assert severe_console_entries(browser) == []
+
+
+def test_the_grouping_stays_while_no_metric_is_ticked(page, browser):
+    open_chart(browser, page, "metric=tags.requests&window=1m&range=1h&group_by=host")
+    wait_for_legend(browser, [*TOP_TEN, "other"])
+    box = browser.find_element(By.CSS_SELECTOR, "#metric-list input[value='tags.requests']")
+    box.click()
+    wait_for_text(browser, "tags-hint", lambda text: text.startswith("Choose a metric"))
+    assert not browser.find_element(By.ID, "group-by").is_enabled()
+    assert browser.current_url.endswith("/?window=1m&range=1h&group_by=host")
+    box.click()
+    wait_for_legend(browser, [*TOP_TEN, "other"])
+    assert aggregate_requests(browser)[-1]["group_by"] == ["host"]
+    assert severe_console_entries(browser) == []

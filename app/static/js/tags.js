@@ -93,11 +93,13 @@ export class TagControls {
     filters.forEach((filter) => params.append("filter", filterText(filter)));
   }
 
-  /** What the aggregate query adds: group_by and top, and the filters (a list). */
+  /** What the aggregate query adds: group_by and top, and the filters (a list); before the
+   * listings come, a link's filters that the API would refuse are left out already. */
   queryParams() {
     const { groupBy, filters } = this.loaded ? this.current() : this.wanted;
     const grouping = groupBy ? { group_by: groupBy, top: TOP } : {};
-    return { ...grouping, filter: filters.map(filterText) };
+    const fine = filters.filter((filter) => filter.value !== "" && !filterProblem(filter));
+    return { ...grouping, filter: fine.map(filterText) };
   }
 
   /** The key the chart is grouped by, or "". */
@@ -123,7 +125,8 @@ export class TagControls {
       this.say(why);
       return true;
     }
-    const missing = names.filter((name) => !this.listings.has(name));
+    // Not read yet, or refused last time (it may answer now).
+    const missing = names.filter((name) => !this.known(name));
     const answers = await Promise.all(
       missing.map((name) => getJson(tagsPath(name), {}, controller.signal)),
     );
@@ -187,6 +190,11 @@ export class TagControls {
     this.applied = this.appliedText();
   }
 
+  /** Whether the listing of `name` has been read (a list, empty for a metric without tags). */
+  known(name) {
+    return Array.isArray(this.listings.get(name));
+  }
+
   /** Disable grouping when no range and window of the page fits a grouped query; a grouping
    * that no longer fits is dropped. Returns the sentence that says so, or "". */
   settle() {
@@ -214,7 +222,8 @@ export class TagControls {
     const filters = [...this.rows.children]
       .filter((row) => row.dataset.state === "applied")
       .map((row) => rowFilter(row));
-    return { groupBy: this.groupBy.disabled ? "" : this.groupBy.value, filters };
+    // Disabled with no metric charted: the choice stays for when one is (no tags: it is "").
+    return { groupBy: this.groupBy.value, filters };
   }
 
   appliedText() {
@@ -265,8 +274,8 @@ export class TagControls {
   sayGrouping() {
     const key = this.loaded && !this.groupBy.disabled ? this.groupBy.value : "";
     const grouping = key
-      ? `One line for each of the ${TOP} largest groups by ${key} (by the operation over the ` +
-        "range); the rest add up in “other”."
+      ? `One line for each of the ${TOP} largest groups by ${key} over the range (the smallest ` +
+        "for min); the rest together in “other”."
       : "";
     const errors = this.lines.some((line) => line.includes("could not be read"));
     setStatus(this.hint, [...this.lines, grouping].filter(Boolean).join(" "), errors);
