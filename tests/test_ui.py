@@ -177,3 +177,14 @@ def test_moved_choices_and_a_full_metric_list_are_announced(page_client):
     for element_id in ("choice-note", "metrics-full", "chart-status"):
         assert elements[element_id][1]["role"] == "status", element_id
     assert "hidden" in elements["metrics-full"][1]
+
+
+def test_tag_controls_start_disabled_and_are_announced(page_client):
+    elements = page_elements(page_client)
+    tag, attributes = elements.by_id["group-by"]
+    assert tag == "select" and "disabled" in attributes  # until a metric's tags are read
+    assert attributes["aria-describedby"] == "tags-hint"
+    assert elements.options["group-by"] == [""]
+    assert "disabled" in elements.by_id["add-filter"][1]
+    assert elements.by_id["tags-hint"][1]["role"] == "status"
+    assert elements.by_id["filter-rows"][0] == "ul"

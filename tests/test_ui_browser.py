@@ -9,12 +9,15 @@ import base64
 import json
 import os
 import re
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -54,6 +57,7 @@ VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 # "1 minute" over "last 7 days" (up to 10,081 buckets) is refused as it is out of the box.
 PAGE_LIMITS = {"METRICS_MAX_QUERY_NAMES": "3", "METRICS_MAX_QUERY_POINTS": "4000"}
 MISSING = "–"
+HOSTS = [f"web-{number:02d}" for number in range(1, 13)]  # 12 values: top 10 and "other"
 INVALID_KEY = (
     "This key is not valid (401): the server does not know it, or it was revoked. "
     "Check it, or create a new one."
@@ -124,20 +128,31 @@ def page(tmp_path_factory):
     post_values(server, key, "round.latency", rounded, now=now)
     post_values(server, key, "axes.orders", [(20, 3), (10, 3)], kind="counter", now=now)
     post_values(server, key, "axes.latency", [(30, 120.25), (10, 250.5)], now=now)
+    # Twelve hosts, web-NN with NN requests at two moments: the largest sums are the last hosts.
+    for number, host in enumerate(HOSTS, start=1):
+        tags = {"host": host, "status": "500" if number % 2 else "200"}
+        points = [(20, number), (10, number)]
+        post_values(server, key, "tags.requests", points, "counter", now, tags)
+    for host in HOSTS[:2]:
+        post_values(server, key, "tags.errors", [(15, 1)], "counter", now, {"host": host})
+    post_values(server, key, "tags.none", [(10, 1)], now=now)
     yield SimpleNamespace(server=server, key=key, base=server.base, now=now)
     server.stop()
     check_log(server)
     server.cleanup()
 
 
-def post_values(server, key, name, minutes_ago_and_values, kind="value", now=None):
-    """Record points ``minutes`` before now through the API; returns their times."""
+def post_values(server, key, name, minutes_ago_and_values, kind="value", now=None, tags=None):
+    """Record points ``minutes`` before now through the API (each with ``tags``, if given);
+    returns their times."""
     now = now or datetime.now(UTC)
     times = [now - timedelta(minutes=minutes) for minutes, _ in minutes_ago_and_values]
     items = [
         {"name": name, "type": kind, "value": value, "recorded_at": at.isoformat()}
         for at, (_, value) in zip(times, minutes_ago_and_values, strict=True)
     ]
+    for item in items if tags else ():
+        item["tags"] = tags
     request = urllib.request.Request(
         server.base + "/api/metrics/batch",
         data=json.dumps({"metrics": items}).encode(),
@@ -550,3 +565,213 @@ import("/static/js/choice.js").then((choice) => {
   done(answer);
 });
 """
+
+
+# The tag controls: group by a key (top 10 and "other"), filters, and the requests they make.
+TOP_TEN = [f"host={host}" for host in reversed(HOSTS[2:])]  # web-12 … web-03: largest first
+
+
+def legend(browser):
+    """The chart's legend entries, less the time."""
+    labels = browser.find_elements(By.CSS_SELECTOR, "#chart .u-legend .u-series .u-label")
+    return [label.text for label in labels][1:]
+
+
+def wait_for_legend(browser, expected):
+    """Wait until the chart is ready with the ``expected`` legend; returns the chart."""
+    chart = browser.find_element(By.ID, "chart")
+
+    def drawn(_):
+        return chart.get_attribute("data-state") == "ready" and legend(browser) == expected
+
+    try:
+        WebDriverWait(browser, WAIT_SECONDS).until(drawn)
+    except TimeoutException:
+        state = chart.get_attribute("data-state")
+        raise AssertionError((state, legend(browser), text_of(browser, "chart-status"))) from None
+    return chart
+
+
+def aggregate_requests(browser):
+    """The query parameters of every aggregate request the page made, in order."""
+    names = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(entry => entry.name)"
+    )
+    return [
+        parse_qs(urlsplit(name).query, keep_blank_values=True)
+        for name in names
+        if urlsplit(name).path == "/api/metrics/aggregate"
+    ]
+
+
+def group_by(browser, key):
+    """Pick a key in the "group by" select."""
+    Select(browser.find_element(By.ID, "group-by")).select_by_value(key)
+
+
+def add_filter(browser, key, op, value):
+    """Add a filter row and fill it; returns the row."""
+    browser.find_element(By.ID, "add-filter").click()
+    row = browser.find_elements(By.CSS_SELECTOR, "#filter-rows li")[-1]
+    Select(row.find_element(By.CLASS_NAME, "filter-key")).select_by_value(key)
+    Select(row.find_element(By.CLASS_NAME, "filter-op")).select_by_value(op)
+    row.find_element(By.CLASS_NAME, "filter-value").send_keys(value)
+    return row
+
+
+def offered_values(row):
+    """The values a filter row's value field offers (its datalist)."""
+    options = row.find_elements(By.CSS_SELECTOR, "datalist option")
+    return [option.get_attribute("value") for option in options]
+
+
+def wait_for_values(browser, row, accept):
+    """Wait until a filter row offers values that pass ``accept``; returns them."""
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda _: accept(offered_values(row)))
+    return offered_values(row)
+
+
+def test_grouping_by_a_tag_draws_the_ten_largest_and_other(page, browser, viewport, tmp_path):
+    open_chart(browser, page, "metric=tags.requests&window=1m&range=1h")
+    wait_for_text(browser, "tags-hint", lambda text: text == "")  # the listing has come
+    assert offered(browser, "group-by") == ["", "host", "status"]
+    assert option_text(browser, "group-by", "host") == "host (12 values)"
+    group_by(browser, "host")
+    chart = wait_for_legend(browser, [*TOP_TEN, "other"])
+    assert chart.get_attribute("data-points") == str(11 * 2)  # two buckets of each group
+    status = text_of(browser, "chart-status")
+    assert status.endswith("Grouped by host (sum): 10 groups and “other” with data."), status
+    assert "10 largest groups by host" in text_of(browser, "tags-hint")
+    last = aggregate_requests(browser)[-1]
+    assert last["group_by"] == ["host"] and last["top"] == ["10"] and "filter" not in last
+    assert browser.current_url.endswith("/?metric=tags.requests&window=1m&range=1h&group_by=host")
+    times = [bucket_time(page.now, minutes) for minutes in (20, 10)]
+    sums = [str(number) for number in range(12, 2, -1)] + ["3"]  # web-01 and web-02 add up
+    assert table_rows(browser) == [[time, *sums] for time in times]
+    head = browser.find_elements(By.CSS_SELECTOR, "#data-table th")
+    assert [cell.text for cell in head] == ["Time (UTC)", *TOP_TEN, "other"]
+    screenshot(browser, tmp_path, f"grouped-{viewport}")
+    overflow = "return document.documentElement.scrollWidth - window.innerWidth"
+    assert browser.execute_script(overflow) <= 0
+    group_by(browser, "")  # none: one line again
+    wait_for_legend(browser, ["tags.requests (sum)"])
+    assert "group_by" not in aggregate_requests(browser)[-1]
+    assert severe_console_entries(browser) == []
+
+
+def test_filters_keep_only_the_matching_series(page, browser, viewport, tmp_path):
+    open_chart(browser, page, "metric=tags.requests&window=1m&range=1h&group_by=host")
+    wait_for_legend(browser, [*TOP_TEN, "other"])
+    row = add_filter(browser, "status", "=", "500")
+    odd = [f"host={host}" for host in reversed(HOSTS[::2])]  # web-11, web-09 … web-01
+    wait_for_legend(browser, odd)  # six groups: "other" is empty, so not drawn
+    assert row.get_attribute("data-state") == "applied"
+    assert wait_for_values(browser, row, bool) == ["500"]  # the values starting with "500"
+    last = aggregate_requests(browser)[-1]
+    assert last["filter"] == ["status=500"]
+    assert last["group_by"] == ["host"] and last["top"] == ["10"]
+    assert text_of(browser, "chart-status").endswith(
+        "Grouped by host (sum): 6 groups with data. Filtered: status=500."
+    )
+    assert browser.current_url.endswith("&group_by=host&filter=status%3D500")
+    screenshot(browser, tmp_path, f"filtered-{viewport}")
+    second = add_filter(browser, "host", "=~", "web-1.")  # AND-ed: web-11 only
+    wait_for_legend(browser, ["host=web-11"])
+    assert aggregate_requests(browser)[-1]["filter"] == ["status=500", "host=~web-1."]
+    assert wait_for_values(browser, second, bool) == HOSTS  # a regex: every value
+    row.find_element(By.CLASS_NAME, "filter-remove").click()
+    wait_for_legend(browser, ["host=web-12", "host=web-11", "host=web-10"])
+    assert aggregate_requests(browser)[-1]["filter"] == ["host=~web-1."]
+    # A link with the grouping and filters opens straight on the same chart.
+    link = browser.current_url
+    browser.get(link)
+    wait_for_legend(browser, ["host=web-12", "host=web-11", "host=web-10"])
+    rows = browser.find_elements(By.CSS_SELECTOR, "#filter-rows li")
+    assert [one.get_attribute("data-state") for one in rows] == ["applied"]
+    value = rows[0].find_element(By.CLASS_NAME, "filter-value")
+    assert value.get_attribute("value") == "web-1."
+    assert severe_console_entries(browser) == []
+
+
+def test_a_filter_the_api_would_refuse_is_never_sent(page, browser):
+    open_chart(browser, page, "metric=tags.requests&window=1m&range=1h")
+    wait_for_legend(browser, ["tags.requests (sum)"])
+    asked = len(aggregate_requests(browser))
+    row = add_filter(browser, "host", "=~", "web-(")
+    note = row.find_element(By.CLASS_NAME, "filter-note")
+    invalid = lambda _: row.get_attribute("data-state") == "invalid"  # noqa: E731
+    WebDriverWait(browser, WAIT_SECONDS).until(invalid)
+    assert note.text.startswith("Not a valid regex")
+    assert row.find_element(By.CLASS_NAME, "filter-value").get_attribute("aria-invalid") == "true"
+    for op, value in (("=~", "(?=web)"), ("=", "web,01"), ("!=", "a\\b")):
+        field = row.find_element(By.CLASS_NAME, "filter-value")
+        field.clear()  # no value: nothing applies while the operator changes
+        Select(row.find_element(By.CLASS_NAME, "filter-op")).select_by_value(op)
+        field.send_keys(value)
+        WebDriverWait(browser, WAIT_SECONDS).until(lambda _: note.text)
+        assert row.get_attribute("data-state") == "invalid", (op, value, note.text)
+    time.sleep(1)  # longer than the page waits for typing to end
+    assert len(aggregate_requests(browser)) == asked  # nothing asked, so nothing refused
+    assert "filter" not in browser.current_url
+    assert severe_console_entries(browser) == []
+
+
+def test_a_metric_without_tags_offers_no_grouping(page, browser):
+    open_chart(browser, page, "metric=tags.none&window=1m&range=1h")
+    hint = wait_for_text(browser, "tags-hint", lambda text: text.startswith("This metric"))
+    assert hint == "This metric has no tags: nothing to group or filter by."
+    assert not browser.find_element(By.ID, "group-by").is_enabled()
+    assert not browser.find_element(By.ID, "add-filter").is_enabled()
+    # A link grouping by a key the metric lacks charts it ungrouped, and says so.
+    chart = open_chart(browser, page, "metric=tags.none&window=1m&range=1h&group_by=host")
+    wait_for_legend(browser, ["tags.none (avg)"])
+    assert chart.get_attribute("data-state") == "ready"
+    hint = text_of(browser, "tags-hint")
+    assert hint.startswith("Not grouped by host: tags.none has no tag host."), hint
+    assert "group_by" not in aggregate_requests(browser)[-1]
+    assert browser.current_url.endswith("/?metric=tags.none&window=1m&range=1h")
+    assert severe_console_entries(browser) == []
+
+
+def test_grouping_never_makes_a_refused_query(page, browser, viewport, tmp_path):
+    open_chart(browser, page, "metric=tags.requests&window=1m&range=24h")
+    wait_for_legend(browser, ["tags.requests (sum)"])
+    assert offered(browser, "window") == list(WINDOWS)  # 1,441 buckets: one line fits
+    group_by(browser, "host")  # 11 groups × 1,441 buckets do not
+    wait_for_legend(browser, [*TOP_TEN, "other"])
+    assert text_of(browser, "choice-note") == (
+        "Window set to 5 minutes: 1 minute over the last 24 hours would be refused "
+        "(1 metric × 11 groups × up to 1,441 buckets: 15,851 values; at most 4,000)."
+    )
+    assert offered(browser, "window") == ["5m", "15m", "1h", "1d"]
+    assert aggregate_requests(browser)[-1]["window"] == ["5m"]
+    screenshot(browser, tmp_path, f"grouped-window-moved-{viewport}")
+    every_offered_choice_draws(browser)
+    assert aggregate_requests(browser)[-1]["top"] == ["10"]  # still grouped
+    assert severe_console_entries(browser) == []
+
+
+def test_several_metrics_group_each_by_the_tag(page, browser):
+    query = "metric=tags.requests&metric=tags.errors&window=1m&range=1h&group_by=host"
+    open_chart(browser, page, query)
+    named = [f"tags.requests{{{label}}}" for label in TOP_TEN]
+    errors = [f"tags.errors{{host={host}}}" for host in HOSTS[:2]]  # ≤ 10: no "other"
+    wait_for_legend(browser, [*named, "tags.requests{other}", *errors])
+    assert option_text(browser, "group-by", "host") == "host"  # counts differ by metric
+    last = aggregate_requests(browser)[-1]
+    assert last["name"] == ["tags.requests,tags.errors"] and last["group_by"] == ["host"]
+    assert severe_console_entries(browser) == []
+
+
+def test_the_grouping_stays_while_no_metric_is_ticked(page, browser):
+    open_chart(browser, page, "metric=tags.requests&window=1m&range=1h&group_by=host")
+    wait_for_legend(browser, [*TOP_TEN, "other"])
+    box = browser.find_element(By.CSS_SELECTOR, "#metric-list input[value='tags.requests']")
+    box.click()
+    wait_for_text(browser, "tags-hint", lambda text: text.startswith("Choose a metric"))
+    assert not browser.find_element(By.ID, "group-by").is_enabled()
+    assert browser.current_url.endswith("/?window=1m&range=1h&group_by=host")
+    box.click()
+    wait_for_legend(browser, [*TOP_TEN, "other"])
+    assert aggregate_requests(browser)[-1]["group_by"] == ["host"]
+    assert severe_console_entries(browser) == []

@@ -17,16 +17,19 @@ export function storeKey(key) {
   }
 }
 
-/** GET an API path with query parameters (empty ones left out), the key in X-API-Key. */
+/** GET an API path with query parameters (empty ones left out; a list repeats its name), the
+ * key in X-API-Key. */
 export async function getJson(path, params, signal) {
   const key = storedKey();
   if (!key) {
     return { ok: false, message: "Enter an API key first." };
   }
   const url = new URL(path, window.location.origin);
-  for (const [name, value] of Object.entries(params)) {
-    if (value !== "" && value !== undefined && value !== null) {
-      url.searchParams.set(name, value);
+  for (const [name, given] of Object.entries(params)) {
+    for (const value of Array.isArray(given) ? given : [given]) {
+      if (value !== "" && value !== undefined && value !== null) {
+        url.searchParams.append(name, value);
+      }
     }
   }
   let response;

@@ -2,11 +2,20 @@
 // UTC; and the same numbers as a table for people who cannot see the canvas.
 import { MISSING, formatNumber, formatUtc } from "./format.js";
 
-const COLORS = ["#1f5fbf", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490", "#a16207"];
+// The first seven as they always were; the other group (top N + other) is grey and dashed.
+const COLORS = [
+  "#1f5fbf", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490", "#a16207", "#db2777",
+  "#4d7c0f", "#475569",
+];
+const OTHER_COLOR = "#8a8f99";
+const OTHER_DASH = [6, 4];
 const HEIGHT = 340;
 // Past this many buckets with data dots merge into the line; below it they keep lone points
-// visible (a line needs two neighbours).
+// visible (a line needs two neighbours). Many lines get smaller dots.
 const DOTS_UP_TO = 300;
+const DOT_SIZE = 6;
+const SMALL_DOT_SIZE = 3;
+const SMALL_DOTS_FROM = 4;
 const DAY = 86400;
 // What an empty bucket holds, as the API's fill=zero has it (README "API"): nothing was
 // counted, so sums and counts are 0; an average of nothing does not exist.
@@ -15,29 +24,60 @@ const EMPTY = { sum: 0, count: 0 };
 const AXES = { counter: { scale: "counts", side: 3 }, value: { scale: "values", side: 1 } };
 
 /** The chart's data from a GET /api/metrics/aggregate body asked with fill=none over `span`
- * (bucketSpan): every bucket of the span, the buckets with data, one series per metric. */
+ * (bucketSpan): every bucket of the span, the buckets with data, one series per metric — or,
+ * with group_by, one per group that has data (an empty "other" is left out). */
 export function seriesOf(body, span) {
-  // One name: data is a list; several: an object keyed by name, in the order of `metrics`.
-  const names = Array.isArray(body.data) ? [body.metric] : body.metrics;
-  const lists = Array.isArray(body.data) ? [body.data] : names.map((name) => body.data[name]);
   const times = [];
   for (let bucket = span.first; bucket <= span.last; bucket += 1) {
     times.push(bucket * span.seconds);
   }
   const withData = new Set();
-  const series = names.map((name, index) => {
-    const operation = byName(body.operation, name);
+  const series = linesOf(body).map((line) => {
+    const operation = byName(body.operation, line.name);
     const values = times.map(() => EMPTY[operation] ?? null);
-    for (const point of lists[index]) {
+    for (const point of line.data) {
       const bucket = Date.parse(point.timestamp) / 1000 / span.seconds - span.first;
       if (bucket >= 0 && bucket < times.length) {
         values[bucket] = point.value;
         withData.add(bucket);
       }
     }
-    return { name, type: byName(body.type, name), operation, values, points: lists[index].length };
+    const label = line.label ?? `${line.name} (${operation})`;
+    const type = byName(body.type, line.name);
+    return { ...line, label, type, operation, values, points: line.data.length };
   });
   return { times, series, withData: [...withData].sort((a, b) => a - b) };
+}
+
+/** What the body holds, one entry per line to draw: {name, data}, and with group_by also
+ * {label, tags, other}. */
+function linesOf(body) {
+  // One name: data (or series) is a list; several: an object keyed by name, in `metrics` order.
+  const names = body.metrics ?? [body.metric];
+  const byMetric = (field) => (Array.isArray(field) ? [field] : names.map((name) => field[name]));
+  if (!body.group_by) {
+    return byMetric(body.data).map((data, index) => ({ name: names[index], data }));
+  }
+  return byMetric(body.series).flatMap((groups, index) =>
+    groups
+      .filter((group) => group.data.length > 0) // fill=none: no point in the range
+      .map((group) => ({
+        name: names[index],
+        data: group.data,
+        tags: group.tags,
+        other: Boolean(group.other),
+        label: groupLabel(group, body.group_by, names.length > 1 ? names[index] : null),
+      })),
+  );
+}
+
+/** A group as the CSV route heads its column: `host=web-3` (`k1=v1;k2=v2`) or `other`, inside
+ * `name{…}` when several metrics are charted; a series without the key shows `host=(none)`. */
+export function groupLabel(group, keys, name = null) {
+  const pairs = group.other
+    ? "other"
+    : keys.map((key) => `${key}=${group.tags[key] === "" ? "(none)" : group.tags[key]}`).join(";");
+  return name === null ? pairs : `${name}{${pairs}}`;
 }
 
 function byName(field, name) {
@@ -102,6 +142,7 @@ function yAxes(byType) {
 
 function plotOptions(data, width) {
   const dots = data.withData.length <= DOTS_UP_TO;
+  const dotSize = data.series.length >= SMALL_DOTS_FROM ? SMALL_DOT_SIZE : DOT_SIZE;
   const byType = axesByType(data);
   return {
     width,
@@ -112,14 +153,18 @@ function plotOptions(data, width) {
     axes: [{ values: axisLabels, space: 60 }, ...yAxes(byType)],
     series: [
       { label: "Time (UTC)", value: legendTime },
-      ...data.series.map((series, index) => ({
-        label: `${series.name} (${series.operation})`,
-        scale: byType[series.type]?.scale ?? "y",
-        value: legendValue,
-        stroke: COLORS[index % COLORS.length],
-        width: 2,
-        points: { show: dots, size: 6, fill: COLORS[index % COLORS.length] },
-      })),
+      ...data.series.map((series, index) => {
+        const color = series.other ? OTHER_COLOR : COLORS[index % COLORS.length];
+        return {
+          label: series.label,
+          scale: byType[series.type]?.scale ?? "y",
+          value: legendValue,
+          stroke: color,
+          width: 2,
+          ...(series.other ? { dash: OTHER_DASH } : {}),
+          points: { show: dots, size: dotSize, fill: color },
+        };
+      }),
     ],
   };
 }
@@ -177,7 +222,7 @@ export function fillTable(table, data) {
   const head = document.createElement("tr");
   head.append(cell("th", "Time (UTC)"));
   for (const series of data.series) {
-    head.append(cell("th", `${series.name} (${series.operation})`));
+    head.append(cell("th", series.label));
   }
   const rows = data.withData.map((index) => {
     const row = document.createElement("tr");

@@ -1,7 +1,8 @@
 // Which windows and ranges the page offers. A query past the key's limits (GET /api/limits) is
 // refused with 400 QUERY_TOO_LARGE, so a choice that would be refused is never offered: it is
 // disabled, and a refused window or range (from the URL, or after a change) moves to the
-// nearest one that fits, saying so.
+// nearest one that fits, saying so. A grouped query (group_by with top=N) counts N + 1 groups
+// for each metric, as the API does before it reads a point.
 import { formatNumber, plural } from "./format.js";
 
 export const WINDOW_SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400 };
@@ -22,9 +23,10 @@ export function mostBuckets(rangeSeconds, windowSeconds) {
   return Math.floor((rangeSeconds - 1) / windowSeconds) + 2;
 }
 
-/** Why the API would refuse `names` metrics over a range in a window, or "" if it fits
- * (always "" while the limits are unknown: the API's answer then says what was wrong). */
-export function refusal(limits, names, rangeSeconds, windowSeconds) {
+/** Why the API would refuse `names` metrics of `groups` groups each over a range in a window,
+ * or "" if it fits (always "" while the limits are unknown: the API's answer then says what
+ * was wrong). */
+export function refusal(limits, names, rangeSeconds, windowSeconds, groups = 1) {
   if (!limits) {
     return "";
   }
@@ -35,10 +37,11 @@ export function refusal(limits, names, rangeSeconds, windowSeconds) {
   if (buckets > limits.max_buckets) {
     return `up to ${formatNumber(buckets)} buckets; at most ${formatNumber(limits.max_buckets)}`;
   }
-  if (names * buckets > limits.max_query_points) {
-    const counts = [buckets, names * buckets, limits.max_query_points];
+  if (names * groups * buckets > limits.max_query_points) {
+    const counts = [buckets, names * groups * buckets, limits.max_query_points];
     const [each, values, most] = counts.map(formatNumber);
-    return `${names} metrics × up to ${each} buckets: ${values} values; at most ${most}`;
+    const lines = groups > 1 ? `${plural(names, "metric")} × ${groups} groups` : `${names} metrics`;
+    return `${lines} × up to ${each} buckets: ${values} values; at most ${most}`;
   }
   return "";
 }
@@ -49,19 +52,29 @@ export class Choice {
     this.window = windowSelect;
     this.range = rangeSelect;
     this.limits = null;
+    this.groups = 1; // each metric's groups: TOP + 1 when grouped
     for (const option of [...windowSelect.options, ...rangeSelect.options]) {
       option.dataset.label = option.text;
     }
   }
 
   /** Why `names` metrics over a range (default: the chosen one) in a window would be refused. */
-  refusal(names, range = this.range.value, window = this.window.value) {
-    return refusal(this.limits, names, RANGE_SECONDS[range], WINDOW_SECONDS[window]);
+  refusal(names, range = this.range.value, window = this.window.value, groups = this.groups) {
+    return refusal(this.limits, names, RANGE_SECONDS[range], WINDOW_SECONDS[window], groups);
   }
 
-  /** Whether `names` metrics fit a range in some window. */
-  fitsSomeWindow(names, range) {
-    return [...this.window.options].some((option) => !this.refusal(names, range, option.value));
+  /** Whether `names` metrics (of `groups` groups each) fit a range in some window. */
+  fitsSomeWindow(names, range, groups = this.groups) {
+    return [...this.window.options].some(
+      (option) => !this.refusal(names, range, option.value, groups),
+    );
+  }
+
+  /** Whether `names` metrics of `groups` groups each fit some range in some window. */
+  fitsSomehow(names, groups) {
+    return [...this.range.options].some((option) =>
+      this.fitsSomeWindow(names, option.value, groups),
+    );
   }
 
   /** Why one more metric than `names` cannot be ticked, or "" when it can. */

@@ -1,11 +1,13 @@
-// The chart page: wires the key form, the metric list and the chart controls together.
-// The URL carries what is charted (?metric=a&metric=b&window=1m&range=1h), never the key.
+// The chart page: wires the key form, the metric list, the chart controls and the tag controls
+// together. The URL carries what is charted (?metric=a&metric=b&window=1m&range=1h&group_by=host
+// &filter=status%3D500), never the key.
 import { getJson, storedKey, storeKey } from "./api.js";
 import { Chart, copyExactValues, fillTable, seriesOf } from "./chart.js";
 import { Choice, RANGE_SECONDS, WINDOW_SECONDS, bucketSpan } from "./choice.js";
 import { formatNumber, formatUtc, plural } from "./format.js";
 import { MetricList } from "./list.js";
 import { setStatus } from "./status.js";
+import { TOP, TagControls } from "./tags.js";
 
 const CONTROLS = ["operation", "window", "range"];
 const FILTER_DELAY_MS = 250;
@@ -13,7 +15,7 @@ const INVALID_KEY = "This key is not valid (401): the server does not know it, o
   "revoked. Check it, or create a new one.";
 
 const $ = (id) => document.getElementById(id);
-const page = { chosen: [], controller: null, keyController: null, filterTimer: 0 };
+const page = { chosen: [], notes: [], controller: null, keyController: null, filterTimer: 0 };
 const chart = new Chart($("chart"));
 const choice = new Choice($("window"), $("range"));
 const list = new MetricList({
@@ -23,6 +25,17 @@ const list = new MetricList({
   isChosen: (name) => page.chosen.includes(name),
   canAdd: () => !choice.addRefusal(page.chosen.length),
   onToggle: toggleMetric,
+});
+const tags = new TagControls({
+  groupBy: $("group-by"),
+  rows: $("filter-rows"),
+  add: $("add-filter"),
+  hint: $("tags-hint"),
+  groupFits: (groups) => choice.fitsSomehow(Math.max(1, page.chosen.length), groups),
+  onChange: () => {
+    settleChoice();
+    drawChart();
+  },
 });
 
 function readUrl() {
@@ -35,6 +48,7 @@ function readUrl() {
       $(id).value = value;
     }
   }
+  tags.readParams(params);
 }
 
 function writeUrl() {
@@ -47,6 +61,7 @@ function writeUrl() {
       params.set(id, select.value);
     }
   }
+  tags.writeParams(params);
   const query = params.toString();
   window.history.replaceState(null, "", window.location.pathname + (query ? `?${query}` : ""));
 }
@@ -59,17 +74,21 @@ function timeCaption(now = new Date()) {
   return `times in UTC (your local offset: UTC${sign}${hours}:${rest})`;
 }
 
-/** Keep the metrics, window and range to what the key's limits allow, saying what moved. */
-function settleChoice() {
-  const notes = [];
+/** Keep the metrics, grouping, window and range to what the key's limits allow, saying what
+ * moved; `again` keeps what was said since the last change (a second look after the tags). */
+function settleChoice({ again = false } = {}) {
+  const notes = again ? [...page.notes] : [];
   const most = choice.limits?.max_query_names;
   const asked = page.chosen.length;
   if (most && asked > most) {
     notes.push(`Charting the first ${most} of ${asked} metrics: at most ${most} at once.`);
     page.chosen = page.chosen.slice(0, most);
   }
+  notes.push(tags.settle());
+  choice.groups = tags.groupKey() ? TOP + 1 : 1;
   notes.push(...choice.settle(page.chosen.length));
-  setStatus($("choice-note"), notes.join(" "));
+  page.notes = [...new Set(notes.filter(Boolean))];
+  setStatus($("choice-note"), page.notes.join(" "));
   const full = choice.addRefusal(page.chosen.length);
   $("metrics-full").textContent = full;
   $("metrics-full").hidden = !full;
@@ -77,7 +96,8 @@ function settleChoice() {
   writeUrl();
 }
 
-/** The aggregate query for the chosen metrics over the range up to now, and its buckets. */
+/** The aggregate query for the chosen metrics over the range up to now (grouped and filtered
+ * as the tag controls say), and its buckets. */
 function aggregateQuery() {
   const end = Math.floor(Date.now() / 1000);
   const start = end - RANGE_SECONDS[$("range").value];
@@ -89,6 +109,7 @@ function aggregateQuery() {
     start: iso(start),
     end: iso(end),
     fill: "none", // only the buckets with data: the page tells them from empty ones
+    ...tags.queryParams(),
   };
   return { params, span: bucketSpan(start, end, WINDOW_SECONDS[params.window]) };
 }
@@ -146,7 +167,17 @@ function showResult(result, span) {
 function describe(data, body) {
   const [start, end] = [body.start, body.end].map((time) => formatUtc(Date.parse(time) / 1000));
   const buckets = `${plural(data.times.length, "bucket")}, ${formatNumber(data.withData.length)}`;
-  return `${buckets} with data (${body.window} each), ${start} to ${end} UTC.`;
+  const said = [`${buckets} with data (${body.window} each), ${start} to ${end} UTC.`];
+  if (body.group_by) {
+    const operation = typeof body.operation === "string" ? ` (${body.operation})` : "";
+    const groups = plural(data.series.filter((series) => !series.other).length, "group");
+    const other = data.series.some((series) => series.other) ? " and “other”" : "";
+    said.push(`Grouped by ${body.group_by.join(", ")}${operation}: ${groups}${other} with data.`);
+  }
+  if (body.filter) {
+    said.push(`Filtered: ${body.filter.join(", ")}.`);
+  }
+  return said.join(" ");
 }
 
 function fillTableIfOpen() {
@@ -155,10 +186,30 @@ function fillTableIfOpen() {
   }
 }
 
-function toggleMetric(name, checked) {
+async function toggleMetric(name, checked) {
   page.chosen = checked ? [...page.chosen, name] : page.chosen.filter((n) => n !== name);
   settleChoice();
-  drawChart();
+  if (await loadTags()) {
+    drawChart();
+  }
+}
+
+/** Offer the tags of the chosen metrics; false when a newer load began (it draws). */
+async function loadTags() {
+  const loaded = storedKey()
+    ? await tags.load(page.chosen)
+    : await tags.load([], "Enter an API key to group or filter by tags.");
+  if (loaded) {
+    settleChoice({ again: true });
+  }
+  return loaded;
+}
+
+async function refresh() {
+  tags.forget(); // new tag values may have come
+  if (await loadTags()) {
+    drawChart();
+  }
 }
 
 function showKeyStatus(text, { isError = false, invalid = false } = {}) {
@@ -200,7 +251,10 @@ async function start(keptMessage) {
   } else {
     list.clear("Enter an API key to list metrics.");
   }
-  drawChart();
+  tags.forget(); // another key may see another tenant's metrics
+  if (await loadTags()) {
+    drawChart();
+  }
 }
 
 function useKey(event) {
@@ -241,7 +295,7 @@ function wire() {
       drawChart();
     });
   }
-  $("refresh").addEventListener("click", drawChart);
+  $("refresh").addEventListener("click", refresh);
   $("data-details").addEventListener("toggle", fillTableIfOpen);
   $("data-table").addEventListener("copy", copyExactValues);
 }
