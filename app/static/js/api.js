@@ -17,7 +17,8 @@ export function storeKey(key) {
   }
 }
 
-/** GET an API path with query parameters (empty ones left out), the key in X-API-Key. */
+/** GET an API path with query parameters (empty ones left out), the key (an API key or a JWT)
+ * as `Authorization: Bearer`. */
 export async function getJson(path, params, signal) {
   const key = storedKey();
   if (!key) {
@@ -32,7 +33,7 @@ export async function getJson(path, params, signal) {
   let response;
   try {
     response = await fetch(url, {
-      headers: { "X-API-Key": key, Accept: "application/json" },
+      headers: { Authorization: `Bearer ${key}`, Accept: "application/json" },
       credentials: "omit",
       cache: "no-store",
       signal,
