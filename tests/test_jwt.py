@@ -554,3 +554,25 @@ def test_a_jwks_ignores_keys_of_other_uses_and_algorithms(make_app, tmp_path):
     )
     for token in (signed(EC_KEY, "ES256", kid="encrypt"), hmac_token(SECRET.encode(), "secret")):
         assert_unauthorized(client.get(METRICS, headers=bearer(token)))
+
+
+# -- keys over HTTP
+
+
+def test_an_admin_token_manages_its_tenants_keys(jwt_app, caplog):
+    client = jwt_app.test_client()
+    admin = bearer(hs256(scope="admin"))
+    created = client.post("/api/keys", json={"name": "CI", "scope": "write"}, headers=admin)
+    assert created.status_code == 201, created.get_json()
+    ISSUED_KEYS.append(created.get_json()["key"])
+    assert (
+        "api key created: key" in caplog.text and "of tenant acme by token jwt:alice" in caplog.text
+    )
+    listed = client.get("/api/keys", headers=admin).get_json()["data"]
+    assert [key["name"] for key in listed] == ["CI"]
+    globex = bearer(hs256(scope="admin", tenant="globex"))
+    assert client.get("/api/keys", headers=globex).get_json()["data"] == []
+    key_id = created.get_json()["id"]
+    assert client.delete(f"/api/keys/{key_id}", headers=globex).status_code == 404
+    assert client.delete(f"/api/keys/{key_id}", headers=admin).status_code == 200
+    assert client.get("/api/keys", headers=bearer(hs256())).status_code == 403
