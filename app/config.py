@@ -11,9 +11,13 @@ from pathlib import Path
 
 from crontab import CronTab
 
+from app.core import signing_keys
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "glowing-fiesta.sqlite3"
 
+# HS256's secret is at least as long as its hash (RFC 7518, section 3.2).
+JWT_SECRET_MIN_BYTES = 32
 _RATE_RE = re.compile(r"^\s*(\d+)\s*(?:(?:per|/)\s*(?:1\s*)?minute)?\s*$", re.IGNORECASE)
 
 
@@ -123,6 +127,32 @@ def _redis_url(name, raw):
     return raw
 
 
+def _jwt_secret(name, raw):
+    if len(raw.encode()) < JWT_SECRET_MIN_BYTES:
+        raise ConfigError(
+            f"{name} must be at least {JWT_SECRET_MIN_BYTES} bytes (a 256-bit HS256 secret), "
+            f"got {len(raw.encode())}"
+        )
+    return raw
+
+
+def _public_key_file(name, raw):
+    """A readable PEM or JWKS file of RS256/ES256 public keys (checked now; re-read when it
+    changes)."""
+    try:
+        text = Path(raw).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(
+            f"{name} must name a readable PEM or JWKS file ({raw}: {reason})"
+        ) from None
+    try:
+        signing_keys.parse(text)
+    except signing_keys.KeyFileError as exc:
+        raise ConfigError(f"{name} ({raw}) holds no usable public key: {exc}") from None
+    return raw
+
+
 # (environment variable = its config key, default, parser)
 _SETTINGS = [
     ("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}", _database_url),
@@ -149,6 +179,11 @@ _SETTINGS = [
     ("LOG_FORMAT", "json", _choice("json", "text")),
     ("AUTH_FAILURE_LIMIT", 60, _rate_per_minute),
     ("TRUSTED_PROXY_HOPS", 0, _at_least(0)),
+    # JWT bearer tokens (off unless JWT_SECRET or JWT_PUBLIC_KEYS): see app/api/tokens.py.
+    ("JWT_SECRET", None, _jwt_secret),
+    ("JWT_PUBLIC_KEYS", None, _public_key_file),
+    ("JWT_ISSUER", None, None),
+    ("JWT_AUDIENCE", None, None),
     ("CORS_ORIGINS", (), _origins),
     ("READY_DETAIL", "loopback", _choice("loopback", "always", "never")),
     # The batched writer (INGEST_MODE=sync): see app/db/group_commit.py.
@@ -223,6 +258,23 @@ def validate(config):
         raise ConfigError(
             f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {config['LOG_LEVEL']!r}"
         )
+    _validate_jwt(config)
+
+
+def _validate_jwt(config):
+    """One source of token keys, and with it the issuer and audience tokens must name."""
+    source = [name for name in ("JWT_SECRET", "JWT_PUBLIC_KEYS") if config.get(name)]
+    if len(source) == 2:
+        raise ConfigError(
+            "JWT_SECRET and JWT_PUBLIC_KEYS are both set: tokens are verified with one of them"
+        )
+    for name, claim in (("JWT_ISSUER", "iss"), ("JWT_AUDIENCE", "aud")):
+        if source and not config.get(name):
+            raise ConfigError(f"{source[0]} needs {name}: every token's {claim} must match it")
+        if config.get(name) and not source:
+            raise ConfigError(
+                f"{name} is set without JWT_SECRET or JWT_PUBLIC_KEYS: no token could be verified"
+            )
 
 
 def debug_requested(environ=None):

@@ -3,7 +3,8 @@
 Each ceiling is measured in the same run: a bare Flask app on the same gunicorn settings for
 single points, a plain executemany loop into a copy of ``metric_points`` for batches; on
 MariaDB (durable commits, Redis-backed rate limits) and on the embedded SQLite default,
-then queue mode when this build has it.
+then queue mode when this build has it, rollups on and off, and single points authenticated
+by a JWT beside an API key (``--only jwt`` runs that alone).
 
     make bench-ingest [BENCH_ARGS="--seconds 4 --repeats 3 --json results.json"]
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts import queue_bench, rollup_bench  # noqa: E402
+from scripts import jwt_bench, queue_bench, rollup_bench  # noqa: E402
 from scripts.ingest_report import error_lines, print_table  # noqa: E402
 from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
 from scripts.wrk_runner import WRK_THREADS  # noqa: E402
@@ -35,7 +36,7 @@ DATABASE_PREFIX = "gf_bench_ingest_"
 SINGLE_METRICS = 48
 BATCH_METRICS = 100
 BUSY_WARNING = 0.10
-PARTS = ("MariaDB", "SQLite", "queue", "rollups")
+PARTS = ("MariaDB", "SQLite", "queue", "rollups", "jwt")
 
 
 def write_bodies(directory):
@@ -78,6 +79,7 @@ def run_all(args, tmp, results):
             "rollups": lambda: rollup_bench.measure(
                 mysql_env, args, tmp / "rollups", args.mysql_url
             ),
+            "jwt": lambda: jwt_bench.measure(mysql_env, bodies, args, tmp / "jwt"),
         }
         for part in args.only:
             results[part] = parts[part]()
@@ -93,6 +95,8 @@ def report(results, args, seconds_taken):
         sections.append(queue_bench.section(results))
     if "rollups" in results:
         sections.append(rollup_bench.section(results))
+    if "jwt" in results:
+        sections.append(jwt_bench.section(results))
     title = (
         f"Ingest benchmark: median of {args.repeats} runs x {args.seconds} s each; "
         f"wrk, {WRK_THREADS} threads, keep-alive connections; took {seconds_taken:.0f} s"
@@ -131,8 +135,9 @@ def problem_lines(results):
         for load in loads()
     ]
     figures += [(f"rollups {name}", runs) for name, runs in results.get("rollups", {}).items()]
+    figures += jwt_bench.figures_of(results)
     lines = error_lines(figures)
-    for label in backends:
+    for label in backends + (["jwt"] if "jwt" in results else []):
         log = results[label]["service_log"]
         if log:
             lines.append(f"  {label}: the service logged {len(log)} lines, the first: {log[0]}")

@@ -50,12 +50,13 @@ class WrkResult:
         return {**asdict(self), "rate": self.rate, "cpu_share_of_one_core": self.cpu_share}
 
 
-def run_wrk(url, bodies_path, api_key, connections, seconds):
-    """Drive ``url`` for ``seconds`` with ``connections`` keep-alive connections."""
+def run_wrk(url, bodies_path, api_key, connections, seconds, bearer=False):
+    """Drive ``url`` for ``seconds`` with ``connections`` keep-alive connections; the key (or
+    token) goes in X-API-Key, or with ``bearer`` in ``Authorization: Bearer``."""
     command = [
         "wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds}s",
         f"--timeout={REQUEST_TIMEOUT}", "-s", str(LUA_SCRIPT), url,
-        "--", str(bodies_path), api_key,
+        "--", str(bodies_path), api_key, *(["bearer"] if bearer else []),
     ]  # fmt: skip
     with tempfile.TemporaryFile() as output:
         began = time.perf_counter()

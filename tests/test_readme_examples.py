@@ -4,7 +4,9 @@ documents (`# 201 {...}`) has that status and carries each field it names."""
 import json
 import re
 import subprocess
+import time
 
+import jwt
 import pytest
 
 from app import create_app
@@ -12,6 +14,12 @@ from tests.harness import ROOT, Gunicorn
 from tests.helpers import new_key
 
 ANSWER = re.compile(r"^(?:(\d{3})\b)?\s*(.*)$", re.DOTALL)
+# The JWT example's server takes HS256 tokens; $TOKEN is one for tenant default.
+JWT_SETTINGS = {
+    "JWT_SECRET": "readme-example-secret-of-32-bytes-or-more",
+    "JWT_ISSUER": "https://login.example.com/",
+    "JWT_AUDIENCE": "glowing-fiesta",
+}
 FIELD = re.compile(r'"([A-Za-z_][A-Za-z0-9_.]*)":')
 WRAPPER = """
 n=0
@@ -70,7 +78,7 @@ def check(answer, status, body):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     database = tmp_path_factory.mktemp("readme") / "readme.sqlite3"
-    running = Gunicorn({"DATABASE_URL": f"sqlite:///{database}"})
+    running = Gunicorn({"DATABASE_URL": f"sqlite:///{database}", **JWT_SETTINGS})
     subprocess.run(
         [".venv/bin/flask", "--app", "app", "db", "migrate"],
         cwd=ROOT,
@@ -83,9 +91,23 @@ def server(tmp_path_factory):
     running.cleanup()
 
 
+def readme_token():
+    """A token as the README's example signs one."""
+    claims = {
+        "iss": JWT_SETTINGS["JWT_ISSUER"],
+        "aud": JWT_SETTINGS["JWT_AUDIENCE"],
+        "sub": "ci-bot",
+        "tenant": "default",
+        "scope": "read write",
+        "exp": int(time.time()) + 3600,
+    }
+    return jwt.encode(claims, JWT_SETTINGS["JWT_SECRET"], algorithm="HS256")
+
+
 def test_every_documented_answer_matches_a_real_one(server, tmp_path):
     app = create_app({"TESTING": True, "DATABASE_URL": server.env["DATABASE_URL"]})
     key, admin = new_key(app), new_key(app, "readme admin", scopes="admin")
+    token = readme_token()
     checked = 0
     for number, block in enumerate(curl_blocks()):
         out = tmp_path / f"block{number}"
@@ -93,7 +115,13 @@ def test_every_documented_answer_matches_a_real_one(server, tmp_path):
         script = WRAPPER + block.replace("localhost:8000", f"localhost:{server.port}")
         done = subprocess.run(
             ["bash", "-c", script],
-            env={"PATH": "/usr/bin:/bin", "KEY": key, "ADMIN": admin, "OUT": str(out)},
+            env={
+                "PATH": "/usr/bin:/bin",
+                "KEY": key,
+                "ADMIN": admin,
+                "TOKEN": token,
+                "OUT": str(out),
+            },
             capture_output=True,
             text=True,
             timeout=60,

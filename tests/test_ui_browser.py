@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -56,6 +57,11 @@ VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 # Small enough to reach with a few metrics; the bucket limit keeps its default (10,000), so
 # "1 minute" over "last 7 days" (up to 10,081 buckets) is refused as it is out of the box.
 PAGE_LIMITS = {"METRICS_MAX_QUERY_NAMES": "3", "METRICS_MAX_QUERY_POINTS": "4000"}
+PAGE_JWT = {
+    "JWT_SECRET": "chart-page-hs256-secret-of-32-bytes",
+    "JWT_ISSUER": "https://login.example.test/",
+    "JWT_AUDIENCE": "glowing-fiesta",
+}
 MISSING = "–"
 HOSTS = [f"web-{number:02d}" for number in range(1, 13)]  # 12 values: top 10 and "other"
 INVALID_KEY = (
@@ -118,7 +124,7 @@ def page(tmp_path_factory):
         migrate(get_store(app).write)
         key = new_key(app)
         shutdown(app)
-        server = Gunicorn({"DATABASE_URL": url, **PAGE_LIMITS}).start()
+        server = Gunicorn({"DATABASE_URL": url, **PAGE_LIMITS, **PAGE_JWT}).start()
     now = datetime.now(UTC)  # one moment for all, so equal offsets share a bucket
     for name in ("limits.a", "limits.b", "limits.c", "limits.d"):
         post_values(server, key, name, [(10, 1)], now=now)
@@ -774,4 +780,19 @@ def test_the_grouping_stays_while_no_metric_is_ticked(page, browser):
     box.click()
     wait_for_legend(browser, [*TOP_TEN, "other"])
     assert aggregate_requests(browser)[-1]["group_by"] == ["host"]
+    assert severe_console_entries(browser) == []
+
+
+def test_a_jwt_in_the_key_field_works_as_a_key(page, browser):
+    claims = {
+        "iss": PAGE_JWT["JWT_ISSUER"],
+        "aud": PAGE_JWT["JWT_AUDIENCE"],
+        "sub": "chart-viewer",
+        "tenant": "default",
+        "scope": "read",
+        "exp": int(datetime.now(UTC).timestamp()) + 600,
+    }
+    enter_key(browser, page.server, jwt.encode(claims, PAGE_JWT["JWT_SECRET"], algorithm="HS256"))
+    wait_for_text(browser, "key-status", lambda text: text == "Key kept for this tab.")
+    assert "limits.a" in browser.find_element(By.ID, "metric-list").text
     assert severe_console_entries(browser) == []

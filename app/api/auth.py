@@ -1,5 +1,6 @@
-"""API keys: format, hashing, scopes, a short per-process cache of lookups, the request check,
-and the limit on failed authentication per client address."""
+"""API keys: format, hashing, scopes, a short per-process cache of lookups, the request check
+(which hands JWT bearer tokens to ``app.api.bearer``), and the limit on failed authentication
+per client address."""
 
 import functools
 import hashlib
@@ -8,15 +9,18 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from cachetools import TLRUCache
 from flask import current_app, g, request
 
+from app.api.bearer import get_bearer
+from app.api.bearer import init_app as init_bearer
 from app.api.errors import ApiError
 from app.api.limits import get_limits, rate_limited
-from app.core.tenants import DEFAULT, DEFAULT_TENANT_ID, Tenant
+from app.api.principals import DEFAULT_SCOPES, ApiKey
+from app.api.tokens import TokenError, looks_like_jwt
+from app.core.tenants import DEFAULT_TENANT_ID, Tenant
 from app.core.timeutil import utcnow
 from app.db import get_store
 
@@ -29,32 +33,12 @@ CACHE_MAX_ENTRIES = 10_000
 TOUCH_EVERY = timedelta(seconds=60)
 EXTENSION = "glowing_fiesta.keys"
 
-READ, WRITE, ADMIN = "read", "write", "admin"
 SCOPE_CHOICES = {  # what `--scope` / SCOPE= accepts → what is stored
     "read": "read",
     "write": "write",
     "read,write": "read,write",
     "admin": "admin",
 }
-DEFAULT_SCOPES = "read,write"
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """What a request knows about the key that authenticated it, and its tenant: everything
-    the request reads or writes is the tenant's."""
-
-    id: int
-    name: str
-    prefix: str
-    rate_limit: int | None
-    scopes: str = DEFAULT_SCOPES
-    tenant: Tenant = DEFAULT
-
-    def allows(self, scope):
-        """Whether the key may do what ``scope`` covers (admin may do everything)."""
-        granted = self.scopes.split(",")
-        return ADMIN in granted or scope in granted
 
 
 def generate_key():
@@ -208,10 +192,30 @@ def refuse_flooding_address(raw):
 
 
 def authenticate():
-    """before_request: every /api/ route needs a valid key; sets ``g.api_key``."""
+    """before_request: every /api/ route needs a valid key or, when JWTs are configured, a
+    valid JWT; sets ``g.api_key`` to the ApiKey or TokenSubject."""
     if not request.path.startswith("/api/") or request.method == "OPTIONS":
         return
-    authenticate_key(presented_key())
+    raw = presented_key()
+    bearer = get_bearer(current_app)
+    if bearer is not None and looks_like_jwt(raw):
+        authenticate_token(bearer, raw)
+    else:
+        authenticate_key(raw)
+
+
+def authenticate_token(bearer, raw):
+    """The TokenSubject of a valid JWT, set as ``g.api_key``; else 401 counted as a failed
+    authentication, or 429 once the address failed too often. A valid token is never refused
+    by that limit: checking one is cheap and touches no database."""
+    try:
+        principal = bearer.subject(get_store(current_app), raw)
+    except TokenError as error:
+        refuse_flooding_address(raw)
+        count_failed_authentication()
+        raise ApiError("UNAUTHORIZED", f"Bearer token refused: {error}", status=401) from None
+    g.api_key = principal
+    return principal
 
 
 def authenticate_key(raw):
@@ -240,16 +244,25 @@ def _refusal(raw):
 
 
 def tenant_id():
-    """The id of the tenant the request acts in (its key's)."""
+    """The id of the tenant the request acts in (its key's or token's)."""
     return g.api_key.tenant.id
 
 
+def receipt_scope():
+    """The scope of the request's Idempotency-Key receipts: its key's id, or its JWT
+    subject's number (apart from every key's)."""
+    principal = g.api_key
+    if isinstance(principal, ApiKey):
+        return principal.id
+    return get_bearer(current_app).receipt_scope(get_store(current_app), principal)
+
+
 def require(scope):
-    """403 FORBIDDEN unless the request's key allows ``scope``."""
+    """403 FORBIDDEN unless the request's key (or token) allows ``scope``."""
     if not g.api_key.allows(scope):
         raise ApiError(
             "FORBIDDEN",
-            f"This API key may not {scope} (its scopes: {g.api_key.scopes})",
+            f"This {g.api_key.kind} may not {scope} (its scopes: {g.api_key.scopes or 'none'})",
             status=403,
         )
 
@@ -270,6 +283,8 @@ def requires(scope):
 
 
 def init_app(app):
-    """Install the key cache and the authentication hook (before the limiter's)."""
+    """Install the key cache, the JWT verifier (when configured) and the authentication hook
+    (before the limiter's)."""
     app.extensions[EXTENSION] = KeyCache()
+    init_bearer(app)
     app.before_request(authenticate)

@@ -168,7 +168,7 @@ def check_key_limit():
 def count_request(api_key):
     """Count a request against ``api_key``'s limit (429 past it); the headers follow."""
     per_minute = api_key.rate_limit or current_app.config["METRICS_RATE_LIMIT_DEFAULT"]
-    window = get_limits(current_app).hit(f"key:{api_key.id}", per_minute)
+    window = get_limits(current_app).hit(api_key.limit_identity, per_minute)
     g.rate_window = window
     if not window.allowed:
         raise rate_limited(

@@ -43,9 +43,10 @@ TITLE = "Glowing Fiesta"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Counters and values over HTTP, read back as time-bucketed sums, averages, minima, maxima "
-    "and counts. Every `/api/` route needs an API key (`X-API-Key` or `Authorization: Bearer`); "
-    "its scope (`read`, `write`, both, or `admin`) decides what it may do, and every metric is "
-    "visible to every key. Bodies are read as JSON whatever the Content-Type says, or as form "
+    "and counts. Every `/api/` route needs an API key (`X-API-Key` or `Authorization: Bearer`) "
+    "or, where the server is configured for them, a JWT (`Authorization: Bearer`); its scope "
+    "(`read`, `write`, both, or `admin`) decides what it may do, and every metric of its tenant "
+    "is visible to it. Bodies are read as JSON whatever the Content-Type says, or as form "
     "fields; unknown fields are ignored. A query parameter sent more than once counts once, "
     "with its first value (`name` and its alias `metric` take several). Errors share one "
     "envelope with a stable `code`. What a schema here cannot say (times relative to now, one "
@@ -531,8 +532,8 @@ HEADERS = {
 
 ERRORS = {  # status → when
     400: "Invalid request (`VALIDATION_ERROR`, `INVALID_JSON`, …; see the code).",
-    401: "No, malformed, unknown or revoked key (`UNAUTHORIZED`).",
-    403: "The key's scope does not allow this (`FORBIDDEN`).",
+    401: "No, malformed, unknown or revoked key, or a JWT that does not verify (`UNAUTHORIZED`).",
+    403: "The key's (or token's) scope does not allow this (`FORBIDDEN`).",
     404: "No such metric (`METRIC_NOT_FOUND`), or no such API key or route (`NOT_FOUND`); "
     "another tenant's answers the same.",
     409: "The metric has the other type (`METRIC_TYPE_MISMATCH`).",
@@ -574,13 +575,21 @@ def _stathat_errors(*statuses):
     }
 
 
-KEYED = [{"ApiKey": []}, {"Bearer": []}]
+KEYED = [{"ApiKey": []}, {"Bearer": []}, {"BearerJWT": []}]
+JWT_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT, where the server sets JWT_SECRET (HS256) or JWT_PUBLIC_KEYS "
+    "(RS256/ES256): `iss` and `aud` as configured, `exp`, `sub` (rate-limited per subject), "
+    "`tenant` (an existing tenant's name) and `scope` (space-separated `read write admin`).",
+}
 IDEMPOTENCY = {
     "in": "header",
     "name": "Idempotency-Key",
     "required": False,
-    "description": "Apply this POST at most once per API key within 24 hours; an empty value "
-    "counts as absent.",
+    "description": "Apply this POST at most once per API key (or JWT subject) within 24 hours; "
+    "an empty value counts as absent.",
     "schema": {"type": "string", "pattern": f"^({ecma(IDEMPOTENCY_KEY_PATTERN)[1:-1]})?$"},
 }
 NAME_IN_PATH = {"in": "path", "name": "name", "required": True, "schema": NAME}
@@ -818,6 +827,7 @@ def document(config):
         "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
     spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("BearerJWT", JWT_SCHEME)
 
     created = {"201": _json("Recorded", "Committed.", ["X-RateLimit-Limit"])}
     spec.path(

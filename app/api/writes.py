@@ -7,10 +7,11 @@ import re
 from flask import current_app, g, jsonify, request
 from marshmallow import ValidationError
 
-from app.api.auth import ADMIN
+from app.api.auth import receipt_scope
 from app.api.body import raw_body
 from app.api.errors import ApiError, envelope, from_validation_error
 from app.api.limits import spend_points
+from app.api.principals import ADMIN
 from app.api.schemas import accepted_window
 from app.core.constants import IDEMPOTENCY_KEY_PATTERN
 from app.core.timeutil import utcnow
@@ -46,7 +47,8 @@ def write_limits():
 
 
 def idempotency_receipt():
-    """The request's Idempotency-Key as a Receipt (scoped to its API key), or None."""
+    """The request's Idempotency-Key as a Receipt (scoped to its API key or JWT subject), or
+    None."""
     raw = request.headers.get(IDEMPOTENCY_HEADER, "")
     if raw == "":
         return None
@@ -60,7 +62,7 @@ def idempotency_receipt():
     digest = hashlib.sha256()
     for part in (request.method.encode(), request.path.encode(), raw_body()):
         digest.update(len(part).to_bytes(8, "big") + part)
-    return Receipt(g.api_key.id, raw, digest.hexdigest())
+    return Receipt(receipt_scope(), raw, digest.hexdigest())
 
 
 def handle(parse):

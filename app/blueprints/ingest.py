@@ -5,9 +5,10 @@ import re
 from flask import Blueprint, current_app, jsonify
 from marshmallow import ValidationError
 
-from app.api.auth import WRITE, requires, tenant_id
+from app.api.auth import requires, tenant_id
 from app.api.body import read_body
 from app.api.errors import ApiError, from_validation_error, metric_not_found
+from app.api.principals import WRITE
 from app.api.schemas import BatchSchema, PointSchema, load_point
 from app.api.writes import handle, write_limits, write_window
 from app.core.constants import NAME_PATTERN, NAME_RULE

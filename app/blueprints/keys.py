@@ -6,10 +6,11 @@ import logging
 
 from flask import Blueprint, current_app, g, jsonify
 
-from app.api.auth import ADMIN, SCOPE_CHOICES, create_key, requires, tenant_id
+from app.api.auth import SCOPE_CHOICES, create_key, requires, tenant_id
 from app.api.body import read_body
 from app.api.errors import ApiError
 from app.api.key_schemas import KeyChangeSchema, KeyCreateSchema
+from app.api.principals import ADMIN
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
 
@@ -46,8 +47,8 @@ def _own_key(key_id):
 
 def _logged(action, row, **what):
     log.info(
-        "api key %s: key %s (%s) of tenant %s by key %s (%s)%s",
-        action, row.id, row.prefix, g.api_key.tenant.name, g.api_key.id, g.api_key.prefix,
+        "api key %s: key %s (%s) of tenant %s by %s%s",
+        action, row.id, row.prefix, g.api_key.tenant.name, g.api_key.who,
         "".join(f", {name} {value}" for name, value in what.items()),
     )  # fmt: skip
 

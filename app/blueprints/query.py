@@ -7,9 +7,10 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from app.api.auth import READ, requires, tenant_id
+from app.api.auth import requires, tenant_id
 from app.api.body import read_body
 from app.api.errors import ApiError, metric_not_found
+from app.api.principals import READ
 from app.api.schemas import (
     PARAMETER_FIELDS,
     ListQuerySchema,

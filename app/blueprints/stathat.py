@@ -16,7 +16,6 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from app.api.auth import (
-    WRITE,
     authenticate_key,
     count_failed_authentication,
     hash_key,
@@ -26,6 +25,7 @@ from app.api.auth import (
 from app.api.body import parse_json, raw_body
 from app.api.errors import ApiError, from_validation_error
 from app.api.limits import count_request, spend_points
+from app.api.principals import WRITE
 from app.api.schemas import PointSchema, load_point
 from app.api.writes import write_limits, write_window
 from app.core.stathat import STAT_KEY_RE, BadStatName, metric_names

@@ -6,8 +6,9 @@ import re
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from app.api.auth import READ, requires, tenant_id
+from app.api.auth import requires, tenant_id
 from app.api.errors import metric_not_found
+from app.api.principals import READ
 from app.api.schemas import TagValuesQuerySchema
 from app.core.constants import NAME_PATTERN, NAME_RULE
 from app.core.tags import KEY_RULE, TAG_KEY_PATTERN

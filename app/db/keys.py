@@ -1,10 +1,13 @@
-"""API key storage. Functions take a connection and never commit."""
+"""API key storage, StatHat stat keys, and the numbers of JWT subjects. Functions take a
+connection and never commit."""
 
+import hashlib
 import hmac
 
 from sqlalchemy import or_, select, update
 
-from app.db.schema import api_keys, stat_keys, tenants
+from app.db import dialects
+from app.db.schema import api_keys, jwt_subjects, stat_keys, tenants
 
 _COLUMNS = (
     api_keys.c.id,
@@ -110,3 +113,21 @@ def stat_key_metric(conn, key_hash):
     query = select(stat_keys.c.tenant_id, stat_keys.c.metric)
     row = conn.execute(query.where(stat_keys.c.key_hash == key_hash)).first()
     return None if row is None else (row.tenant_id, row.metric)
+
+
+def subject_id(conn, tenant_id, subject, now):
+    """The number of a tenant's JWT subject, given on first use (READ COMMITTED: the second
+    look sees a row another transaction made meanwhile)."""
+    subject_hash = hashlib.sha256(subject.encode()).hexdigest()
+    query = select(jwt_subjects.c.id).where(
+        jwt_subjects.c.tenant_id == tenant_id, jwt_subjects.c.subject_hash == subject_hash
+    )
+    found = conn.execute(query).scalar()
+    if found is None:
+        conn.execute(
+            dialects.of(conn).insert_ignore(jwt_subjects),
+            {"tenant_id": tenant_id, "subject_hash": subject_hash, "subject": subject,
+             "created_at": now},
+        )  # fmt: skip
+        found = conn.execute(query).scalar_one()
+    return found

@@ -20,11 +20,13 @@ from app.db.schema import idempotency_keys
 
 TTL = timedelta(seconds=IDEMPOTENCY_TTL_SECONDS)
 JOB_SCOPE = 0  # queue batches' receipts; API key ids start at 1
+SUBJECT_SCOPES = 2**31  # a JWT subject's receipts: this + its number; API key ids stay below
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """An Idempotency-Key as applied: its scope (the API key's id), the key, the request's hash."""
+    """An Idempotency-Key as applied: its scope (the API key's id, or a JWT subject's
+    ``subject_scope``), the key, the request's hash."""
 
     scope: int
     key: str
@@ -35,6 +37,11 @@ class Receipt:
     def ident(self):
         """The row's primary key."""
         return (self.scope, self.key)
+
+
+def subject_scope(subject_id):
+    """The receipt scope of a JWT subject (jwt_subjects.id): never an API key's id."""
+    return SUBJECT_SCOPES + subject_id
 
 
 @dataclass(frozen=True)

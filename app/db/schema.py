@@ -9,8 +9,10 @@
   ``(metric_id, recorded_at)`` so one metric's range is one contiguous scan. On MySQL there is
   deliberately no index on ``recorded_at`` alone: retention drops whole daily partitions.
 - ``api_keys``: SHA-256 of each key, its tenant, display prefix, per-minute limit and scopes.
-- ``idempotency_keys``: the answer given to each Idempotency-Key (per API key) and the queue
-  jobs applied, kept a day; ``created_at`` is indexed for the sweep.
+- ``idempotency_keys``: the answer given to each Idempotency-Key (per API key or JWT subject)
+  and the queue jobs applied, kept a day; ``created_at`` is indexed for the sweep.
+- ``jwt_subjects``: each (tenant, ``sub``) of a JWT that sent an Idempotency-Key, numbered for
+  its receipts' scope; unique by the SHA-256 of ``sub``.
 - ``metric_rollups_minute`` / ``metric_rollups_hour``: per metric and minute (hour), the
   count, exact sum (``total``, plus ``residual``: the double sum of |v| < 1e-13 on MySQL),
   minimum and maximum; primary key ``(metric_id, bucket)`` so one metric's range is one scan.
@@ -104,6 +106,16 @@ idempotency_keys = Table(
     Column("claim", String(32), nullable=True),
     Column("status", Integer, nullable=True),
     Column("body", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+jwt_subjects = Table(
+    "jwt_subjects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("subject_hash", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
 )
 

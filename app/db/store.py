@@ -288,6 +288,10 @@ class Store:
         """(tenant id, metric name) a stat key names, or None."""
         return run_read(self.write, keys.stat_key_metric, key_hash)
 
+    def jwt_subject_id(self, tenant_id, subject, now):
+        """The number of a tenant's JWT subject (``sub``), given on first use."""
+        return run_in_transaction(self.write, keys.subject_id, tenant_id, subject, now)
+
     # -- writes
 
     def write_requests(self, requests, now):

@@ -2,7 +2,9 @@
 -- connections, counting responses by status; done() prints the run's figures as one line
 -- of JSON after the marker "WRK_JSON ", for scripts/wrk_runner.py to parse.
 --
---   wrk -t2 -c16 -d4s -s scripts/wrk/ingest.lua URL -- BODIES_FILE API_KEY
+--   wrk -t2 -c16 -d4s -s scripts/wrk/ingest.lua URL -- BODIES_FILE API_KEY [bearer]
+--
+-- With "bearer" the key (or a JWT) goes in Authorization: Bearer, else in X-API-Key.
 
 local threads = {}
 
@@ -14,6 +16,9 @@ end
 
 function init(args)
    local headers = { ["X-API-Key"] = args[2], ["Content-Type"] = "application/json" }
+   if args[3] == "bearer" then
+      headers = { ["Authorization"] = "Bearer " .. args[2], ["Content-Type"] = "application/json" }
+   end
    prepared = {}
    for body in io.lines(args[1]) do
       prepared[#prepared + 1] = wrk.format("POST", wrk.path, headers, body)

@@ -18,7 +18,7 @@ export function storeKey(key) {
 }
 
 /** GET an API path with query parameters (empty ones left out; a list repeats its name), the
- * key in X-API-Key. */
+ * key (an API key or a JWT) as `Authorization: Bearer`. */
 export async function getJson(path, params, signal) {
   const key = storedKey();
   if (!key) {
@@ -35,7 +35,7 @@ export async function getJson(path, params, signal) {
   let response;
   try {
     response = await fetch(url, {
-      headers: { "X-API-Key": key, Accept: "application/json" },
+      headers: { Authorization: `Bearer ${key}`, Accept: "application/json" },
       credentials: "omit",
       cache: "no-store",
       signal,
