@@ -224,6 +224,12 @@ GROUPS = {
             },
             "other": {"const": True},
             "data": SERIES,
+            "compare": {
+                "type": "object",
+                "required": ["offset", "data"],
+                "description": "With compare: this group's buckets over the earlier range.",
+                "properties": {"offset": {"enum": ["1d", "1w", "4w"]}, "data": SERIES},
+            },
         },
     },
 }
@@ -382,6 +388,17 @@ RESPONSE_SCHEMAS = {
             "group_by": {"type": "array", "items": {"type": "string"}},
             "data": _one_or_by_name(SERIES),
             "series": _one_or_by_name(GROUPS),
+            "tz": {"type": "string", "description": "The time zone of the buckets, when given."},
+            "compare": {
+                "type": "object",
+                "required": ["offset", "data"],
+                "description": "With compare (without group_by): the same buckets over the "
+                "earlier range, labelled with the earlier times, in the shape of `data`.",
+                "properties": {
+                    "offset": {"enum": ["1d", "1w", "4w"]},
+                    "data": _one_or_by_name(SERIES),
+                },
+            },
         },
     },
     "TagKeys": {

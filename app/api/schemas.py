@@ -64,6 +64,14 @@ from app.core.timeutil import (
     utcnow,
 )
 from app.core.writes import Point
+from app.core.zones import (
+    COMPARE_DAYS,
+    ZONE_NAMES,
+    Bucketing,
+    UnknownZone,
+    compare_range,
+    listed_zone,
+)
 
 _NAME_RE = re.compile(NAME_PATTERN)
 MISSING = "Missing data for required field."
@@ -468,6 +476,25 @@ class AggregateQuerySchema(_QuerySchema):
             'result per combination, in `series` (a series without a key groups under "").',
         },
     )
+    tz = fields.String(
+        load_default=None,
+        metadata={
+            "enum": list(ZONE_NAMES),
+            "description": "An IANA time zone (the names of the pinned tzdata): `1d` buckets "
+            "start at local midnight (a DST day is 23 or 25 hours), `1h` at local hours (zones "
+            "offset by 30 or 45 minutes shift them); shorter windows keep their instants. "
+            "Timestamps carry the local offset. Default: UTC, timestamps ending in `Z`.",
+        },
+    )
+    compare = fields.String(
+        load_default=None,
+        validate=validate.OneOf(COMPARE_DAYS),
+        metadata={
+            "description": "Add the same buckets shifted back by 1, 7 or 28 days (calendar days "
+            "in `tz`, else multiples of 24 h), as `compare: {offset, data}` beside each `data`, "
+            "labelled with the earlier times. Counts twice against the bucket and point limits."
+        },
+    )
     top = fields.Integer(
         load_default=None,
         validate=validate.Range(min=1, max=100),
@@ -499,6 +526,15 @@ class AggregateQuerySchema(_QuerySchema):
             choices = ", ".join([*WINDOWS, *WINDOW_ALIASES])
             raise ValidationError(f"Must be one of: {choices}.")
 
+    @validates("tz")
+    def _known_zone(self, value, **kwargs):
+        if value is None:  # not sent: UTC
+            return
+        try:
+            listed_zone(value)
+        except UnknownZone as exc:
+            raise ValidationError(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from None
+
     @validates("name")
     def _valid_names(self, value, **kwargs):
         bad = [name for name in value if not _NAME_RE.match(name)]
@@ -520,9 +556,27 @@ class AggregateQuerySchema(_QuerySchema):
             data["start"], data["end"], data["window_seconds"]
         )
         _dimensions(data)
+        _zone_and_compare(data)
         groups = 1 if data["top"] is None else data["top"] + 1  # the rest in one group
-        self.limits.check(len(data["names"]), groups, data["last"] - data["first"] + 1)
+        self.limits.check(len(data["names"]), groups, data["buckets"])
         return data
+
+
+def _zone_and_compare(data):
+    """``bucketing`` (the window in ``tz``, a ZoneInfo or None), ``compare_range`` (the earlier
+    range, or None) and ``buckets``: how many the answer holds, the compared ones included."""
+    tz = None if data["tz"] is None else listed_zone(data["tz"])
+    bucketing = data["bucketing"] = Bucketing(data["window_seconds"], tz)
+    data["buckets"] = bucketing.count(data["start"], data["end"])
+    data["compare_range"] = None
+    if data["compare"] is not None:
+        earlier = compare_range(data["start"], data["end"], data["compare"], tz)
+        if not all(representable(moment) for moment in earlier):
+            raise ValidationError(
+                f"The compared range must lie after {isoformat_z(EARLIEST)}.", "compare"
+            )
+        data["compare_range"] = earlier
+        data["buckets"] += bucketing.count(*earlier)
 
 
 def _dimensions(data):
@@ -650,6 +704,8 @@ class QueryBodySchema(Schema):
     fill = fields.String()
     source = fields.String()
     format = fields.String()
+    tz = fields.String()
+    compare = fields.String()
 
     @pre_load
     def _known_fields(self, data, **kwargs):

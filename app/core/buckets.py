@@ -29,3 +29,18 @@ def series(values, first, last, window_seconds, operation, fill):
         label = EPOCH + timedelta(seconds=index * window_seconds)
         points.append({"timestamp": isoformat_z(label), "value": value})
     return points
+
+
+def labelled_series(values, labels, operation, fill):
+    """Like ``series`` for buckets given by position: ``labels`` are their timestamps in
+    order, ``values`` {position: value}."""
+    points = []
+    for index, label in enumerate(labels):
+        if index in values:
+            value = values[index]
+        elif fill == "none":
+            continue
+        else:
+            value = _EMPTY[operation]
+        points.append({"timestamp": label, "value": value})
+    return points

@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from itertools import chain
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +36,17 @@ _ONE_SECOND = timedelta(seconds=1)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
+def _zone_names():
+    """The IANA names the pinned ``tzdata`` package lists: the same set on every machine."""
+    text = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
+
+
+# The names a query's ``tz`` takes (the document lists them): tzdata's, whatever the system has.
+ZONE_NAMES = _zone_names()
+_ZONE_NAME_SET = frozenset(ZONE_NAMES)
+
+
 class UnknownZone(ValueError):
     """A time zone name that names no IANA zone."""
 
@@ -46,9 +58,20 @@ def zone(name):
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass  # OSError: a folder such as "America" is no zone
-    raise UnknownZone(
+    raise _unknown(name)
+
+
+def _unknown(name):
+    return UnknownZone(
         f"unknown time zone {name!r:.80}: use an IANA name such as 'Europe/Berlin' or 'UTC'"
     )
+
+
+def listed_zone(name):
+    """A name of ZONE_NAMES → its ZoneInfo; UnknownZone for any other name."""
+    if not isinstance(name, str) or name not in _ZONE_NAME_SET:
+        raise _unknown(name)
+    return zone(name)
 
 
 def _moment(seconds):

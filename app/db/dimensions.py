@@ -54,16 +54,32 @@ def prepare(metric, catalogue, filters, group_by):
     return Prepared(metric, selection, groups)
 
 
-def values(conn, prepared, operation, window_seconds, plan):
-    """{bucket: value} of a metric without group_by (its selected series added up)."""
-    return bucket_values(conn, prepared.metric.id, operation, window_seconds, plan,
-                         prepared.selection)  # fmt: skip
+def values(conn, prepared, operation, window_seconds, plan, fold=None):
+    """{bucket: value} of a metric without group_by (its selected series added up).
+    ``fold``: {slot: Partial} of slots of ``window_seconds`` → {bucket: Partial}, when the
+    buckets are made of such slots (a time zone's hours and days)."""
+    if fold is None:
+        return bucket_values(conn, prepared.metric.id, operation, window_seconds, plan,
+                             prepared.selection)  # fmt: skip
+    partials = bucket_partials(conn, prepared.metric.id, operation, window_seconds, plan,
+                               prepared.selection)  # fmt: skip
+    return _values(fold(partials), operation)
 
 
-def grouped(conn, prepared, operation, window_seconds, plan, top=None):
+def grouped(conn, prepared, operation, window_seconds, plan, top=None, fold=None, order=None):
     """[(group key, or OTHER, {bucket: value})] in top-N order (``top``: the first N, then
-    one OTHER group holding the rest)."""
+    one OTHER group holding the rest). ``fold`` as for ``values``; ``order``: the group keys of
+    an earlier answer (OTHER last, for the rest), kept instead of ranking these buckets."""
     partials = _group_partials(conn, prepared, operation, window_seconds, plan)
+    if fold is not None:
+        partials = {key: fold(buckets) for key, buckets in partials.items()}
+    if order is not None:
+        kept = [key for key in order if key is not OTHER]
+        rest = [buckets for key, buckets in partials.items() if key not in set(kept)]
+        answer = [(key, _values(partials.get(key, {}), operation)) for key in kept]
+        if OTHER in order:
+            answer.append((OTHER, _values(_merge_groups(rest), operation)))
+        return answer
     totals = [(key, value_of(_merged(buckets.values()), operation)) for key, buckets in
               partials.items()]  # fmt: skip
     ranked = [key for key, _ in order_groups(totals, operation)]

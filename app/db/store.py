@@ -209,20 +209,27 @@ class Store:
                 self._catalogues[metric.id] = cached
         return cached
 
-    def aggregate(self, preparation, operation, window_seconds, query_plan, top=None):
+    def aggregate(
+        self, preparation, operation, window_seconds, query_plan, top=None, fold=None, orders=None
+    ):
         """Bucketed values of each prepared metric over a plan: [(Metric, operation, values)]
         where values are {bucket: value}, or with group_by [(group key, {bucket: value})] in
-        top-N order (``top``: N groups and an OTHER group of the rest)."""
+        top-N order (``top``: N groups and an OTHER group of the rest). ``fold``: the slots of
+        ``window_seconds`` merged into buckets of their own (dimensions.values); ``orders``:
+        per prepared metric, the group keys of an earlier answer to keep (dimensions.grouped)."""
 
         def work(conn):
             answers = []
-            for prepared in preparation.prepared:
+            for index, prepared in enumerate(preparation.prepared):
                 chosen = operation or DEFAULT_OPERATION[prepared.metric.type]
                 if prepared.groups is None:
-                    found = dimensions.values(conn, prepared, chosen, window_seconds, query_plan)
+                    found = dimensions.values(
+                        conn, prepared, chosen, window_seconds, query_plan, fold
+                    )
                 else:
+                    order = None if orders is None else orders[index]
                     found = dimensions.grouped(
-                        conn, prepared, chosen, window_seconds, query_plan, top
+                        conn, prepared, chosen, window_seconds, query_plan, top, fold, order
                     )
                 answers.append((prepared.metric, chosen, found))
             return answers
