@@ -63,7 +63,7 @@ bench-retention: setup services ## 1 M expired rows trimmed under ingest load: r
 	@bash scripts/packages.sh wrk=wrk
 	$(BIN)/python scripts/bench_retention.py $(BENCH_ARGS)
 
-bench-query: setup services ## Query latency over 10 M points, HTTP vs direct SQL (BENCH_ARGS=…)
+bench-query: setup services ## Query latency over 10 M points, HTTP vs direct SQL, and with tags (BENCH_ARGS=…)
 	$(BIN)/python scripts/bench_query.py $(BENCH_ARGS)
 
 lint: setup ## ruff

@@ -3,8 +3,10 @@
 Each ceiling is measured in the same run: a bare Flask app on the same gunicorn settings for
 single points, a plain executemany loop into a copy of ``metric_points`` for batches; on
 MariaDB (durable commits, Redis-backed rate limits) and on the embedded SQLite default,
-then queue mode when this build has it, rollups on and off, and single points authenticated
-by a JWT beside an API key (``--only jwt`` runs that alone).
+then queue mode when this build has it, rollups on and off (scripts/rollup_bench.py),
+batches with tags beside the same without (scripts/tags_ingest_bench.py) and single points
+authenticated by a JWT beside an API key; ``--only`` picks parts (``--only tags``,
+``--only jwt``).
 
     make bench-ingest [BENCH_ARGS="--seconds 4 --repeats 3 --json results.json"]
 
@@ -26,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts import jwt_bench, queue_bench, rollup_bench  # noqa: E402
+from scripts import jwt_bench, queue_bench, rollup_bench, tags_ingest_bench  # noqa: E402
 from scripts.ingest_report import error_lines, print_table  # noqa: E402
 from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
 from scripts.wrk_runner import WRK_THREADS  # noqa: E402
@@ -36,7 +38,7 @@ DATABASE_PREFIX = "gf_bench_ingest_"
 SINGLE_METRICS = 48
 BATCH_METRICS = 100
 BUSY_WARNING = 0.10
-PARTS = ("MariaDB", "SQLite", "queue", "rollups", "jwt")
+PARTS = ("MariaDB", "SQLite", "queue", "rollups", "tags", "jwt")
 
 
 def write_bodies(directory):
@@ -79,6 +81,9 @@ def run_all(args, tmp, results):
             "rollups": lambda: rollup_bench.measure(
                 mysql_env, args, tmp / "rollups", args.mysql_url
             ),
+            "tags": lambda: tags_ingest_bench.measure(
+                mysql_env, args, tmp / "tags", args.mysql_url
+            ),
             "jwt": lambda: jwt_bench.measure(mysql_env, bodies, args, tmp / "jwt"),
         }
         for part in args.only:
@@ -95,6 +100,8 @@ def report(results, args, seconds_taken):
         sections.append(queue_bench.section(results))
     if "rollups" in results:
         sections.append(rollup_bench.section(results))
+    if "tags" in results:
+        sections.append(tags_ingest_bench.section(results))
     if "jwt" in results:
         sections.append(jwt_bench.section(results))
     title = (
@@ -135,8 +142,10 @@ def problem_lines(results):
         for load in loads()
     ]
     figures += [(f"rollups {name}", runs) for name, runs in results.get("rollups", {}).items()]
+    figures += [(f"tags {load}", results["tags"][load]) for load in tags_ingest_bench.LOADS
+                if load in results.get("tags", {})]  # fmt: skip
     figures += jwt_bench.figures_of(results)
-    lines = error_lines(figures)
+    lines = error_lines(figures) + tags_ingest_bench.problem_lines(results)
     for label in backends + (["jwt"] if "jwt" in results else []):
         log = results[label]["service_log"]
         if log:
@@ -170,6 +179,14 @@ def _at_least_one(raw):
     return value
 
 
+def _parts(raw):
+    chosen = raw.split(",")
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown}; choose from {PARTS}")
+    return chosen
+
+
 def parse_args(argv=None):
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -185,7 +202,7 @@ def parse_args(argv=None):
                         help="queue mode's steady load (whole s)")  # fmt: skip
     parser.add_argument(
         "--only",
-        type=lambda raw: raw.split(","),
+        type=_parts,
         default=list(PARTS),
         help=f"parts to run, comma-separated (default: {','.join(PARTS)})",
     )

@@ -8,12 +8,14 @@ client.
     make bench-query [BENCH_ARGS="--iterations 200 --keep"]
 
 Uses its own database (``gf_bench``), dropped at the end unless ``--keep``; ``--reuse`` skips
-the load when the kept data is there.
+the load when the kept data is there. ``--only points`` runs this part alone, ``--only tags``
+the tags part (``scripts/tags_query_bench.py``, on ``gf_bench_tags``); both run by default.
 """
 
 import argparse
 import http.client
 import json
+import os
 import random
 import statistics
 import sys
@@ -32,6 +34,7 @@ from app.db.aggregate import bucket_values  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
 from app.db.planner import Plan  # noqa: E402
 from app.db.schema import metric_points  # noqa: E402
+from scripts import tags_query_bench  # noqa: E402
 from tests.harness import (  # noqa: E402
     NO_RECYCLING,
     Gunicorn,
@@ -41,6 +44,7 @@ from tests.harness import (  # noqa: E402
 )
 
 DATABASE = "gf_bench"
+PARTS = ("points", "tags")  # --only: the 10 M points, tags (scripts/tags_query_bench.py)
 METRICS = 1000
 POINTS_PER_METRIC = 10_000
 DAYS = 30
@@ -234,17 +238,9 @@ def prepare(args, url, end):
     return engine
 
 
-def main():
-    """Load, serve, measure, report, clean up."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306")
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--keep", action="store_true", help="keep the gf_bench database")
-    parser.add_argument("--reuse", action="store_true", help="use the kept data, skip the load")
-    args = parser.parse_args()
+def run_points(args, end):
+    """The 10 M-point part: load, serve, measure, report, clean up."""
     url = f"{args.mysql_url}/{DATABASE}"
-    end = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     engine = prepare(args, url, end)
     raw_key, _ = new_key(url, "bench", 10**9)
     with engine.connect() as conn:
@@ -263,6 +259,43 @@ def main():
     engine.dispose()
     if not args.keep and not args.reuse:
         drop_database(args.mysql_url, DATABASE)
+
+
+def _parts(raw):
+    chosen = raw.split(",")
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown}; choose from {PARTS}")
+    return chosen
+
+
+def main():
+    """Each chosen part: load, serve, measure, report, clean up."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306")
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--group-iterations", type=int, default=5,
+                        help="runs of the tags part's group_by query (seconds each)")  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--reuse", action="store_true", help="use the kept data, skip the load")
+    parser.add_argument(
+        "--only",
+        type=_parts,
+        default=list(PARTS),
+        help=f"parts to run, comma-separated (default: {','.join(PARTS)})",
+    )
+    args = parser.parse_args()
+    end = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    load_before = os.getloadavg()
+    if "points" in args.only:
+        run_points(args, end)
+    if "tags" in args.only:
+        tags_query_bench.run(args, end)
+    print(
+        f"load average (1 min) {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after on "
+        f"{os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,100 @@
+"""Tags in the ingest benchmark, on MariaDB (``BENCH_ARGS="--only tags"``): batches of 1,000
+points over 100 metrics with 3 tags a point (host, region, status: 10 series a metric, 1,000
+in all, made by the first batch) beside the same batches without tags, to other metrics of the
+same server and database; the two loads run interleaved (their order alternating from one
+repeat to the next), 2 connections each. Target: tagged >= 0.8x untagged points/s."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scripts.ingest_report import Target, wrk_row
+from scripts.sync_bench import BATCH_PATH, BATCH_POINTS, WARMUP_SECONDS, post, prepare
+from scripts.wrk_runner import run_wrk
+from tests.harness import NO_RECYCLING, Gunicorn, drop_database, recreate_database
+
+CONNECTIONS = 2
+METRICS = 100
+LOADS = ("untagged", "tagged")
+TAGGED_TARGET = Target(0.8)
+
+
+def tags_of(index):
+    """Point ``index``'s tags: the 10 points a metric gets in a batch are 10 series."""
+    step = index // METRICS
+    return {"host": f"web-{step % 10}", "region": f"r{index % 4}", "status": f"{200 + step % 5}"}
+
+
+def write_bodies(directory):
+    """{load: path of its body file}: the same 1,000 points, with and without tags."""
+    now = datetime.now(UTC).timestamp()
+    paths = {}
+    for load in LOADS:
+        items = []
+        for i in range(BATCH_POINTS):
+            item = {
+                "name": f"bench.{load}.{i % METRICS:03d}",
+                "type": "value",
+                "value": round((i * 7.31) % 1000, 2),
+                "recorded_at": round(now - i / 1000, 3),
+            }
+            if load == "tagged":
+                item["tags"] = tags_of(i)
+            items.append(item)
+        paths[load] = Path(directory) / f"tags-{load}.jsonl"
+        paths[load].write_text(json.dumps({"metrics": items}) + "\n")
+    return paths
+
+
+def measure(mysql_env, args, workdir, server_url):
+    """{load: [WrkResult…]}, and the service's log lines under "service_log"."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    bodies = write_bodies(workdir)
+    database = f"{mysql_env['DATABASE_URL'].rsplit('/', 1)[1]}_tags"
+    recreate_database(server_url, database)
+    server, results = None, {}
+    try:
+        env = {**mysql_env, **NO_RECYCLING, "DATABASE_URL": f"{server_url}/{database}"}
+        key, _ = prepare(env["DATABASE_URL"])
+        server = Gunicorn(env, log_path=workdir / "tags.log").start()
+        for load in LOADS:  # also makes the tagged metrics' series
+            status, answer = post(server.port, BATCH_PATH, bodies[load].read_text(), key)
+            if status != 201 or answer.get("accepted") != BATCH_POINTS:
+                raise RuntimeError(f"{load}: {status} {str(answer)[:300]}")
+        url = server.base + BATCH_PATH
+        for repeat in range(args.repeats):
+            for load in LOADS if repeat % 2 == 0 else reversed(LOADS):
+                if repeat == 0:
+                    run_wrk(url, bodies[load], key, CONNECTIONS, WARMUP_SECONDS)
+                result = run_wrk(url, bodies[load], key, CONNECTIONS, args.seconds)
+                results.setdefault(load, []).append(result)
+    finally:
+        if server is not None:
+            server.stop()
+            results["service_log"] = server.log_lines()
+        drop_database(server_url, database)
+    return results
+
+
+def section(results):
+    """The tags part of the table: (heading, rows)."""
+    figures = results.get("tags")
+    if not figures:
+        return "tags: not measured", []
+    plain = wrk_row("batch, no tags", figures["untagged"], BATCH_POINTS, "pts/s")
+    tagged = wrk_row("batch, 3 tags a point", figures["tagged"], BATCH_POINTS, "pts/s",
+                     ceiling_label="batch, no tags", ceiling=plain.value,
+                     target=TAGGED_TARGET)  # fmt: skip
+    heading = (
+        f"tags on MariaDB: batches of {BATCH_POINTS:,} points over {METRICS} metrics, "
+        f"{CONNECTIONS} conn., interleaved; 3 tags a point = 10 series a metric"
+    )
+    return heading, [plain, tagged]
+
+
+def problem_lines(results):
+    """The service's log lines (it logs at WARNING: any line is worth a look)."""
+    log = results.get("tags", {}).get("service_log")
+    if log:
+        return [f"  tags: the service logged {len(log)} lines, the first: {log[0]}"]
+    return []
