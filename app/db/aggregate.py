@@ -138,30 +138,38 @@ def bucket_values(conn, metric_id, operation, window_seconds, plan, selection=AL
 def bucket_partials(conn, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
     """{bucket index: Partial} (the operation's measures) of the selected series added up."""
     rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
-    return {int(row.slot): _partial(row) for row in rows}
+    partial = _partial_of(operation)
+    return {int(row.slot): partial(row) for row in rows}
 
 
 def series_buckets(conn, metric_id, operation, window_seconds, plan, series_ids):
     """{series_id: {bucket index: Partial}} of the given series (what grouping merges)."""
     selection = Selection(tuple(series_ids), by_series=True)
-    found = {}
+    found, partial = {}, _partial_of(operation)
     for row in _rows(conn, metric_id, operation, window_seconds, plan, selection):
-        found.setdefault(row.series_id, {})[int(row.slot)] = _partial(row)
+        found.setdefault(row.series_id, {})[int(row.slot)] = partial(row)
     return found
 
 
-def _partial(row):
-    """A row's measures as a Partial (only those its operation asked for are set)."""
-    fields = row._mapping
-    total = _exact_total(row) if "total" in fields else Decimal(0)
-    vmin, vmax = fields.get("vmin"), fields.get("vmax")
-    return Partial(
-        int(fields.get("n") or 0),  # SUM(n) is a DECIMAL on MySQL
-        total,
-        0.0,
-        None if vmin is None else float(vmin),
-        None if vmax is None else float(vmax),
-    )
+def _partial_of(operation):
+    """row → Partial of the measures ``operation``'s statement selects (the others unset):
+    decided once per statement, not looked up in every row."""
+    names = NEEDS[operation]
+    has_total, has_n = "total" in names, "n" in names
+    has_min, has_max = "vmin" in names, "vmax" in names
+
+    def partial(row):
+        vmin = row.vmin if has_min else None
+        vmax = row.vmax if has_max else None
+        return Partial(
+            int(row.n or 0) if has_n else 0,  # SUM(n) is a DECIMAL on MySQL
+            _exact_total(row) if has_total else Decimal(0),
+            0.0,
+            None if vmin is None else float(vmin),
+            None if vmax is None else float(vmax),
+        )
+
+    return partial
 
 
 def _exact_total(row):

@@ -138,8 +138,17 @@ class Store:
                     self._known_metrics[metric.key] = metric
 
     def metric(self, tenant_id, name):
-        """The tenant's live Metric named ``name``, or None."""
-        return self.find_metrics(tenant_id, [name]).get(name)
+        """The tenant's live Metric named ``name``, or None (known for a few seconds, as for
+        queries)."""
+        return self._live(tenant_id, [name]).get(name)
+
+    def _live(self, tenant_id, names):
+        """{name: Metric} of the tenant's live metrics among ``names``: those looked up in the
+        last few seconds from memory, the others in one read."""
+        found = self._known(tenant_id, names)
+        found.update(self.find_metrics(tenant_id, [name for name in names if name not in found]))
+        self._remember(found)
+        return found
 
     def series_totals(self):
         """{"metrics", "series", "metrics_near_series_limit"}: the live metrics, their series,
@@ -184,10 +193,8 @@ class Store:
         """Which of a tenant's metrics (and of each, which series, in which groups) a query
         reads, from the metrics and the series catalogues alone — before any point is read, so
         the query's size can be checked first. Preparation."""
-        found = self._known(tenant_id, names)
-        found.update(self.find_metrics(tenant_id, [name for name in names if name not in found]))
+        found = self._live(tenant_id, names)
         missing = [name for name in names if name not in found]
-        self._remember(found)
         if missing:
             return Preparation([], missing)
         prepared = []
