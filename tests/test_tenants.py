@@ -448,7 +448,7 @@ def test_an_upgrade_puts_everything_into_default_and_changes_nothing_seen(
     monkeypatch.setattr(migrations, "migration_files", everything)
     upgraded = create_app({"TESTING": True, "DATABASE_URL": url})
     try:
-        assert migrate(get_store(upgraded).write) == ["008_tenants"]
+        assert migrate(get_store(upgraded).write) == ["008_tenants", "009_alerts"]
         client, auth = upgraded.test_client(), {"X-API-Key": raw}
         end = moment + timedelta(minutes=1)
         query = {"name": "old.metric", "source": "raw", "window": "1m", "fill": "none",

@@ -15,6 +15,7 @@ from cachetools import TTLCache
 from app.config import raw_keep_days
 from app.core.constants import DEFAULT_OPERATION
 from app.db import (
+    alerts,
     dialects,
     dimensions,
     keys,
@@ -287,6 +288,45 @@ class Store:
     def stat_key_metric(self, key_hash):
         """(tenant id, metric name) a stat key names, or None."""
         return run_read(self.write, keys.stat_key_metric, key_hash)
+
+    # -- alerts (each of a tenant)
+
+    def create_alert(self, tenant_id, values, secret, now):
+        """Store a new alert (``values`` by the API's field names); the alert (a dict)."""
+
+        def work(conn):
+            return alerts.find(conn, alerts.insert(conn, tenant_id, values, secret, now))
+
+        return run_in_transaction(self.write, work)
+
+    def alert(self, alert_id, tenant_id=None):
+        """The alert (of ``tenant_id``, or any) as a dict, or None (read from the primary)."""
+        return run_read(self.write, alerts.find, alert_id, tenant_id)
+
+    def list_alerts(self, tenant_id):
+        """A tenant's alerts, oldest first."""
+        return run_read(self.write, alerts.list_for, tenant_id)
+
+    def change_alert(self, alert_id, values, now):
+        """Change some of an alert's fields; the alert as it is afterwards."""
+
+        def work(conn):
+            alerts.change(conn, alert_id, values, now)
+            return alerts.find(conn, alert_id)
+
+        return run_in_transaction(self.write, work)
+
+    def set_alert_secret(self, alert_id, secret, now):
+        """Replace an alert's webhook signing secret."""
+        run_in_transaction(self.write, alerts.set_secret, alert_id, secret, now)
+
+    def delete_alert(self, alert_id):
+        """Delete an alert, its events and its notices not yet sent."""
+        run_in_transaction(self.write, alerts.remove, alert_id)
+
+    def alert_events(self, alert_id):
+        """An alert's latest events (rows: at, type, state, channel, outcome), oldest first."""
+        return run_read(self.write, alerts.events, alert_id)
 
     # -- writes
 
