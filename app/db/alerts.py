@@ -195,7 +195,8 @@ def due_notices(conn, alert_id, now):
 def notice_tried(conn, row_id, values):
     """Record an attempt at a notice (columns: attempts, next_attempt_at, sent_at,
     failed_at)."""
-    conn.execute(update(alert_notices).where(alert_notices.c.id == row_id).values(**values))
+    if values:
+        conn.execute(update(alert_notices).where(alert_notices.c.id == row_id).values(**values))
 
 
 def pending_notices(conn):
@@ -205,3 +206,8 @@ def pending_notices(conn):
         .select_from(alert_notices)
         .where(alert_notices.c.sent_at.is_(None), alert_notices.c.failed_at.is_(None))
     ).scalar()
+
+
+def notice_row(conn, row_id):
+    """A notice's outbox row, or None."""
+    return conn.execute(select(alert_notices).where(alert_notices.c.id == row_id)).first()
