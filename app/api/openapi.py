@@ -998,7 +998,9 @@ def document(config):
         },
     )
     filter_item = next(p for p in aggregate_parameters if p["name"] == "filter")["schema"]["items"]
-    for path, operations in alert_paths(filter_item, _json, _errors, KEYED, NAME).items():
+    for path, operations in alert_paths(
+        filter_item, _json, _errors, KEYED, NAME, with_test=True
+    ).items():
         spec.path(path, operations=operations)
     spec.path(
         "/api/query",

@@ -1,7 +1,7 @@
 """/api/alerts: a tenant's alerts — create (the webhook signing secret shown once), list, read,
-change, delete, their events, a new secret, a test notice. Read scope may read; write scope
-creates, changes and deletes. Another tenant's alert answers exactly as a missing one (404
-NOT_FOUND). Every change is logged with who made it, never a secret."""
+change, delete, their events, a new secret, a test notice to every target. Read scope may
+read; write scope creates, changes, deletes and tests. Another tenant's alert answers exactly
+as a missing one (404 NOT_FOUND). Every change is logged with who made it, never a secret."""
 
 import logging
 
@@ -14,6 +14,7 @@ from app.api.errors import ApiError, metric_not_found
 from app.core.alerts import KIND_FIELDS, RULE_FIELDS, new_secret
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
+from app.jobs.alerts import send_test
 
 bp = Blueprint("alerts", __name__, url_prefix="/api/alerts")
 log = logging.getLogger(__name__)
@@ -173,3 +174,13 @@ def rotate_secret(alert_id):
     get_store(current_app).set_alert_secret(alert["id"], secret, utcnow())
     _logged("secret rotated", alert)
     return jsonify(success=True, id=alert["id"], secret=secret)
+
+
+@bp.post("/<int:alert_id>/test")
+@requires(WRITE)
+def test_notice(alert_id):
+    """Send a test notice to every target now (no retries); what each did with it."""
+    alert = _own_alert(alert_id)
+    notice_id, results = send_test(get_store(current_app), current_app.config, alert)
+    _logged("tested", alert, sent=sum(r["outcome"] == "sent" for r in results))
+    return jsonify(success=True, id=notice_id, results=results)

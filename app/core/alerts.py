@@ -201,14 +201,15 @@ def data_fires(count):
 
 def finite_or_none(value):
     """A number fit for JSON (an infinite or NaN one as None)."""
-    if value is None:
-        return None
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
     value = float(value)
     return value if math.isfinite(value) else None
 
 
-def notice_body(notice_id, alert, state, value, baseline, evaluated_at, url):
-    """A notice's JSON body (bytes, as sent and signed): ``alert`` is the API's view of it."""
+def notice_body(notice_id, alert, state, value, baseline, evaluated_at, url, test=False):
+    """A notice's JSON body (bytes, as sent and signed): ``alert`` is the API's view of it;
+    a test notice says ``"test": true``."""
     body = {
         "id": notice_id,
         "alert": alert["id"],
@@ -222,6 +223,8 @@ def notice_body(notice_id, alert, state, value, baseline, evaluated_at, url):
     if alert["kind"] == "delta":
         body["baseline"] = finite_or_none(baseline)
     body.update(window=alert["window"], evaluated_at=evaluated_at, url=url)
+    if test:
+        body["test"] = True
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -406,6 +406,10 @@ class Store:
 
         run_in_transaction(self.write, work)
 
+    def record_alert_event(self, alert_id, event):
+        """Record one event of an alert (a test notice's outcome)."""
+        run_in_transaction(self.write, lambda conn: alerts.add_event(conn, alert_id, **event))
+
     def pending_notices(self):
         """How many notices wait to be sent."""
         return run_read(self.write, alerts.pending_notices)

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -205,3 +206,32 @@ def attempt(store, settings, alert, notice, now):
         return False
     store.notice_attempted(notice.id, {"sent_at": now}, {**event, "outcome": "sent"})
     return True
+
+
+def send_test(store, settings, alert, now=None):
+    """Send a test notice (``"test": true``, the alert's current state and last value) to every
+    target of an alert at once, without retries, each outcome recorded as an event; (notice id,
+    [{"target", "channel", "outcome", "error"?}])."""
+    now = now or utcnow()
+    notice_id = uuid.uuid4().hex
+    evaluated_at = isoformat_z(alert["evaluated_at"] or now.replace(microsecond=0))
+    url = chart_url(settings, alert["metric"])
+    body = rules.notice_body(notice_id, alert, alert["state"], alert["value"], alert["baseline"],
+                             evaluated_at, url, test=True)  # fmt: skip
+
+    def one(target):
+        channel = target.partition(":")[0]
+        try:
+            send(settings, alert, target, body)
+        except DeliveryError as error:
+            return {"target": target, "channel": channel, "outcome": "failed", "error": str(error)}
+        return {"target": target, "channel": channel, "outcome": "sent"}
+
+    with ThreadPoolExecutor(max_workers=len(alert["notify"])) as pool:
+        results = list(pool.map(one, alert["notify"]))
+    for result in results:
+        event = {"at": now, "kind": "notice", "state": alert["state"],
+                 "channel": result["channel"], "outcome": result["outcome"],
+                 "notice_id": notice_id, "detail": result.get("error")}  # fmt: skip
+        store.record_alert_event(alert["id"], event)
+    return notice_id, results
