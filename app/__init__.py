@@ -18,7 +18,7 @@ from flask import Flask
 
 from app import commands, config, db
 from app.api import auth, errors, headers, limits, readiness
-from app.blueprints import account, docs, health, ingest, keys, query, stathat, tags, ui
+from app.blueprints import account, alerts, docs, health, ingest, keys, query, stathat, tags, ui
 from app.infra import logs, redis, telemetry
 from app.ingest import front_door as ingestion
 from app.serve import startup
@@ -52,6 +52,7 @@ def create_app(test_config=None):
     app.register_blueprint(tags.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(keys.bp)
+    app.register_blueprint(alerts.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(stathat.bp)

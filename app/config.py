@@ -121,6 +121,26 @@ def _origins(name, raw):
     return origins
 
 
+def _public_url(name, raw):
+    if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", raw):
+        raise ConfigError(f"{name} must be an http(s) URL like https://metrics.example.com")
+    return raw.rstrip("/")
+
+
+def _smtp_url(name, raw):
+    if not re.match(r"^smtps?://([^@/\s]+@)?[^@/\s:]+(:\d{1,5})?/?$", raw):
+        raise ConfigError(
+            f"{name} must be smtp://[user:password@]host[:port] or smtps://…, got a bad value"
+        )
+    return raw
+
+
+def _email(name, raw):
+    if not re.match(r"^[^@\s]+@[^@\s]+$", raw):
+        raise ConfigError(f"{name} must be an email address, got {raw!r}")
+    return raw
+
+
 def _redis_url(name, raw):
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{name} must be a redis:// URL, got {raw!r}")
@@ -211,6 +231,12 @@ _SETTINGS = [
     ("RETENTION_CHUNK_ROWS", 10_000, _between(1, 10_000)),
     ("RETENTION_CHUNK_PAUSE_MS", 20, _at_least(0)),
     ("MAINTENANCE_RETRY_SECONDS", (60, 300, 900), _seconds_list),
+    # Alerts: see app/jobs/alerts.py.
+    ("ALERTS_CRON", "* * * * *", _cron),
+    ("PUBLIC_URL", "http://localhost:8000", _public_url),
+    ("SMTP_URL", None, _smtp_url),
+    ("ALERTS_FROM", "glowing-fiesta@localhost", _email),
+    ("ALERTS_ALLOW_PRIVATE_TARGETS", False, _boolean),
     # Prometheus self-metrics: see app/telemetry.py.
     ("METRICS_ENDPOINT_ENABLED", True, _boolean),
     ("PROMETHEUS_MULTIPROC_DIR", None, None),

@@ -34,6 +34,7 @@ from app import config, create_app
 from app.api import openapi
 from app.api.errors import ERROR_CODES
 from app.api.schemas import QUERY_ALIASES
+from app.core.alerts import target_problem
 from app.core.constants import DECIMAL_TEXT_PATTERN, MAX_ABS_VALUE, TIMESTAMP_TEXT_PATTERN
 from app.core.stathat import STAT_PATTERN, BadStatName, metric_names
 from app.core.tags import TagError, parse_filter
@@ -208,6 +209,8 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
 #   beside its canonical name (or sends `metric` for a missing `name`) is not one. Aliases are
 #   fuzzed with valid values only. The same for /ez's `value` beside `count` in a query string.
 # - A filter's regex must be valid RE2, which no pattern can say: positive cases keep to it.
+# - A webhook target must not name a private or loopback host (ALERTS_ALLOW_PRIVATE_TARGETS is
+#   off), which no pattern can say: positive cases keep to public ones.
 # - A number written as text (a form's `value`, StatHat's `count` and `value`) must be finite
 #   and |v| ≤ 1e16: a pattern can say "decimal", not how large, so positive cases keep to it.
 _STATHAT = ("/ez", "/c", "/v")
@@ -241,6 +244,8 @@ def _describable(case):
         return not (case.operation.path == "/ez" and {"count", "value"} <= query.keys())
     if not all(_regex_compiles(text) for text in _filter_texts(case)):
         return False
+    if not all(target_problem(text, False) is None for text in _targets(case)):
+        return False
     path = case.operation.path
     if path in _STATHAT or path in ("/api/metrics/counter", "/api/metrics/value"):
         return all(
@@ -259,6 +264,12 @@ def _filter_texts(case):
             value = fields.get(name)
             texts += value if isinstance(value, list) else [value] if value is not None else []
     return [text for text in texts if isinstance(text, str)]
+
+
+def _targets(case):
+    """The alert targets a case sends (their shape is the document's; only the host is not)."""
+    notify = case.body.get("notify") if isinstance(case.body, dict) else None
+    return [text for text in notify if isinstance(text, str)] if isinstance(notify, list) else []
 
 
 def _regex_compiles(text):

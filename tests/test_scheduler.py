@@ -64,6 +64,7 @@ def test_the_schedule_is_registered_once_however_often_the_scheduler_starts(rq_e
     racing = [flask(env, "jobs", "scheduler", "--register-only") for _ in range(2)]  # …and a race
     assert [finish(p)[0] for p in racing] == [0, 0]
     assert entry_ids(env["REDIS_URL"]) == [
+        "glowing-fiesta.maintenance.alerts",
         "glowing-fiesta.maintenance.partitions",
         "glowing-fiesta.maintenance.retention",
     ]

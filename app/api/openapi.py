@@ -13,6 +13,7 @@ import json
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from app.api.alerts_openapi import ALERT_SCHEMAS, alert_paths
 from app.api.errors import ERROR_CODES
 from app.api.key_schemas import KeyChangeSchema, KeyCreateSchema
 from app.api.schemas import (
@@ -332,6 +333,7 @@ RESPONSE_SCHEMAS = {
         "required": ["success", "data"],
         "properties": {"success": {"const": True}, "data": {"type": "array", "items": KEY}},
     },
+    **ALERT_SCHEMAS,
     "Error": ENVELOPE,
     "ItemError": ITEM_ERROR,
     "Recorded": {
@@ -551,9 +553,10 @@ ERRORS = {  # status → when
     400: "Invalid request (`VALIDATION_ERROR`, `INVALID_JSON`, …; see the code).",
     401: "No, malformed, unknown or revoked key, or a JWT that does not verify (`UNAUTHORIZED`).",
     403: "The key's (or token's) scope does not allow this (`FORBIDDEN`).",
-    404: "No such metric (`METRIC_NOT_FOUND`), or no such API key or route (`NOT_FOUND`); "
-    "another tenant's answers the same.",
-    409: "The metric has the other type (`METRIC_TYPE_MISMATCH`).",
+    404: "No such metric (`METRIC_NOT_FOUND`), or no such API key, alert or route "
+    "(`NOT_FOUND`); another tenant's answers the same.",
+    409: "The metric has the other type (`METRIC_TYPE_MISMATCH`), or a change names a rule "
+    "field the alert's kind has not (`ALERT_KIND_MISMATCH`).",
     413: "The body is over MAX_CONTENT_LENGTH (`PAYLOAD_TOO_LARGE`).",
     422: "This Idempotency-Key was used for another request (`IDEMPOTENCY_KEY_REUSED`), or a "
     "new metric would pass METRICS_MAX_METRICS (`METRIC_LIMIT_EXCEEDED`).",
@@ -1021,6 +1024,11 @@ def document(config):
             },
         },
     )
+    filter_item = next(p for p in aggregate_parameters if p["name"] == "filter")["schema"]["items"]
+    for path, operations in alert_paths(
+        filter_item, _json, _errors, KEYED, NAME, with_test=True
+    ).items():
+        spec.path(path, operations=operations)
     spec.path(
         "/api/query",
         operations={

@@ -16,7 +16,7 @@ from app.db.maintenance import Skipped
 from app.db.rebuild import RangeExpired
 from app.infra.redis import connect, get_redis
 from app.ingest.queue_buffer import buffer_for, buffer_state
-from app.jobs import drain, runtime, schedule
+from app.jobs import alerts, drain, runtime, schedule
 from app.jobs.ingest import release_claims
 from app.jobs.state import QUEUE_SETTINGS, queue_names, queue_state
 
@@ -25,6 +25,7 @@ queue_cli = CommandGroup("queue", help="The RQ queues: state and failed jobs.")
 partitions_cli = CommandGroup("partitions", help="Daily partitions of the points table (MySQL).")
 retention_cli = CommandGroup("retention", help="Removing points older than the retention.")
 rollups_cli = CommandGroup("rollups", help="Minute and hour rollups: rebuild and check.")
+alerts_cli = CommandGroup("alerts", help="Alerts: evaluation and notices.")
 
 
 def _connection():
@@ -158,6 +159,14 @@ def check_command(start, end, metric, tenant):
         raise SystemExit(1)
 
 
+@alerts_cli.command("evaluate")
+@_NOW
+def evaluate_command(now):
+    """Judge every alert of every tenant at the minute boundary and send the notices due."""
+    result = alerts.tick(get_store(current_app), current_app.config, _moment(now))
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
 BUFFER_COLUMNS = (
     "points",
     "entries",
@@ -217,5 +226,5 @@ def _requeue_points(connection, settings):
 
 def init_app(app):
     """Register the command groups."""
-    for group in (jobs_cli, queue_cli, partitions_cli, retention_cli, rollups_cli):
+    for group in (jobs_cli, queue_cli, partitions_cli, retention_cli, rollups_cli, alerts_cli):
         app.cli.add_command(group)

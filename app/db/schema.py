@@ -24,6 +24,10 @@
 - ``maintenance_runs``: each maintenance job's last start, success and result.
 - ``named_locks`` (SQLite only): leased locks; MySQL uses GET_LOCK.
 - ``stat_keys``: StatHat's classic per-stat keys (SHA-256), each naming one metric of a tenant.
+- ``alerts``: a tenant's alerts (kind, metric, window, rule, targets, signing secret) and the
+  state their last evaluation left; ``alert_events``: their transitions and notices' outcomes;
+  ``alert_notices``: the outbox of notices, one row per notice and target, until sent or given
+  up.
 - ``schema_migrations``: which ``sql/`` files have been applied.
 """
 
@@ -198,6 +202,63 @@ stat_keys = Table(
     Column("metric", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("tenant_id", Integer, nullable=False, server_default="1"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("metric", String(255), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("window_name", String(4), nullable=False),
+    Column("operation", String(16), nullable=True),
+    Column("filters", Text, nullable=False),
+    Column("notify", Text, nullable=False),
+    Column("repeat_minutes", Integer, nullable=False, server_default="0"),
+    Column("comparison", String(1), nullable=True),
+    Column("threshold", Double, nullable=True),
+    Column("percent", Double, nullable=True),
+    Column("direction", String(8), nullable=True),
+    Column("compare_to", String(4), nullable=True),
+    Column("secret", String(64), nullable=False),
+    Column("state", String(8), nullable=False, server_default="ok"),
+    Column("last_value", Double, nullable=True),
+    Column("baseline", Double, nullable=True),
+    Column("evaluated_at", Timestamp, nullable=True),
+    Column("changed_at", Timestamp, nullable=True),
+    Column("notified_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("type", String(12), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("channel", String(8), nullable=True),
+    Column("outcome", String(10), nullable=True),
+    Column("notice_id", String(64), nullable=True),
+    Column("detail", String(255), nullable=True),
+)
+
+alert_notices = Table(
+    "alert_notices",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("notice_id", String(64), nullable=False),
+    Column("target", String(2048), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp, nullable=True),
+    Column("failed_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
 )
 
 schema_migrations = Table(

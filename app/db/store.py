@@ -15,6 +15,7 @@ from cachetools import TTLCache
 from app.config import raw_keep_days
 from app.core.constants import DEFAULT_OPERATION
 from app.db import (
+    alerts,
     dialects,
     dimensions,
     keys,
@@ -28,16 +29,21 @@ from app.db import (
     series,
     tenants,
 )
+from app.db.aggregate import bucket_partials, value_of
 from app.db.known import KnownSeries
+from app.db.locks import named_lock
 from app.db.migrate import migrate
 from app.db.planner import coverage, plan
+from app.db.rollups import Partial
 from app.db.transaction import ping, run_in_transaction, run_read
 from app.db.writer import recorded_answer, storage_options, write_requests
 
 WATERMARK_CACHE_SECONDS = 5
 METRIC_CACHE_SECONDS = 4
 CATALOGUE_CACHE_SECONDS = 2
-SERIES_NEAR_LIMIT = 0.8  # /metrics counts the metrics past this share of their series limit
+SERIES_NEAR_LIMIT = 0.8
+ALERTS_LOCK = "alerts:evaluate"
+ALERTS_LOCK_LEASE_SECONDS = 300  # /metrics counts the metrics past this share of their series limit
 
 
 def create_engine_for(url):
@@ -305,6 +311,126 @@ class Store:
     def jwt_subject_id(self, tenant_id, subject, now):
         """The number of a tenant's JWT subject (``sub``), given on first use."""
         return run_in_transaction(self.write, keys.subject_id, tenant_id, subject, now)
+
+    # -- alerts (each of a tenant)
+
+    def create_alert(self, tenant_id, values, secret, now):
+        """Store a new alert (``values`` by the API's field names); the alert (a dict)."""
+
+        def work(conn):
+            return alerts.find(conn, alerts.insert(conn, tenant_id, values, secret, now))
+
+        return run_in_transaction(self.write, work)
+
+    def alert(self, alert_id, tenant_id=None):
+        """The alert (of ``tenant_id``, or any) as a dict, or None (read from the primary)."""
+        return run_read(self.write, alerts.find, alert_id, tenant_id)
+
+    def list_alerts(self, tenant_id):
+        """A tenant's alerts, oldest first."""
+        return run_read(self.write, alerts.list_for, tenant_id)
+
+    def change_alert(self, alert_id, values, now):
+        """Change some of an alert's fields; the alert as it is afterwards."""
+
+        def work(conn):
+            alerts.change(conn, alert_id, values, now)
+            return alerts.find(conn, alert_id)
+
+        return run_in_transaction(self.write, work)
+
+    def set_alert_secret(self, alert_id, secret, now):
+        """Replace an alert's webhook signing secret."""
+        run_in_transaction(self.write, alerts.set_secret, alert_id, secret, now)
+
+    def delete_alert(self, alert_id):
+        """Delete an alert, its events and its notices not yet sent."""
+        run_in_transaction(self.write, alerts.remove, alert_id)
+
+    def alert_events(self, alert_id):
+        """An alert's latest events (rows: at, type, state, channel, outcome), oldest first."""
+        return run_read(self.write, alerts.events, alert_id)
+
+    def alert_ids(self):
+        """Every alert's id, of every tenant."""
+        return run_read(self.write, alerts.all_ids)
+
+    def alerts_lock(self):
+        """The lock one evaluation tick holds (LockBusy when another has it; its lease lapses
+        after 5 minutes if its holder died)."""
+        return named_lock(self.write, ALERTS_LOCK, lease_seconds=ALERTS_LOCK_LEASE_SECONDS)
+
+    def window_aggregate(self, tenant_id, name, filters, operation, start, end, now):
+        """The ``operation`` (None: the metric type's default) of a tenant's metric over
+        [start, end), through the query engine (its filters, rollups and raw points):
+        (Metric, one value merged from minute buckets: None where an empty range has none),
+        or None when there is no such metric."""
+        preparation = self.prepare(tenant_id, [name], filters)
+        if preparation.missing:
+            return None
+        prepared = preparation.prepared[0]
+        chosen = operation or DEFAULT_OPERATION[prepared.metric.type]
+        query_plan = self.plan(start, end, 60, now)
+
+        def work(conn):
+            if prepared.selection.series_ids == ():
+                return {}  # the filters keep no series
+            return bucket_partials(
+                conn, prepared.metric.id, chosen, 60, query_plan, prepared.selection
+            )
+
+        merged = Partial()
+        for partial in run_read(self.read, work).values():
+            merged.merge(partial)
+        return prepared.metric, value_of(merged, chosen)
+
+    def settle_alert(self, alert_id, decide):
+        """Apply what ``decide(alert)`` (read under the alert row's lock) returns — None, or
+        (columns, events, notices [(notice id, target, body)], result) — in one transaction;
+        the result (None when nothing was applied)."""
+
+        def work(conn):
+            alert = alerts.find(conn, alert_id, lock=True)
+            decision = None if alert is None else decide(alert)
+            if decision is None:
+                return None
+            values, events, notices, result = decision
+            alerts.record(conn, alert_id, values)
+            for event in events:
+                alerts.add_event(conn, alert_id, **event)
+            for notice_id, target, body in notices:
+                alerts.add_notice(conn, alert_id, notice_id, target, body, values["evaluated_at"])
+            return result
+
+        return run_in_transaction(self.write, work)
+
+    def alerts_with_due_notices(self, now):
+        """Ids of the alerts with a notice due at ``now``."""
+        return run_read(self.write, alerts.due_alerts, now)
+
+    def due_notices(self, alert_id, now):
+        """An alert's notices due at ``now`` (rows: id, notice_id, target, body, attempts)."""
+        return run_read(self.write, alerts.due_notices, alert_id, now)
+
+    def notice_attempted(self, row_id, values, event=None):
+        """Record an attempt at a notice (and its event) in one transaction."""
+
+        def work(conn):
+            alerts.notice_tried(conn, row_id, values)
+            if event is not None:
+                row = alerts.notice_row(conn, row_id)
+                if row is not None:
+                    alerts.add_event(conn, row.alert_id, **event)
+
+        run_in_transaction(self.write, work)
+
+    def record_alert_event(self, alert_id, event):
+        """Record one event of an alert (a test notice's outcome)."""
+        run_in_transaction(self.write, lambda conn: alerts.add_event(conn, alert_id, **event))
+
+    def pending_notices(self):
+        """How many notices wait to be sent."""
+        return run_read(self.write, alerts.pending_notices)
 
     # -- writes
 

@@ -9,7 +9,7 @@ import warnings
 
 from rq_scheduler import Scheduler
 
-from app.jobs import drain, maintenance
+from app.jobs import alerts, drain, maintenance
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,21 @@ def scheduler(connection, settings, interval=30):
 
 
 DRAINERS_ENTRY = f"{ID_PREFIX}queue-drainers"
+ALERTS_ENTRY = f"{ID_PREFIX}alerts"  # every ALERTS_CRON: evaluate alerts, send notices
 DRAINERS_CRON = "* * * * *"  # the workers' own watch looks every second; this is a backstop
 
 
 def entries(settings):
     """{entry id: (cron expression, job function, its args, queue)} the settings ask for: the
-    maintenance jobs, and in queue mode a minutely start of drain jobs where points wait."""
+    maintenance jobs, the alerts' evaluation, and in queue mode a minutely start of drain jobs
+    where points wait."""
     wanted = {
         f"{ID_PREFIX}{job}": (settings[key], maintenance.trigger, [job],
                               settings["RQ_MAINTENANCE_QUEUE"])
         for job, key in CRON_SETTINGS.items()
     }  # fmt: skip
+    wanted[ALERTS_ENTRY] = (settings["ALERTS_CRON"], alerts.evaluate, [],
+                            settings["RQ_MAINTENANCE_QUEUE"])  # fmt: skip
     if settings["INGEST_MODE"] == "queue":
         ingest = settings["RQ_INGEST_QUEUE"]
         wanted[DRAINERS_ENTRY] = (DRAINERS_CRON, drain.arm_drainers, [], ingest)

@@ -1,7 +1,8 @@
-"""The embedded default's scheduler: without Redis there is no rq-scheduler, so each app
-process runs a thread that starts a maintenance job when its cron time has come since its
-last start. The job's named lock and a second look at that record under the lock keep several
-processes (gunicorn's workers, or an old and a new one during a reload) from running it twice.
+"""The embedded default's scheduler: without Redis there is no rq-scheduler, so each app process
+runs a thread that starts a maintenance job when its cron time has come since its last start,
+and evaluates the alerts every ALERTS_CRON. The job's named lock and a second look at that
+record under the lock keep several processes (gunicorn's workers, or an old and a new one
+during a reload) from running it twice.
 """
 
 import logging
@@ -12,6 +13,7 @@ from crontab import CronTab
 
 from app.core.timeutil import utcnow
 from app.db.maintenance import PARTITIONS, RETENTION, Skipped
+from app.jobs import alerts
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class MaintenanceTimer:
         self.store, self.settings, self.interval = store, store.settings, interval
         self._stop = threading.Event()
         self._thread = None
+        self._alerts_done = None  # when this process last evaluated the alerts
 
     def start(self):
         """Start checking (a little jitter keeps workers from checking in step)."""
@@ -58,6 +61,7 @@ class MaintenanceTimer:
     def _loop(self):
         while not self._stop.wait(self.interval * random.uniform(0.2, 1.0)):
             self.run_due()
+            self.run_alerts()
 
     def run_due(self):
         """Run every job that is due now; their results (None for those not run)."""
@@ -75,3 +79,18 @@ class MaintenanceTimer:
             except Exception:  # logged and recorded by run_job; try again at its next time
                 results[job] = None
         return results
+
+    def run_alerts(self, now=None):
+        """Evaluate the alerts and send the notices due when ALERTS_CRON's time has come since
+        this process last did (the tick's lock and each alert's last boundary keep several
+        processes from judging one alert twice); the tick's result, or None."""
+        now = now or utcnow()
+        last = self._alerts_done
+        if last is not None and next_run(self.settings["ALERTS_CRON"], last) > now:
+            return None
+        self._alerts_done = now
+        try:
+            return alerts.tick(self.store, self.settings, now)
+        except Exception:
+            log.warning("alerts: evaluation failed; tried again at the next tick", exc_info=True)
+            return None
