@@ -8,9 +8,10 @@ import logging
 from flask import Blueprint, current_app, g, jsonify
 
 from app.api.alert_schemas import AlertChangeSchema, AlertCreateSchema
-from app.api.auth import READ, WRITE, requires, tenant_id
+from app.api.auth import requires, tenant_id
 from app.api.body import read_body
 from app.api.errors import ApiError, metric_not_found
+from app.api.principals import READ, WRITE
 from app.core.alerts import KIND_FIELDS, RULE_FIELDS, new_secret
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
@@ -77,9 +78,9 @@ def _needs_metric(kind, metric):
 
 def _logged(action, alert, **what):
     log.info(
-        "alert %s: alert %s (%s on %s) of tenant %s by key %s (%s)%s",
+        "alert %s: alert %s (%s on %s) of tenant %s by %s%s",
         action, alert["id"], alert["kind"], alert["metric"], g.api_key.tenant.name,
-        g.api_key.id, g.api_key.prefix,
+        g.api_key.who,
         "".join(f", {name} {value}" for name, value in what.items()),
     )  # fmt: skip
 
