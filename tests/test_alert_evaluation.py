@@ -5,8 +5,9 @@ local receiver, signed, once each."""
 import hashlib
 import hmac
 import json
+import re
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -247,3 +248,21 @@ def test_a_private_webhook_is_refused_at_send_time_without_the_setting(make_app,
     with pytest.raises(evaluation.DeliveryError):
         evaluation.send(settings, {"secret": "s"}, f"webhook:{receiver.url}", b"{}")
     assert receiver.received == [] and store is not None
+
+
+def test_metrics_endpoint_counts_alerts_by_state_and_notices_by_outcome(setup, receiver):
+    app, client, auth, base = setup
+    for second in (10, 20, 30):
+        write(client, auth, "counter", "errors", 1, base + timedelta(seconds=second))
+    body = {"metric": "errors", "kind": "value", "window": "1m", "condition": ">",
+            "threshold": 2, "notify": [f"webhook:{receiver.url}"]}  # fmt: skip
+    create(client, auth, body)
+    create(client, auth, {**body, "threshold": 100})
+    evaluate(app, base + timedelta(minutes=1, seconds=5))
+    scraped = client.get("/metrics").get_data(as_text=True)
+    assert 'gf_alerts{state="firing"} 1.0' in scraped and 'gf_alerts{state="ok"} 1.0' in scraped
+    assert 'gf_alert_notices{outcome="sent"} 1.0' in scraped
+    assert 'gf_alert_notices{outcome="pending"} 0.0' in scraped
+    evaluated = (base + timedelta(minutes=1)).replace(tzinfo=UTC).timestamp()
+    last = re.search(r"^gf_alerts_last_evaluation_timestamp_seconds (\S+)$", scraped, re.M)
+    assert float(last.group(1)) == evaluated

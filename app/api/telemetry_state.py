@@ -59,7 +59,8 @@ class StateCollector:
 
     def collect(self):
         """Yield the metric families (what can be read now)."""
-        reads = (self._queues, self._buffer, self._maintenance, self._catalogue, self._tenants)
+        reads = (self._queues, self._buffer, self._maintenance, self._catalogue, self._tenants,
+                 self._alerts)  # fmt: skip
         for read in reads:
             try:
                 yield from read()
@@ -147,6 +148,27 @@ class StateCollector:
             ):
                 families[name].add_metric([usage.tenant.name], value)
         yield from families.values()
+
+    def _alerts(self):
+        """Alerts by state, their notices by outcome, and when they were last evaluated."""
+        found = get_store(self.app).alert_figures()
+        states = GaugeMetricFamily("gf_alerts", "Alerts by state", labels=["state"])
+        for state in ("ok", "firing"):
+            states.add_metric([state], found["alerts"].get(state, 0))
+        notices = GaugeMetricFamily(
+            "gf_alert_notices",
+            "Alert notices by outcome",
+            labels=["outcome"],
+        )
+        for outcome in ("pending", "sent", "failed"):
+            notices.add_metric([outcome], found["notices"].get(outcome, 0))
+        last = GaugeMetricFamily(
+            "gf_alerts_last_evaluation_timestamp_seconds",
+            "When an alert was last evaluated (Unix time; 0: never)",
+        )
+        moment = found["last_evaluated_at"]
+        last.add_metric([], (moment - EPOCH).total_seconds() if moment else 0)
+        yield from (states, notices, last)
 
 
 TENANT_FIGURES = {

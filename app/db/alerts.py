@@ -4,7 +4,7 @@ field names (``view``), with the secret and bookkeeping under their own keys."""
 
 import json
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 
 from app.db.schema import alert_events, alert_notices, alerts
 
@@ -211,3 +211,17 @@ def pending_notices(conn):
 def notice_row(conn, row_id):
     """A notice's outbox row, or None."""
     return conn.execute(select(alert_notices).where(alert_notices.c.id == row_id)).first()
+
+
+def figures(conn):
+    """{"alerts": {state: count}, "notices": {"pending"|"sent"|"failed": count},
+    "last_evaluated_at": the latest evaluation or None}: what /metrics shows."""
+    states = dict(conn.execute(select(alerts.c.state, func.count()).group_by(alerts.c.state)).all())
+    outcome = case(
+        (alert_notices.c.sent_at.isnot(None), "sent"),
+        (alert_notices.c.failed_at.isnot(None), "failed"),
+        else_="pending",
+    )
+    notices = dict(conn.execute(select(outcome, func.count()).group_by(outcome)).all())
+    last = conn.execute(select(func.max(alerts.c.evaluated_at))).scalar()
+    return {"alerts": states, "notices": notices, "last_evaluated_at": last}

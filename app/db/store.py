@@ -432,6 +432,10 @@ class Store:
         """How many notices wait to be sent."""
         return run_read(self.write, alerts.pending_notices)
 
+    def alert_figures(self):
+        """Alerts by state, notices by outcome and the latest evaluation (alerts.figures)."""
+        return run_read(self.read, alerts.figures)
+
     # -- writes
 
     def write_requests(self, requests, now):
