@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from app.core.timeutil import isoformat_z, utcnow
+from app.db import alerts as alerts_rows
 from app.db import get_store
 from app.db.errors import LockBusy
 from app.jobs import alerts as evaluation
@@ -266,3 +267,23 @@ def test_metrics_endpoint_counts_alerts_by_state_and_notices_by_outcome(setup, r
     evaluated = (base + timedelta(minutes=1)).replace(tzinfo=UTC).timestamp()
     last = re.search(r"^gf_alerts_last_evaluation_timestamp_seconds (\S+)$", scraped, re.M)
     assert float(last.group(1)) == evaluated
+
+
+def test_retention_sweeps_alert_history_past_its_days(setup, receiver):
+    app, client, auth, base = setup
+    for second in (10, 20, 30):
+        write(client, auth, "counter", "errors", 1, base + timedelta(seconds=second))
+    alert = create(client, auth, {"metric": "errors", "kind": "value", "window": "1m",
+                                  "condition": ">", "threshold": 2,
+                                  "notify": [f"webhook:{receiver.url}"]})  # fmt: skip
+    evaluate(app, base + timedelta(minutes=1, seconds=5))
+    events = f"{ALERTS}/{alert['id']}/events"
+    assert len(client.get(events, headers=auth).get_json()["data"]) == 2
+    store = get_store(app)
+    assert store.trim(now=isoformat_z(utcnow()))["alert_history_deleted"] == 0  # too young
+    later = store.trim(
+        now=isoformat_z(utcnow() + timedelta(days=alerts_rows.HISTORY_DAYS, minutes=5))
+    )
+    assert later["alert_history_deleted"] == 3  # two events and the sent notice
+    assert client.get(events, headers=auth).get_json()["data"] == []
+    assert client.get(f"{ALERTS}/{alert['id']}", headers=auth).get_json()["state"] == "firing"

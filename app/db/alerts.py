@@ -225,3 +225,24 @@ def figures(conn):
     notices = dict(conn.execute(select(outcome, func.count()).group_by(outcome)).all())
     last = conn.execute(select(func.max(alerts.c.evaluated_at))).scalar()
     return {"alerts": states, "notices": notices, "last_evaluated_at": last}
+
+
+HISTORY_DAYS = 90  # alert events, and notices sent or given up, are kept this long
+
+
+def sweep_history(conn, before, limit):
+    """Delete up to ``limit`` alert events from before ``before`` and as many notices sent or
+    given up before it; returns how many rows went."""
+    events = [row.id for row in conn.execute(
+        select(alert_events.c.id).where(alert_events.c.at < before).order_by(alert_events.c.id)
+        .limit(limit)
+    )]  # fmt: skip
+    gone = conn.execute(delete(alert_events).where(alert_events.c.id.in_(events))).rowcount
+    finished = func.coalesce(alert_notices.c.sent_at, alert_notices.c.failed_at)
+    notices = [row.id for row in conn.execute(
+        select(alert_notices.c.id).where(finished < before).order_by(alert_notices.c.id)
+        .limit(limit)
+    )]  # fmt: skip
+    return (
+        gone + conn.execute(delete(alert_notices).where(alert_notices.c.id.in_(notices))).rowcount
+    )

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from app.config import raw_keep_days
 from app.core.timeutil import horizon, isoformat_z, parse_timestamp, utcnow
+from app.db import alerts, partitions, receipts, retention, rollups, runs
 from app.db import metrics as metric_rows
-from app.db import partitions, receipts, retention, rollups, runs
 from app.db.locks import LockBusy, named_lock
 from app.db.schema import keyed_by_metric, metric_points
 from app.db.transaction import run_in_transaction
@@ -94,6 +94,8 @@ def run_retention(store, now=None, dry_run=False, due=None):
             result[f"{tier}_rollups_deleted"] = trim.rollup_rows(tier, tier_before)
         result["metrics_purged"], result["deleted_metric_rows"] = trim.deleted_metrics()
         result["receipts_deleted"] = trim.receipts(moment - receipts.TTL)
+        history_before = moment - timedelta(days=alerts.HISTORY_DAYS)
+        result["alert_history_deleted"] = trim.alert_history(history_before)
         return result
 
     return run_job(store, RETENTION, work, due)
@@ -163,6 +165,12 @@ class _Trimmer:
         if self.dry_run:
             return 0
         return drain(self.engine, self.chunk, self.pacer, receipts.sweep, before)
+
+    def alert_history(self, before):
+        """Delete alert events, and notices sent or given up, from before ``before``."""
+        if self.dry_run:
+            return 0
+        return drain(self.engine, self.chunk, self.pacer, alerts.sweep_history, before)
 
 
 class Pacer:
