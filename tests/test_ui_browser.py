@@ -14,6 +14,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -57,6 +58,8 @@ VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 # Small enough to reach with a few metrics; the bucket limit keeps its default (10,000), so
 # "1 minute" over "last 7 days" (up to 10,081 buckets) is refused as it is out of the box.
 PAGE_LIMITS = {"METRICS_MAX_QUERY_NAMES": "3", "METRICS_MAX_QUERY_POINTS": "4000"}
+# Points a week and more old, for the compare test.
+PAGE_INGEST = {"METRICS_MAX_PAST_DAYS": "30"}
 PAGE_JWT = {
     "JWT_SECRET": "chart-page-hs256-secret-of-32-bytes",
     "JWT_ISSUER": "https://login.example.test/",
@@ -124,7 +127,7 @@ def page(tmp_path_factory):
         migrate(get_store(app).write)
         key = new_key(app)
         shutdown(app)
-        server = Gunicorn({"DATABASE_URL": url, **PAGE_LIMITS, **PAGE_JWT}).start()
+        server = Gunicorn({"DATABASE_URL": url, **PAGE_LIMITS, **PAGE_INGEST, **PAGE_JWT}).start()
     now = datetime.now(UTC)  # one moment for all, so equal offsets share a bucket
     for name in ("limits.a", "limits.b", "limits.c", "limits.d"):
         post_values(server, key, name, [(10, 1)], now=now)
@@ -221,14 +224,14 @@ def severe_console_entries(browser, allowed=()):
     return [e for e in entries if not any(text in e["message"] for text in allowed)]
 
 
-def minute_utc(moment):
-    """How the page writes a bucket's time."""
-    return moment.strftime("%Y-%m-%d %H:%M")
+def minute_local(moment, zone=BROWSER_TZ):
+    """How the page writes a bucket's time: in the browser's zone unless another is chosen."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 def bucket_time(now, minutes_ago):
     """How the page writes the time of the 1-minute bucket holding a point ``minutes`` ago."""
-    return minute_utc(now - timedelta(minutes=minutes_ago))
+    return minute_local(now - timedelta(minutes=minutes_ago))
 
 
 def screenshot(browser, tmp_path, name):
@@ -300,10 +303,11 @@ def test_chart_page_draws_the_points_of_a_metric(page, browser, tmp_path):
     assert chart.get_attribute("data-state") == "ready", status
     assert chart.get_attribute("data-points") == str(len(points))
     assert "checkout.latency (avg)" in chart.text  # the type's default operation
-    expected = [[minute_utc(at), str(value)] for at, (_, value) in zip(times, points, strict=True)]
+    values = [str(value) for _, value in points]
+    expected = [[minute_local(at), value] for at, value in zip(times, values, strict=True)]
     assert table_rows(browser) == expected
     caption = text_of(browser, "time-caption")
-    assert caption == f"times in UTC (your local offset: {BROWSER_OFFSET})"
+    assert caption == f"times in {BROWSER_TZ} (now {BROWSER_OFFSET})"
     key = page.key
     assert browser.execute_script(f"return sessionStorage.getItem('{KEY_STORAGE}')") == key
     assert key not in browser.current_url
@@ -413,7 +417,8 @@ def test_status_line_counts_buckets_and_those_with_data(page, browser, viewport,
     status = text_of(browser, "chart-status")
     # 60 one-minute buckets, or 61 when the hour does not start on a whole minute.
     time = r"\d{4}-\d\d-\d\d \d\d:\d\d"
-    assert re.fullmatch(rf"6[01] buckets, 20 with data \(1m each\), {time} to {time} UTC\.", status)
+    span = rf"{time} to {time} {BROWSER_TZ}"
+    assert re.fullmatch(rf"6[01] buckets, 20 with data \(1m each\), {span}\.", status)
     assert chart.get_attribute("data-points") == "20"  # 50 points, in 20 buckets
     screenshot(browser, tmp_path, f"status-{viewport}")
 
@@ -435,7 +440,7 @@ def test_table_rounds_values_and_keeps_the_exact_ones(page, browser, viewport, t
     screenshot(browser, tmp_path, f"table-{viewport}")
     copied = browser.execute_script(COPY_TABLE)
     assert copied.splitlines() == [
-        "Time (UTC)\tround.latency (avg)",
+        f"Time ({BROWSER_TZ})\tround.latency (avg)",
         f"{times[0]}\t123456.7",
         f"{times[1]}\t0.000123456",
         f"{times[2]}\t186.10333333333332",
@@ -655,7 +660,7 @@ def test_grouping_by_a_tag_draws_the_ten_largest_and_other(page, browser, viewpo
     sums = [str(number) for number in range(12, 2, -1)] + ["3"]  # web-01 and web-02 add up
     assert table_rows(browser) == [[time, *sums] for time in times]
     head = browser.find_elements(By.CSS_SELECTOR, "#data-table th")
-    assert [cell.text for cell in head] == ["Time (UTC)", *TOP_TEN, "other"]
+    assert [cell.text for cell in head] == [f"Time ({BROWSER_TZ})", *TOP_TEN, "other"]
     screenshot(browser, tmp_path, f"grouped-{viewport}")
     overflow = "return document.documentElement.scrollWidth - window.innerWidth"
     assert browser.execute_script(overflow) <= 0
@@ -796,3 +801,82 @@ def test_a_jwt_in_the_key_field_works_as_a_key(page, browser):
     wait_for_text(browser, "key-status", lambda text: text == "Key kept for this tab.")
     assert "limits.a" in browser.find_element(By.ID, "metric-list").text
     assert severe_console_entries(browser) == []
+
+
+# Time zones and compare.
+MARKER_STYLE = """
+const markers = [...document.querySelectorAll("#chart .u-legend .u-series .u-marker")].slice(1);
+return markers.map((marker) => [marker.style.borderStyle, marker.style.borderColor]);
+"""
+
+
+def test_compare_draws_the_earlier_series_dashed_under_the_current_one(page, browser, tmp_path):
+    week_ago = page.now - timedelta(days=7)
+    post_values(page.server, page.key, "compare.views", [(10, 5)], now=page.now)
+    post_values(page.server, page.key, "compare.views", [(10, 2)], now=week_ago)
+    open_chart(browser, page, "metric=compare.views&window=1m&range=1h")
+    assert offered(browser, "compare") == ["", "1d", "1w", "4w"]
+    Select(browser.find_element(By.ID, "compare")).select_by_value("1w")
+    chart = wait_for_legend(browser, ["compare.views (avg)", "compare.views (avg, 1 week earlier)"])
+    assert aggregate_requests(browser)[-1]["compare"] == ["1w"]
+    assert browser.current_url.endswith("/?metric=compare.views&window=1m&range=1h&compare=1w")
+    (current, current_color), (earlier, earlier_color) = browser.execute_script(MARKER_STYLE)
+    assert (current, earlier) == ("solid", "dashed") and earlier_color == current_color
+    assert chart.get_attribute("data-points") == "2"
+    # Moved forward by the week: the earlier value stands in the row of the current bucket.
+    assert table_rows(browser) == [[bucket_time(page.now, 10), "5", "2"]]
+    assert "Dashed: the same query 1 week earlier" in text_of(browser, "chart-status")
+    screenshot(browser, tmp_path, "compare")
+    # Compare counts every bucket twice: two metrics over 24 hours no longer fit 1-minute buckets.
+    browser.get(f"{page.base}/?metric=limits.a&metric=limits.b&window=1m&range=24h&compare=1w")
+    settled_chart(browser)
+    assert "1m" not in offered(browser, "window")
+    assert Select(browser.find_element(By.ID, "window")).first_selected_option.text == "5 minutes"
+    assert "Window set to 5 minutes" in text_of(browser, "choice-note")
+    last = aggregate_requests(browser)[-1]
+    assert last["window"] == ["5m"] and last["compare"] == ["1w"]
+    assert severe_console_entries(browser) == []
+
+
+def test_a_time_zone_buckets_and_shows_local_times(page, browser, tmp_path):
+    times = post_values(page.server, page.key, "zone.views", [(300, 3), (10, 7)], now=page.now)
+
+    def hourly_rows(zone):
+        # Local whole hours: Asia/Kolkata's start at :30 UTC, and the table shows them as :00.
+        hours = [at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:00") for at in times]
+        return [[hour, value] for hour, value in zip(hours, ("3", "7"), strict=True)]
+
+    # The browser's zone by default.
+    open_chart(browser, page, "metric=zone.views&window=1h&range=24h")
+    assert aggregate_requests(browser)[-1]["tz"] == [BROWSER_TZ]
+    assert table_rows(browser) == hourly_rows(BROWSER_TZ)
+    head = browser.find_elements(By.CSS_SELECTOR, "#data-table th")
+    assert [cell.text for cell in head] == [f"Time ({BROWSER_TZ})", "zone.views (avg)"]
+    assert legend_time_label(browser) == f"Time ({BROWSER_TZ})"
+    assert browser.current_url.endswith("/?metric=zone.views&window=1h")  # 24 hours: the default
+    # UTC: no tz sent, UTC hours (the open table is filled again).
+    choose(browser, "tz", "UTC")
+    assert "tz" not in aggregate_requests(browser)[-1]
+    assert rows_shown(browser) == hourly_rows("UTC")
+    assert text_of(browser, "time-caption").startswith("times in UTC")
+    assert browser.current_url.endswith("/?metric=zone.views&window=1h&tz=UTC")
+    # Another zone from a link.
+    zone = "America/New_York"
+    open_chart(browser, page, f"metric=zone.views&window=1h&range=24h&tz={zone}")
+    assert aggregate_requests(browser)[-1]["tz"] == [zone]
+    assert table_rows(browser) == hourly_rows(zone)
+    assert legend_time_label(browser) == f"Time ({zone})"
+    assert text_of(browser, "time-caption").startswith(f"times in {zone} (now UTC-0")
+    screenshot(browser, tmp_path, "zone")
+    assert severe_console_entries(browser) == []
+
+
+def rows_shown(browser):
+    """The cells of the data table as it is (already open), below its header row."""
+    rows = browser.find_elements(By.CSS_SELECTOR, "#data-table tr")[1:]
+    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+
+
+def legend_time_label(browser):
+    """The legend's first entry: the time column's name."""
+    return browser.find_element(By.CSS_SELECTOR, "#chart .u-legend .u-series .u-label").text

@@ -1,6 +1,6 @@
 // The chart: an aggregate response drawn with uPlot (a global from its own script), times in
-// UTC; and the same numbers as a table for people who cannot see the canvas.
-import { MISSING, formatNumber, formatUtc } from "./format.js";
+// UTC or the chosen zone; and the same numbers as a table for people who cannot see the canvas.
+import { MISSING, formatNumber, formatTime, zoneOffset } from "./format.js";
 
 // The first seven as they always were; the other group (top N + other) is grey and dashed.
 const COLORS = [
@@ -9,6 +9,10 @@ const COLORS = [
 ];
 const OTHER_COLOR = "#8a8f99";
 const OTHER_DASH = [6, 4];
+// A compared series: its own series' colour, dashed finer.
+const COMPARE_DASH = [3, 3];
+const COMPARE_DAYS = { "1d": 1, "1w": 7, "4w": 28 };
+const EARLIER = { "1d": "1 day earlier", "1w": "1 week earlier", "4w": "4 weeks earlier" };
 const HEIGHT = 340;
 // Past this many buckets with data dots merge into the line; below it they keep lone points
 // visible (a line needs two neighbours). Many lines get smaller dots.
@@ -23,30 +27,65 @@ const EMPTY = { sum: 0, count: 0 };
 // With counters and value metrics together, each type gets its own y-axis.
 const AXES = { counter: { scale: "counts", side: 3 }, value: { scale: "values", side: 1 } };
 
-/** The chart's data from a GET /api/metrics/aggregate body asked with fill=none over `span`
- * (bucketSpan): every bucket of the span, the buckets with data, one series per metric — or,
- * with group_by, one per group that has data (an empty "other" is left out). */
-export function seriesOf(body, span) {
-  const times = [];
-  for (let bucket = span.first; bucket <= span.last; bucket += 1) {
-    times.push(bucket * span.seconds);
-  }
+/** The chart's data from a GET /api/metrics/aggregate body asked with fill=none over the buckets
+ * starting at `grid` (bucketTimes) in `zone`: every bucket, the buckets with data, one series per
+ * metric — or, with group_by, one per group that has data (an empty "other" is left out) — and,
+ * with compare, one more for each, its earlier buckets moved forward onto the current ones.
+ * Points are placed by their own timestamps (local buckets need not lie on the UTC grid). */
+export function seriesOf(body, grid, zone = "UTC") {
+  const lines = linesOf(body);
+  const stamps = lines.flatMap((line) => line.data.map((point) => seconds(point.timestamp)));
+  const times = [...new Set([...grid, ...stamps])].sort((a, b) => a - b);
+  const index = new Map(times.map((time, at) => [time, at]));
   const withData = new Set();
-  const series = linesOf(body).map((line) => {
-    const operation = byName(body.operation, line.name);
-    const values = times.map(() => EMPTY[operation] ?? null);
-    for (const point of line.data) {
-      const bucket = Date.parse(point.timestamp) / 1000 / span.seconds - span.first;
-      if (bucket >= 0 && bucket < times.length) {
-        values[bucket] = point.value;
-        withData.add(bucket);
+  const place = (data, values, shift = (time) => time) => {
+    for (const point of data) {
+      const at = index.get(shift(seconds(point.timestamp)));
+      if (at !== undefined) {
+        values[at] = point.value;
+        withData.add(at);
       }
     }
-    const label = line.label ?? `${line.name} (${operation})`;
+  };
+  const series = [];
+  const compared = [];
+  lines.forEach((line, at) => {
+    const operation = byName(body.operation, line.name);
     const type = byName(body.type, line.name);
-    return { ...line, label, type, operation, values, points: line.data.length };
+    const values = times.map(() => EMPTY[operation] ?? null);
+    place(line.data, values);
+    const label = line.label ?? `${line.name} (${operation})`;
+    series.push({ ...line, label, type, operation, values, points: line.data.length });
+    if (line.compare) {
+      const { offset, data } = line.compare;
+      const earlier = values.map(() => EMPTY[operation] ?? null);
+      place(data, earlier, (time) => shiftForward(time, offset, zone));
+      const said = `${EARLIER[offset] ?? `${offset} earlier`}`;
+      compared.push({
+        ...line,
+        label: line.label ? `${line.label} (${said})` : `${line.name} (${operation}, ${said})`,
+        type,
+        operation,
+        values: earlier,
+        points: data.length,
+        compared: true,
+        of: at,
+      });
+    }
   });
-  return { times, series, withData: [...withData].sort((a, b) => a - b) };
+  const sorted = [...withData].sort((a, b) => a - b);
+  return { times, series: [...series, ...compared], withData: sorted, zone };
+}
+
+function seconds(timestamp) {
+  return Date.parse(timestamp) / 1000;
+}
+
+/** An earlier bucket's time moved forward by a compare offset: whole days in `zone`, so a local
+ * midnight stays one across a change of clocks. */
+export function shiftForward(time, offset, zone = "UTC") {
+  const moved = time + COMPARE_DAYS[offset] * DAY;
+  return moved + zoneOffset(time, zone) - zoneOffset(moved, zone);
 }
 
 /** What the body holds, one entry per line to draw: {name, data}, and with group_by also
@@ -56,7 +95,14 @@ function linesOf(body) {
   const names = body.metrics ?? [body.metric];
   const byMetric = (field) => (Array.isArray(field) ? [field] : names.map((name) => field[name]));
   if (!body.group_by) {
-    return byMetric(body.data).map((data, index) => ({ name: names[index], data }));
+    const earlier = body.compare ? byMetric(body.compare.data) : [];
+    const offset = body.compare?.offset;
+    const compare = (index) => body.compare && { offset, data: earlier[index] };
+    return byMetric(body.data).map((data, index) => ({
+      name: names[index],
+      data,
+      compare: compare(index),
+    }));
   }
   return byMetric(body.series).flatMap((groups, index) =>
     groups
@@ -66,6 +112,7 @@ function linesOf(body) {
         data: group.data,
         tags: group.tags,
         other: Boolean(group.other),
+        compare: group.compare,
         label: groupLabel(group, body.group_by, names.length > 1 ? names[index] : null),
       })),
   );
@@ -90,22 +137,22 @@ function countPoints(data) {
   return data.series.reduce((total, series) => total + series.points, 0);
 }
 
-function axisLabels(plot, ticks, axis, space, step) {
+const axisLabels = (zone) => (plot, ticks, axis, space, step) => {
   // Day steps show the date; shorter steps the time, with the date where a day starts.
   return ticks.map((seconds, index) => {
-    const [date, time] = formatUtc(seconds).split(" ");
+    const [date, time] = formatTime(seconds, zone).split(" ");
     if (step >= DAY) {
       return date;
     }
-    const newDay = index === 0 || date !== formatUtc(ticks[index - 1]).split(" ")[0];
+    const newDay = index === 0 || date !== formatTime(ticks[index - 1], zone).split(" ")[0];
     return newDay ? `${time}\n${date}` : time;
   });
-}
+};
 
-function legendTime(plot, seconds) {
+const legendTime = (zone) => (plot, seconds) => {
   // No time under the cursor: uPlot passes null (or nothing) instead.
-  return seconds === null || seconds === undefined ? MISSING : formatUtc(seconds);
-}
+  return seconds === null || seconds === undefined ? MISSING : formatTime(seconds, zone);
+};
 
 function legendValue(plot, value) {
   return formatNumber(value);
@@ -140,28 +187,40 @@ function yAxes(byType) {
   ];
 }
 
+function markerDash(series) {
+  return series?.compared ? "dashed" : "solid";
+}
+
+function tzName(zone) {
+  return zone === "UTC" ? "Etc/UTC" : zone;
+}
+
 function plotOptions(data, width) {
   const dots = data.withData.length <= DOTS_UP_TO;
   const dotSize = data.series.length >= SMALL_DOTS_FROM ? SMALL_DOT_SIZE : DOT_SIZE;
   const byType = axesByType(data);
+  const zone = data.zone ?? "UTC";
   return {
     width,
     height: HEIGHT,
-    // uPlot places ticks on the boundaries of this zone's days and hours: UTC.
-    tzDate: (seconds) => window.uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+    // uPlot places ticks on the boundaries of this zone's days and hours.
+    tzDate: (seconds) => window.uPlot.tzDate(new Date(seconds * 1000), tzName(zone)),
     scales: { x: { time: true } },
-    axes: [{ values: axisLabels, space: 60 }, ...yAxes(byType)],
+    // A compared series' legend marker is dashed like its line.
+    legend: { markers: { dash: (plot, index) => markerDash(data.series[index - 1]) } },
+    axes: [{ values: axisLabels(zone), space: 60 }, ...yAxes(byType)],
     series: [
-      { label: "Time (UTC)", value: legendTime },
+      { label: `Time (${zone})`, value: legendTime(zone) },
       ...data.series.map((series, index) => {
-        const color = series.other ? OTHER_COLOR : COLORS[index % COLORS.length];
+        const color = series.other ? OTHER_COLOR : COLORS[(series.of ?? index) % COLORS.length];
+        const dash = series.compared ? COMPARE_DASH : series.other ? OTHER_DASH : null;
         return {
           label: series.label,
           scale: byType[series.type]?.scale ?? "y",
           value: legendValue,
           stroke: color,
-          width: 2,
-          ...(series.other ? { dash: OTHER_DASH } : {}),
+          width: series.compared ? 1.5 : 2,
+          ...(dash ? { dash } : {}),
           points: { show: dots, size: dotSize, fill: color },
         };
       }),
@@ -220,13 +279,14 @@ export class Chart {
  * exact ones in each cell's title and data-value (copied by copyExactValues). */
 export function fillTable(table, data) {
   const head = document.createElement("tr");
-  head.append(cell("th", "Time (UTC)"));
+  const zone = data.zone ?? "UTC";
+  head.append(cell("th", `Time (${zone})`));
   for (const series of data.series) {
     head.append(cell("th", series.label));
   }
   const rows = data.withData.map((index) => {
     const row = document.createElement("tr");
-    row.append(cell("td", formatUtc(data.times[index])));
+    row.append(cell("td", formatTime(data.times[index], zone)));
     row.append(...data.series.map((series) => valueCell(series.values[index])));
     return row;
   });

@@ -1,15 +1,35 @@
 // The chart page: wires the key form, the metric list, the chart controls and the tag controls
-// together. The URL carries what is charted (?metric=a&metric=b&window=1m&range=1h&group_by=host
-// &filter=status%3D500), never the key.
+// together. The URL carries what is charted (?metric=a&metric=b&window=1m&range=1h&tz=UTC
+// &compare=1w&group_by=host&filter=status%3D500), never the key.
 import { getJson, storedKey, storeKey } from "./api.js";
 import { Chart, copyExactValues, fillTable, seriesOf } from "./chart.js";
-import { Choice, RANGE_SECONDS, WINDOW_SECONDS, bucketSpan } from "./choice.js";
-import { formatNumber, formatUtc, plural } from "./format.js";
+import { Choice, RANGE_SECONDS, WINDOW_SECONDS, bucketTimes } from "./choice.js";
+import { formatNumber, formatOffset, formatTime, plural, zoneOffset } from "./format.js";
 import { MetricList } from "./list.js";
 import { setStatus } from "./status.js";
 import { TOP, TagControls } from "./tags.js";
 
-const CONTROLS = ["operation", "window", "range"];
+const CONTROLS = ["operation", "window", "range", "tz", "compare"];
+// Offered besides the browser's zone and UTC.
+const ZONES = [
+  "America/Los_Angeles",
+  "America/New_York",
+  "Europe/London",
+  "Europe/Berlin",
+  "Asia/Kolkata",
+  "Asia/Tokyo",
+  "Australia/Sydney",
+];
+const UTC_NAMES = ["UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"];
+// Old names some browsers still give (ICU's), as the zone list calls them now.
+const RENAMED = {
+  "Asia/Calcutta": "Asia/Kolkata",
+  "Asia/Katmandu": "Asia/Kathmandu",
+  "Asia/Rangoon": "Asia/Yangon",
+  "Asia/Saigon": "Asia/Ho_Chi_Minh",
+  "Europe/Kiev": "Europe/Kyiv",
+  "Atlantic/Faeroe": "Atlantic/Faroe",
+};
 const FILTER_DELAY_MS = 250;
 const INVALID_KEY = "This key is not valid (401): the server does not know it, or it was " +
   "revoked. Check it, or create a new one.";
@@ -38,8 +58,39 @@ const tags = new TagControls({
   },
 });
 
+/** A zone name the browser knows, or false. */
+function knownZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function zoneOption(zone, text = zone, isDefault = false) {
+  const option = new Option(text, zone, isDefault, isDefault);
+  $("tz").append(option);
+}
+
+/** The time-zone select: this browser's zone (the default), UTC and a few common zones. */
+function offerZones() {
+  const resolved = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const own = RENAMED[resolved] ?? resolved;
+  const browser = own && !UTC_NAMES.includes(own) && knownZone(own) ? own : "UTC";
+  if (browser !== "UTC") {
+    zoneOption(browser, `${browser} (this browser)`, true);
+  }
+  zoneOption("UTC", "UTC", browser === "UTC");
+  ZONES.filter((zone) => zone !== browser).forEach((zone) => zoneOption(zone));
+}
+
 function readUrl() {
   const params = new URLSearchParams(window.location.search);
+  const zone = params.get("tz");
+  if (zone && knownZone(zone) && ![...$("tz").options].some((o) => o.value === zone)) {
+    zoneOption(zone); // a link's zone the list does not hold (the API says if it is unknown)
+  }
   const names = params.getAll("metric").flatMap((value) => value.split(","));
   page.chosen = [...new Set(names.filter(Boolean))];
   for (const id of CONTROLS) {
@@ -67,11 +118,11 @@ function writeUrl() {
 }
 
 function timeCaption(now = new Date()) {
-  const minutes = -now.getTimezoneOffset();
-  const sign = minutes < 0 ? "-" : "+";
-  const hours = String(Math.floor(Math.abs(minutes) / 60)).padStart(2, "0");
-  const rest = String(Math.abs(minutes) % 60).padStart(2, "0");
-  return `times in UTC (your local offset: UTC${sign}${hours}:${rest})`;
+  const zone = $("tz").value;
+  if (zone === "UTC") {
+    return `times in UTC (your local offset: ${formatOffset(-now.getTimezoneOffset() * 60)})`;
+  }
+  return `times in ${zone} (now ${formatOffset(zoneOffset(now.getTime() / 1000, zone))})`;
 }
 
 /** Keep the metrics, grouping, window and range to what the key's limits allow, saying what
@@ -86,6 +137,8 @@ function settleChoice({ again = false } = {}) {
   }
   notes.push(tags.settle());
   choice.groups = tags.groupKey() ? TOP + 1 : 1;
+  choice.zone = $("tz").value;
+  notes.push(choice.settleCompare($("compare"), page.chosen.length));
   notes.push(...choice.settle(page.chosen.length));
   page.notes = [...new Set(notes.filter(Boolean))];
   setStatus($("choice-note"), page.notes.join(" "));
@@ -97,10 +150,11 @@ function settleChoice({ again = false } = {}) {
 }
 
 /** The aggregate query for the chosen metrics over the range up to now (grouped and filtered
- * as the tag controls say), and its buckets. */
+ * as the tag controls say, in the chosen zone, compared or not), and its buckets' times. */
 function aggregateQuery() {
   const end = Math.floor(Date.now() / 1000);
   const start = end - RANGE_SECONDS[$("range").value];
+  const zone = $("tz").value;
   const iso = (seconds) => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z");
   const params = {
     name: page.chosen.join(","),
@@ -109,9 +163,11 @@ function aggregateQuery() {
     start: iso(start),
     end: iso(end),
     fill: "none", // only the buckets with data: the page tells them from empty ones
+    tz: zone === "UTC" ? "" : zone,
+    compare: $("compare").value,
     ...tags.queryParams(),
   };
-  return { params, span: bucketSpan(start, end, WINDOW_SECONDS[params.window]) };
+  return { params, grid: bucketTimes(start, end, WINDOW_SECONDS[params.window], zone), zone };
 }
 
 function showIdle(message, isError = false) {
@@ -137,14 +193,14 @@ async function drawChart() {
   const controller = (page.controller = new AbortController());
   chart.setState("loading");
   setStatus($("chart-status"), `Loading ${page.chosen.join(", ")}…`);
-  const { params, span } = aggregateQuery();
+  const { params, grid, zone } = aggregateQuery();
   const result = await getJson("/api/metrics/aggregate", params, controller.signal);
   if (!result.aborted) {
-    showResult(result, span);
+    showResult(result, grid, zone);
   }
 }
 
-function showResult(result, span) {
+function showResult(result, grid, zone) {
   if (!result.ok) {
     chart.clear();
     chart.setState("error");
@@ -152,7 +208,7 @@ function showResult(result, span) {
     return;
   }
   try {
-    const data = seriesOf(result.body, span);
+    const data = seriesOf(result.body, grid, zone);
     chart.draw(data);
     setStatus($("chart-status"), describe(data, result.body));
     fillTableIfOpen();
@@ -165,17 +221,24 @@ function showResult(result, span) {
 }
 
 function describe(data, body) {
-  const [start, end] = [body.start, body.end].map((time) => formatUtc(Date.parse(time) / 1000));
+  const zone = data.zone;
+  const local = (time) => formatTime(Date.parse(time) / 1000, zone);
+  const [start, end] = [body.start, body.end].map(local);
   const buckets = `${plural(data.times.length, "bucket")}, ${formatNumber(data.withData.length)}`;
-  const said = [`${buckets} with data (${body.window} each), ${start} to ${end} UTC.`];
+  const said = [`${buckets} with data (${body.window} each), ${start} to ${end} ${zone}.`];
+  const current = data.series.filter((series) => !series.compared);
   if (body.group_by) {
     const operation = typeof body.operation === "string" ? ` (${body.operation})` : "";
-    const groups = plural(data.series.filter((series) => !series.other).length, "group");
-    const other = data.series.some((series) => series.other) ? " and “other”" : "";
+    const groups = plural(current.filter((series) => !series.other).length, "group");
+    const other = current.some((series) => series.other) ? " and “other”" : "";
     said.push(`Grouped by ${body.group_by.join(", ")}${operation}: ${groups}${other} with data.`);
   }
   if (body.filter) {
     said.push(`Filtered: ${body.filter.join(", ")}.`);
+  }
+  if (data.series.some((series) => series.compared)) {
+    const earlier = $("compare").selectedOptions[0].dataset.label;
+    said.push(`Dashed: the same query ${earlier}, moved forward onto these times.`);
   }
   return said.join(" ");
 }
@@ -295,11 +358,15 @@ function wire() {
       drawChart();
     });
   }
+  $("tz").addEventListener("change", () => {
+    $("time-caption").textContent = timeCaption();
+  });
   $("refresh").addEventListener("click", refresh);
   $("data-details").addEventListener("toggle", fillTableIfOpen);
   $("data-table").addEventListener("copy", copyExactValues);
 }
 
+offerZones();
 readUrl();
 wire();
 $("time-caption").textContent = timeCaption();
