@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 from rq import SimpleWorker
@@ -12,11 +13,14 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq_scheduler import Scheduler
 
 from app import create_app, shutdown
+from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store, run_read, runs
 from app.db.migrate import migrate
 from app.infra.redis import connect
 from app.jobs import maintenance, runtime, schedule
 from tests.harness import ROOT, TcpProxy, free_port
+from tests.helpers import new_key
+from tests.test_alert_evaluation import Receiver
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:rq_scheduler")
 
@@ -131,3 +135,38 @@ def test_a_retry_after_a_pause_is_run_by_the_workers_own_scheduler(mysql_url, re
         finish(worker)
         proxy.cut()
     assert queue.fetch_job(job.id).retries_left == 0
+
+
+def test_two_schedulers_and_two_workers_send_one_notice_per_transition(rq_env, monkeypatch):
+    """The alerts' entry enqueued twice for one minute (as two schedulers would) and run by two
+    real workers at once: the alert is judged once and its receiver gets one notice."""
+    env, app = rq_env
+    env = {**env, "ALERTS_ALLOW_PRIVATE_TARGETS": "true"}
+    monkeypatch.setenv("ALERTS_ALLOW_PRIVATE_TARGETS", "true")
+    receiver = Receiver()
+    try:
+        app.config["ALERTS_ALLOW_PRIVATE_TARGETS"] = True
+        client, auth = app.test_client(), {"X-API-Key": new_key(app)}
+        moment = isoformat_z(utcnow() - timedelta(minutes=2))
+        batch = {"metrics": [{"name": "errors", "type": "counter", "recorded_at": moment}] * 3}
+        assert client.post("/api/metrics/batch", json=batch, headers=auth).status_code == 201
+        rule = {"metric": "errors", "kind": "value", "window": "5m", "condition": ">",
+                "threshold": 2, "notify": [f"webhook:{receiver.url}"]}  # fmt: skip
+        alert = client.post("/api/alerts", json=rule, headers=auth).get_json()
+        scheduler = schedule.scheduler(connect(env["REDIS_URL"]), app.config)
+        schedule.register(scheduler, app.config)
+        (entry,) = [job for job in scheduler.get_jobs() if job.id == schedule.ALERTS_ENTRY]
+        scheduler.enqueue_job(entry)
+        scheduler.enqueue_job(entry)
+        workers = [flask(env, "jobs", "worker", "--queue", "maintenance", "--burst")
+                   for _ in range(2)]  # fmt: skip
+        for worker in workers:
+            code, err = finish(worker)
+            assert code == 0, err
+        assert len(receiver.notices(alert["secret"])) == 1
+        assert receiver.notices(alert["secret"])[0]["state"] == "firing"
+        answer = client.get(f"/api/alerts/{alert['id']}", headers=auth).get_json()
+        assert answer["state"] == "firing"
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
