@@ -28,9 +28,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from app import config, create_app, shutdown
 from app.core.buckets import bucket_range
 from app.core.constants import WINDOWS
-from app.core.timeutil import EPOCH
+from app.core.timeutil import EPOCH, utcnow
 from app.db import get_store
 from app.db.migrate import migrate
+from app.jobs.alerts import tick
 from tests.harness import Gunicorn
 from tests.helpers import check_log, new_key
 
@@ -145,7 +146,7 @@ def page(tmp_path_factory):
     for host in HOSTS[:2]:
         post_values(server, key, "tags.errors", [(15, 1)], "counter", now, {"host": host})
     post_values(server, key, "tags.none", [(10, 1)], now=now)
-    yield SimpleNamespace(server=server, key=key, base=server.base, now=now)
+    yield SimpleNamespace(server=server, key=key, base=server.base, now=now, url=url)
     server.stop()
     check_log(server)
     server.cleanup()
@@ -880,3 +881,102 @@ def rows_shown(browser):
 def legend_time_label(browser):
     """The legend's first entry: the time column's name."""
     return browser.find_element(By.CSS_SELECTOR, "#chart .u-legend .u-series .u-label").text
+
+
+# Alerts: thresholds on the chart, and the firing ones listed above it.
+NOTIFY = "email:ops@example.com"  # never delivered here (no SMTP_URL): the page does not mind
+RED, AMBER = "rgb(239, 68, 68)", "rgb(245, 158, 11)"
+
+
+def api(page, method, path, body=None):
+    """A JSON call to the page's server with its key; the answer's body."""
+    request = urllib.request.Request(
+        page.base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"X-API-Key": page.key, "Content-Type": "application/json"},
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def value_alert(page, metric, window, condition, threshold):
+    """Create a value alert on ``metric``; the API's answer."""
+    body = {"metric": metric, "kind": "value", "window": window, "condition": condition,
+            "threshold": threshold, "notify": [NOTIFY]}  # fmt: skip
+    return api(page, "POST", "/api/alerts", body)
+
+
+def evaluate_alerts(page):
+    """Judge every alert now, as the server's timer would (again while it holds the lock)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in config.VARIABLES:
+            env.delenv(name, raising=False)
+        app = create_app({"DATABASE_URL": page.url})
+        try:
+            deadline = time.monotonic() + WAIT_SECONDS
+            while "skipped" in tick(get_store(app), app.config, utcnow()):
+                assert time.monotonic() < deadline, "the alerts' lock stayed taken"
+                time.sleep(0.5)
+        finally:
+            shutdown(app)
+
+
+def legend_markers(browser):
+    """Each legend entry's marker, less the time's: [border style, border colour]."""
+    return browser.execute_script(MARKER_STYLE)
+
+
+def test_a_value_alerts_threshold_is_drawn_on_its_metrics_chart_only(page, browser, tmp_path):
+    post_values(page.server, page.key, "alerting.latency", [(20, 3), (10, 4)])
+    # Nothing in the last closed 5 minutes: an average of nothing never fires, so it stays ok.
+    alert = value_alert(page, "alerting.latency", "5m", ">", 250)
+    line = f"alert #{alert['id']}: > 250 (avg over 5m, ok)"
+    chart = open_chart(browser, page, "metric=alerting.latency&window=1m&range=1h")
+    wait_for_legend(browser, ["alerting.latency (avg)", line])
+    assert chart.get_attribute("data-thresholds") == "1"
+    assert chart.get_attribute("data-points") == "2"  # the threshold is no data
+    assert legend_markers(browser)[1] == ["dotted", AMBER]
+    assert [row[1:] for row in table_rows(browser)] == [["3"], ["4"]]  # nor in the table
+    screenshot(browser, tmp_path, "alert-threshold")
+    # Another operation than the alert's: the threshold would say nothing of this line.
+    choose(browser, "operation", "max")
+    wait_for_legend(browser, ["alerting.latency (max)"])
+    assert chart.get_attribute("data-thresholds") == "0"
+    choose(browser, "operation", "avg")  # the alert's (the metric's default), named
+    wait_for_legend(browser, ["alerting.latency (avg)", line])
+    # Another metric's chart has none of it; charted together, only its own metric's.
+    open_chart(browser, page, "metric=limits.a&window=1m&range=1h")
+    wait_for_legend(browser, ["limits.a (avg)"])
+    open_chart(browser, page, "metric=limits.a&metric=alerting.latency&window=1m&range=1h")
+    wait_for_legend(browser, ["limits.a (avg)", "alerting.latency (avg)", line])
+    assert not browser.find_element(By.ID, "firing-alerts").is_displayed()
+    assert severe_console_entries(browser) == []
+
+
+def test_a_firing_alert_is_listed_with_a_link_to_its_chart(page, browser, tmp_path):
+    post_values(page.server, page.key, "alerting.errors", [(20, 4), (10, 5)], "counter")
+    open_chart(browser, page, "metric=limits.a&window=1m&range=1h")
+    box = browser.find_element(By.ID, "firing-alerts")
+    assert not box.is_displayed()  # none fires yet
+    alert = value_alert(page, "alerting.errors", "1h", ">", 5)  # 9 in the last hour
+    evaluate_alerts(page)
+    assert api(page, "GET", f"/api/alerts/{alert['id']}")["state"] == "firing"
+    browser.find_element(By.ID, "refresh").click()  # the alerts are read again
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda _: box.is_displayed())
+    entries = browser.find_elements(By.CSS_SELECTOR, "#firing-list li")
+    [entry] = [one for one in entries if one.text.endswith(f"(alert #{alert['id']})")]
+    assert re.fullmatch(
+        rf"alerting\.errors — value: > 5 \(over 1h\), since "
+        rf"\d{{4}}-\d\d-\d\d \d\d:\d\d {BROWSER_TZ} \(alert #{alert['id']}\)",
+        entry.text,
+    ), entry.text
+    link = entry.find_element(By.TAG_NAME, "a")
+    assert link.get_attribute("href") == f"{page.base}/?metric=alerting.errors"
+    screenshot(browser, tmp_path, "firing-alerts")
+    link.click()
+    line = f"alert #{alert['id']}: > 5 (sum over 1h, firing)"
+    wait_for_legend(browser, ["alerting.errors (sum)", line])
+    assert legend_markers(browser)[1] == ["dotted", RED]
+    assert browser.find_element(By.ID, "firing-alerts").is_displayed()
+    assert severe_console_entries(browser) == []

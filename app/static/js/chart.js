@@ -11,6 +11,8 @@ const OTHER_COLOR = "#8a8f99";
 const OTHER_DASH = [6, 4];
 // A compared series: its own series' colour, dashed finer.
 const COMPARE_DASH = [3, 3];
+// An alert's threshold: thin and dotted, in its state's colour.
+const THRESHOLD_DASH = [2, 3];
 const COMPARE_DAYS = { "1d": 1, "1w": 7, "4w": 28 };
 const EARLIER = { "1d": "1 day earlier", "1w": "1 week earlier", "4w": "4 weeks earlier" };
 const HEIGHT = 340;
@@ -188,14 +190,17 @@ function yAxes(byType) {
 }
 
 function markerDash(series) {
-  return series?.compared ? "dashed" : "solid";
+  if (!series) {
+    return "dotted"; // past the data's series: an alert's threshold
+  }
+  return series.compared ? "dashed" : "solid";
 }
 
 function tzName(zone) {
   return zone === "UTC" ? "Etc/UTC" : zone;
 }
 
-function plotOptions(data, width) {
+function plotOptions(data, width, thresholds) {
   const dots = data.withData.length <= DOTS_UP_TO;
   const dotSize = data.series.length >= SMALL_DOTS_FROM ? SMALL_DOT_SIZE : DOT_SIZE;
   const byType = axesByType(data);
@@ -224,6 +229,16 @@ function plotOptions(data, width) {
           points: { show: dots, size: dotSize, fill: color },
         };
       }),
+      // Constant series over the x range: the y-scale takes them in as any other.
+      ...thresholds.map((threshold) => ({
+        label: threshold.label,
+        scale: byType[threshold.type]?.scale ?? "y",
+        value: legendValue,
+        stroke: threshold.color,
+        width: 1,
+        dash: THRESHOLD_DASH,
+        points: { show: false },
+      })),
     ],
   };
 }
@@ -251,16 +266,24 @@ export class Chart {
     this.data = null;
     this.container.dataset.points = "0";
     this.container.dataset.axes = "";
+    this.container.dataset.thresholds = "0";
   }
 
-  /** Draw `data` (from seriesOf), replacing the previous chart. */
-  draw(data) {
+  /** Draw `data` (from seriesOf), replacing the previous chart, with the alerts' `thresholds`
+   * ({label, value, color, type}) as dotted lines (not in `data`: the table leaves them out). */
+  draw(data, thresholds = []) {
     this.clear();
     this.width = this.container.clientWidth;
-    const columns = [data.times, ...data.series.map((series) => series.values)];
-    this.plot = new window.uPlot(plotOptions(data, this.width), columns, this.container);
+    const columns = [
+      data.times,
+      ...data.series.map((series) => series.values),
+      ...thresholds.map((threshold) => data.times.map(() => threshold.value)),
+    ];
+    const options = plotOptions(data, this.width, thresholds);
+    this.plot = new window.uPlot(options, columns, this.container);
     this.data = data;
     this.container.dataset.points = String(countPoints(data));
+    this.container.dataset.thresholds = String(thresholds.length);
     const split = axesByType(data).counter;
     this.container.dataset.axes = split ? "counters left, values right" : "one";
   }

@@ -1,6 +1,7 @@
 // The chart page: wires the key form, the metric list, the chart controls and the tag controls
 // together. The URL carries what is charted (?metric=a&metric=b&window=1m&range=1h&tz=UTC
 // &compare=1w&group_by=host&filter=status%3D500), never the key.
+import { showFiring, thresholdsOf } from "./alerts.js";
 import { getJson, storedKey, storeKey } from "./api.js";
 import { Chart, copyExactValues, fillTable, seriesOf } from "./chart.js";
 import { Choice, RANGE_SECONDS, WINDOW_SECONDS, bucketTimes } from "./choice.js";
@@ -36,6 +37,9 @@ const INVALID_KEY = "This key is not valid (401): the server does not know it, o
 
 const $ = (id) => document.getElementById(id);
 const page = { chosen: [], notes: [], controller: null, keyController: null, filterTimer: 0 };
+// The key's alerts (a promise of the list; [] when they cannot be read) and what fetches them.
+page.alerts = Promise.resolve([]);
+page.alertsController = null;
 const chart = new Chart($("chart"));
 const choice = new Choice($("window"), $("range"));
 const list = new MetricList({
@@ -195,12 +199,13 @@ async function drawChart() {
   setStatus($("chart-status"), `Loading ${page.chosen.join(", ")}…`);
   const { params, grid, zone } = aggregateQuery();
   const result = await getJson("/api/metrics/aggregate", params, controller.signal);
-  if (!result.aborted) {
-    showResult(result, grid, zone);
+  const alerts = await page.alerts;
+  if (!result.aborted && !controller.signal.aborted) {
+    showResult(result, grid, zone, alerts);
   }
 }
 
-function showResult(result, grid, zone) {
+function showResult(result, grid, zone, alerts) {
   if (!result.ok) {
     chart.clear();
     chart.setState("error");
@@ -209,7 +214,7 @@ function showResult(result, grid, zone) {
   }
   try {
     const data = seriesOf(result.body, grid, zone);
-    chart.draw(data);
+    chart.draw(data, thresholdsOf(alerts, data, result.body));
     setStatus($("chart-status"), describe(data, result.body));
     fillTableIfOpen();
     chart.setState("ready");
@@ -268,7 +273,31 @@ async function loadTags() {
   return loaded;
 }
 
+/** Fetch the key's alerts (once per key, and on Refresh) and list those that fire. A key that
+ * may not read them (403), or a server without them (404), gets no list and no thresholds. */
+function loadAlerts() {
+  page.alertsController?.abort();
+  const controller = (page.alertsController = new AbortController());
+  const loading = storedKey()
+    ? getJson("/api/alerts", {}, controller.signal)
+    : Promise.resolve({ ok: false });
+  page.alerts = loading.then((result) =>
+    result.ok && Array.isArray(result.body.data) ? result.body.data : [],
+  );
+  page.alerts.then((alerts) => {
+    if (!controller.signal.aborted) {
+      page.alertList = alerts;
+      listFiring();
+    }
+  });
+}
+
+function listFiring() {
+  showFiring($("firing-alerts"), $("firing-list"), page.alertList ?? [], $("tz").value);
+}
+
 async function refresh() {
+  loadAlerts();
   tags.forget(); // new tag values may have come
   if (await loadTags()) {
     drawChart();
@@ -309,6 +338,7 @@ async function start(keptMessage) {
     return;
   }
   settleChoice();
+  loadAlerts();
   if (storedKey()) {
     list.reload($("prefix").value);
   } else {
@@ -360,6 +390,7 @@ function wire() {
   }
   $("tz").addEventListener("change", () => {
     $("time-caption").textContent = timeCaption();
+    listFiring();
   });
   $("refresh").addEventListener("click", refresh);
   $("data-details").addEventListener("toggle", fillTableIfOpen);
