@@ -1,12 +1,14 @@
 """Error classification against errors the real MariaDB raises: outages are 503, bugs 500."""
 
+import sqlite3
+import threading
 import time
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.db import create_engine_for, engine_events, get_store
+from app.db import create_engine_for, engine_events, get_store, sql_sqlite
 from app.db.errors import is_retriable_error, is_unavailable_error, mysql_code
 from tests.harness import free_port
 from tests.helpers import new_key
@@ -91,3 +93,21 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_unseen(mysql_app, mon
     assert (
         client.post("/api/metrics/counter", json={"name": "pool"}, headers=auth).status_code == 201
     )
+
+
+def test_a_fresh_sqlite_file_locked_by_another_process_is_switched_to_wal_once_free(tmp_path):
+    """Two processes opening a new database at once (`make run &` and `make api-key`): the
+    switch to WAL takes an exclusive lock without waiting, so it is tried again."""
+    path = tmp_path / "fresh.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # the file is still in rollback mode, and locked
+    holder.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    engine = sql_sqlite.create(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        engine.dispose()
+        holder.close()

@@ -45,5 +45,7 @@ def test_the_quick_start_works_on_a_fresh_clone_pasted_at_once(tmp_path):
         os.killpg(shell.pid, signal.SIGTERM)
         shell.wait(timeout=60)
     printed = out_path.read_text()
-    assert re.search(r"^KEY=gf_[A-Za-z0-9_-]{43}$", printed, re.MULTILINE), printed
+    assert re.search(r"^KEY=gf_[A-Za-z0-9_-]{43}$", printed, re.MULTILINE), (
+        printed + err_path.read_text()[-3000:]
+    )
     assert '"message":"Counter metric recorded"' in printed, printed

@@ -7,6 +7,8 @@ BEGIN IMMEDIATE; reads begin DEFERRED and never take the write lock.
 """
 
 import functools
+import sqlite3
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
@@ -50,7 +52,7 @@ def create(url):
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred and late).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
         dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
@@ -63,6 +65,20 @@ def create(url):
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _switch_to_wal(cursor, attempts=100, pause=0.05):
+    """PRAGMA journal_mode=WAL, again while another process holds the new file's lock: the
+    switch takes an exclusive lock without waiting (no busy timeout), so two processes opening
+    a fresh database at once (`make run &` and `make api-key`) may find it taken."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(pause)
 
 
 def read_engine(engine):
