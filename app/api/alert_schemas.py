@@ -5,7 +5,7 @@ ALERTS_ALLOW_PRIVATE_TARGETS)."""
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from app.api.schemas import JsonNumber, MetricName, not_an_object, unknown_field
+from app.api.schemas import JsonNumber, MetricName, closed_body
 from app.core.alerts import (
     ALERT_WINDOWS,
     COMPARES,
@@ -59,15 +59,7 @@ class _AlertBody(Schema):
 
     @pre_load
     def _known_fields(self, data, **kwargs):
-        if not isinstance(data, dict):
-            raise not_an_object("body")
-        unknown = sorted(key for key in data if key not in self.fields)
-        if unknown:
-            raise ValidationError({key: [unknown_field(key, self.fields)] for key in unknown})
-        repeat = data.get("repeat")
-        if isinstance(repeat, float) and repeat.is_integer():
-            data = {**data, "repeat": int(repeat)}  # JSON has one number type
-        return data
+        return closed_body(data, self.fields, whole=("repeat",))
 
     @validates_schema
     def _targets_and_filters(self, data, **kwargs):

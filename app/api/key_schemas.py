@@ -4,7 +4,7 @@ two. Unknown fields are refused, naming them (a misspelt ``scope`` must not pass
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from app.api.auth import DEFAULT_SCOPES, SCOPE_CHOICES
-from app.api.schemas import not_an_object, unknown_field
+from app.api.schemas import closed_body
 
 _SCOPE = validate.OneOf(
     sorted(SCOPE_CHOICES), error="Must be one of: read, write, read,write, admin."
@@ -15,15 +15,7 @@ _RATE = validate.Range(min=1, max=2**31 - 1, error="Must be a whole number from 
 class _KeyBody(Schema):
     @pre_load
     def _known_fields(self, data, **kwargs):
-        if not isinstance(data, dict):
-            raise not_an_object("body")
-        unknown = sorted(key for key in data if key not in self.fields)
-        if unknown:
-            raise ValidationError({key: [unknown_field(key, self.fields)] for key in unknown})
-        rate = data.get("rate_limit")
-        if isinstance(rate, float) and rate.is_integer():
-            data = {**data, "rate_limit": int(rate)}  # JSON has one number type
-        return data
+        return closed_body(data, self.fields, whole=("rate_limit",))
 
 
 class KeyCreateSchema(_KeyBody):

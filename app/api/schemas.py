@@ -709,14 +709,7 @@ class QueryBodySchema(Schema):
 
     @pre_load
     def _known_fields(self, data, **kwargs):
-        if not isinstance(data, dict):
-            raise not_an_object("body")
-        unknown = sorted(key for key in data if key not in self.fields)
-        if unknown:
-            raise ValidationError({key: [unknown_field(key, self.fields)] for key in unknown})
-        top = data.get("top")
-        if isinstance(top, float) and top.is_integer():
-            data = {**data, "top": int(top)}  # JSON has one number type: 5.0 is the integer 5
+        data = closed_body(data, self.fields, whole=("top",))
         empty = sorted(key for key, value in data.items() if value == "" and key != "group_by")
         if empty:
             # A query string's empty parameter means its default; a body leaves the field out.
@@ -728,6 +721,20 @@ class QueryBodySchema(Schema):
 def unknown_field(name, known):
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f"Unknown field; did you mean {close[0]!r}?" if close else "Unknown field."
+
+
+def closed_body(data, known, whole=()):
+    """A JSON body checked before its schema loads it: an object, naming only ``known``
+    fields (an unknown one is refused, with the closest known name); the ``whole`` fields'
+    integral floats made ints (JSON has one number type: 5.0 is the integer 5)."""
+    if not isinstance(data, dict):
+        raise not_an_object("body")
+    unknown = sorted(key for key in data if key not in known)
+    if unknown:
+        raise ValidationError({key: [unknown_field(key, known)] for key in unknown})
+    integral = {name: int(data[name]) for name in whole
+                if isinstance(data.get(name), float) and data[name].is_integer()}  # fmt: skip
+    return {**data, **integral} if integral else data
 
 
 # POST /api/query's fields → the GET query's parameters (and back, to name a bad one).
