@@ -53,6 +53,21 @@ def _database_url(name, raw):
     return raw
 
 
+def _points_url(name, raw):
+    if not raw.startswith(("clickhouse://", "clickhouses://", "chdb:///")):
+        raise ConfigError(
+            f"{name} must be a clickhouse:// (a ClickHouse server) or chdb:/// (the in-process "
+            f"engine, on a directory) URL, got {raw!r}"
+        )
+    return raw
+
+
+def in_process_points(config):
+    """Whether points live in the in-process ClickHouse engine (chdb), which one process at a
+    time may open."""
+    return (config.get("POINTS_URL") or "").startswith("chdb:")
+
+
 def _boolean(name, raw):
     lowered = str(raw).lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -177,6 +192,8 @@ def _public_key_file(name, raw):
 _SETTINGS = [
     ("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}", _database_url),
     ("DATABASE_READ_URL", None, _database_url),
+    # Points and rollups in ClickHouse instead (unset: in DATABASE_URL): see app/db/clickhouse/.
+    ("POINTS_URL", None, _points_url),
     ("REDIS_URL", None, _redis_url),
     ("INGEST_MODE", "sync", None),
     ("METRICS_RETENTION_DAYS", 90, _at_least(0)),
@@ -276,6 +293,12 @@ def validate(config):
         )
     if config["INGEST_MODE"] == "queue" and not config["REDIS_URL"]:
         raise ConfigError("INGEST_MODE=queue needs REDIS_URL (the queue lives in Redis)")
+    if config["INGEST_MODE"] == "queue" and in_process_points(config):
+        raise ConfigError(
+            "INGEST_MODE=queue cannot run with POINTS_URL=chdb:///…: the in-process engine "
+            "serves one process, and queue drains run in RQ worker processes (use a "
+            "clickhouse:// server, or INGEST_MODE=sync)"
+        )
     if config["METRICS_RETENTION_DAYS"] == 0 and not config["METRICS_ROLLUPS"]:
         raise ConfigError("METRICS_RETENTION_DAYS=0 keeps no raw points: it needs METRICS_ROLLUPS")
     if config["MAINTENANCE_RUNNER"] == "rq" and not config["REDIS_URL"]:
@@ -350,15 +373,26 @@ def server_settings(environ=None):
     HOST/PORT/WEB_CONCURRENCY/THREADS/WORKER_MAX_REQUESTS/REQUEST_READ_TIMEOUT."""
     environ = os.environ if environ is None else environ
     app_config = load(environ)
-    # In-process rate limits and SQLite stay exact only with one process.
-    single = app_config["DATABASE_URL"].startswith("sqlite") or not app_config["REDIS_URL"]
+    # In-process rate limits and SQLite stay exact only with one process; the in-process
+    # ClickHouse engine opens its directory in one process only.
+    in_process = in_process_points(app_config)
+    single = (
+        app_config["DATABASE_URL"].startswith("sqlite") or not app_config["REDIS_URL"] or in_process
+    )
     default_workers = 1 if single else 2 * (os.cpu_count() or 1)
+    workers = _server_integer(environ, "WEB_CONCURRENCY", default_workers, 1)
+    if in_process and workers > 1:
+        raise ConfigError(
+            f"WEB_CONCURRENCY={workers} cannot run with POINTS_URL=chdb:///…: the in-process "
+            "engine opens its directory in one process only (use THREADS for concurrency, or a "
+            "clickhouse:// server)"
+        )
     # Off by default: a recycled worker closes its keep-alive connections, losing any request
     # a client has just sent on one (see README, Configuration).
     max_requests = _server_integer(environ, "WORKER_MAX_REQUESTS", 0, 0)
     return {
         "bind": f"{environ.get('HOST', '127.0.0.1')}:{_server_integer(environ, 'PORT', 8000, 1)}",
-        "workers": _server_integer(environ, "WEB_CONCURRENCY", default_workers, 1),
+        "workers": workers,
         "threads": _server_integer(environ, "THREADS", 8, 1),
         "max_requests": max_requests,
         "max_requests_jitter": max_requests // 10,  # so the workers do not all restart at once

@@ -32,5 +32,6 @@ if [ ! -x "$venv/bin/python" ]; then
     fi
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# The tests and benchmarks run ClickHouse's engine in process too (POINTS_URL=chdb:///…).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev,clickhouse]'
 touch "$stamp"

@@ -1,8 +1,12 @@
 """Fixtures: a throwaway MariaDB database and Redis db per run, apps over both backends.
 
-Services are real; a missing one fails the run (``make services`` starts them).
+Services are real; a missing one fails the run (``make services`` starts them). The tests of
+points (modules marked ``points``) also run with points in ClickHouse's in-process engine
+(``clickhouse``: relational data on SQLite; ``mysql-clickhouse``: on MariaDB, for modules
+marked ``points_mysql``): one engine directory for the run, a database per test.
 """
 
+import itertools
 import os
 
 import pytest
@@ -85,26 +89,92 @@ def redis_url(redis_db_url):
     return redis_db_url
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
-def database_url(request, tmp_path):
-    """Each storage backend in turn, empty."""
-    if request.param == "sqlite":
+BACKENDS = ["sqlite", "mysql", "clickhouse", "mysql-clickhouse"]
+# Which modules run on the ClickHouse backends (the marker) and what they must not use: a
+# server in another process (chdb opens its directory in one process) or queue mode.
+POINTS_BACKENDS = {"clickhouse": "points", "mysql-clickhouse": "points_mysql"}
+OTHER_PROCESSES = {"serve", "queue_env", "queue_app", "durable_redis", "mysql_app"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep the ClickHouse backends' runs of the tests marked for them only."""
+    kept, dropped = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        marker = POINTS_BACKENDS.get(backend)
+        if marker and (
+            item.get_closest_marker(marker) is None
+            or item.get_closest_marker("not_on_clickhouse") is not None
+            or OTHER_PROCESSES & set(item.fixturenames)
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Each storage backend in turn: where relational data lives, and points (with
+    ``clickhouse`` in its name: in ClickHouse)."""
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, request, tmp_path):
+    """The test's relational database, empty."""
+    if not backend.startswith("mysql"):
         return f"sqlite:///{tmp_path / 'glowing-fiesta.sqlite3'}"
     url = request.getfixturevalue("mysql_url")
     clear_mysql(url)
     return url
 
 
+@pytest.fixture(scope="session")
+def chdb_engine(tmp_path_factory):
+    """The run's in-process ClickHouse engine: (its directory, a client that keeps it open)."""
+    import clickhouse_connect
+
+    path = tmp_path_factory.mktemp("chdb")
+    keeper = clickhouse_connect.get_client(interface="chdb", path=str(path))
+    yield path, keeper
+    keeper.close()
+
+
+_POINTS_DATABASES = itertools.count(1)
+
+
 @pytest.fixture
-def make_app(database_url):
+def points_url(backend, request):
+    """POINTS_URL of the test's backend: a ClickHouse database of this test's own (dropped
+    afterwards), or None. A test on ClickHouse that never opened it fails: it did not test
+    what it claims."""
+    if "clickhouse" not in backend:
+        yield None
+        return
+    path, keeper = request.getfixturevalue("chdb_engine")
+    database = f"test_{next(_POINTS_DATABASES)}"
+    yield f"chdb:///{path}?database={database}"
+    used = keeper.command(f"EXISTS DATABASE {database}")
+    keeper.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+    if not used:
+        pytest.fail(f"the test never used its ClickHouse database ({backend})")
+
+
+@pytest.fixture
+def make_app(database_url, points_url):
     """Build apps on the test's backend (several stand in for several servers)."""
     apps = []
+    points = {"POINTS_URL": points_url} if points_url else {}
 
     def build(**overrides):
-        app = create_app({"TESTING": True, "DATABASE_URL": database_url, **overrides})
+        app = create_app({"TESTING": True, "DATABASE_URL": database_url, **points, **overrides})
         apps.append(app)
         if get_store(app).sql.NAME == "sqlite":
             migrate(get_store(app).write)  # the MySQL database is migrated once per run
+        get_store(app).points.migrate()  # a ClickHouse database per test
         return app
 
     yield build

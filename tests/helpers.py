@@ -67,8 +67,18 @@ def check_log(server):
     assert not leaked, "a raw API key reached the log"
 
 
+def on_clickhouse(app):
+    """Whether the app keeps its points in ClickHouse."""
+    return get_store(app).points.name == "clickhouse"
+
+
 def stored_points(app, name):
-    """(recorded_at, value) of a metric's stored points, in time order, straight from the DB."""
+    """(recorded_at, value) of a metric's stored points, in time order, straight from the DB
+    (ClickHouse's, where the app keeps them)."""
+    if on_clickhouse(app):
+        with get_store(app).write.connect() as conn:
+            ids = conn.scalars(select(metrics.c.id).where(metrics.c.name == name)).all()
+        return sorted(p for i in ids for p in get_store(app).points.stored_points(i))
     query = (
         select(metric_points.c.recorded_at, metric_points.c.value)
         .join(metrics, metrics.c.id == metric_points.c.metric_id)
@@ -90,7 +100,7 @@ def stored_metric(app, name):
 
 def orphan_rows(app):
     """{table: rows} left of deleted metrics (their row gone, or marked deleted) in every table
-    the schema keys by metric id; {} when nothing is left."""
+    the schema keys by metric id, and in ClickHouse's; {} when nothing is left."""
     found = {}
     with get_store(app).write.connect() as conn:
         for table in keyed_by_metric():
@@ -102,6 +112,12 @@ def orphan_rows(app):
             ).scalar()
             if count:
                 found[table.name] = count
+        live = set(conn.scalars(select(metrics.c.id).where(metrics.c.deleted_at.is_(None))))
+    if on_clickhouse(app):
+        for table, rows in get_store(app).points.rows_by_metric().items():
+            count = sum(n for metric_id, n in rows.items() if metric_id not in live)
+            if count:
+                found[f"clickhouse.{table}"] = count
     return found
 
 

@@ -3,7 +3,11 @@ query routes with the same buckets and values as JSON."""
 
 from datetime import timedelta
 
+import pytest
+
 from app.core.timeutil import EPOCH, isoformat_z, utcnow
+
+pytestmark = pytest.mark.points
 
 COUNTER = "/api/metrics/counter"
 

@@ -14,6 +14,8 @@ from app.ingest.front_door import get_front_door
 from app.ingest.group_commit import GroupWriter, WriterUnavailable
 from tests.helpers import stored_points
 
+pytestmark = pytest.mark.points
+
 
 def counter(name, value=1.0):
     return Point(name, "counter", value, utcnow())
@@ -166,6 +168,7 @@ def test_close_commits_what_is_waiting(app, make_writer, request):
         writer.submit(WriteRequest([counter("closing")], ok))
 
 
+@pytest.mark.not_on_clickhouse("the in-process engine serves one process: no forked child")
 def test_a_forked_child_gets_its_own_writer(app):
     db, front = get_store(app), get_front_door(app)
     parent_writer = front.writer()

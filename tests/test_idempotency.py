@@ -12,7 +12,9 @@ from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store, receipts, run_in_transaction
 from app.db.schema import idempotency_keys
 from tests.clients import Session
-from tests.helpers import new_key, stored_points
+from tests.helpers import new_key, on_clickhouse, stored_points
+
+pytestmark = [pytest.mark.points, pytest.mark.points_mysql]
 
 COUNTER = "/api/metrics/counter"
 BATCH = "/api/metrics/batch"
@@ -123,7 +125,11 @@ def test_a_lost_commit_answer_is_retried_exactly(app, client, auth, monkeypatch)
     first = post(client, COUNTER, {"name": "lost", "value": 3}, auth, "retry-me")
     assert first.status_code == 503  # the commit landed but its answer did not
     retried = post(client, COUNTER, {"name": "lost", "value": 3}, auth, "retry-me")
-    assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.status_code == 201
+    # On ClickHouse the commit lost was of the pending receipt, before any point was sent:
+    # the failed write withdrew it, and the retry applies the request.
+    replayed = None if on_clickhouse(app) else "true"
+    assert retried.headers.get("Idempotent-Replayed") == replayed
     assert [v for _, v in stored_points(app, "lost")] == [3.0]
 
 

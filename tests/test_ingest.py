@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers import stored_metric, stored_points
 
+pytestmark = pytest.mark.points
+
 
 def post(client, path, body, headers, content_type="application/json"):
     data = body if isinstance(body, str | bytes) else json.dumps(body)

@@ -20,7 +20,7 @@ LAYERS = [
     {"serve"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
-OUTSIDE_THE_STORE = ("sqlalchemy", "pymysql", "sqlite3")
+OUTSIDE_THE_STORE = ("sqlalchemy", "pymysql", "sqlite3", "clickhouse_connect", "chdb")
 
 
 def layer_of(module):

@@ -7,6 +7,8 @@ import pytest
 from app.core.timeutil import EPOCH, isoformat_z
 from tests.helpers import new_key
 
+pytestmark = pytest.mark.points
+
 
 def today_at(hour, minute=0, second=0, microsecond=0, days_ago=1):
     """A time on a day fully inside the accepted ingest window."""

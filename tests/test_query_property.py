@@ -13,6 +13,8 @@ import pytest
 
 from app.core.timeutil import EPOCH, isoformat_z
 
+pytestmark = pytest.mark.points
+
 WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 OPERATIONS = ("sum", "count", "avg", "min", "max")
 SEEDS = range(4)

@@ -17,6 +17,8 @@ from app.db import get_store
 from tests.clients import call
 from tests.helpers import ISSUED_KEYS, new_key, stored_points
 
+pytestmark = pytest.mark.points
+
 NODE_CLIENT = "stathat@0.0.8"
 
 

@@ -14,6 +14,8 @@ from tests.clients import Session, hammer, scrape, values_with
 from tests.harness import TcpProxy
 from tests.helpers import new_key, orphan_points, stored_points
 
+pytestmark = pytest.mark.points
+
 
 def join(workers):
     for worker in workers:

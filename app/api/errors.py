@@ -6,7 +6,7 @@ from flask import jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from app.db.errors import DatabaseError, is_unavailable_error
+from app.db.errors import DatabaseError, PointsUnavailable, is_unavailable_error
 from app.ingest.group_commit import WriterUnavailable
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,11 @@ def _from_writer_unavailable(exc):
     return error_response(ServiceUnavailable(f"Cannot store the points now: {exc}"))
 
 
+def _from_points_unavailable(exc):
+    log.warning("points engine unavailable: %s", exc)
+    return error_response(ServiceUnavailable())
+
+
 def _from_unexpected(exc):
     log.exception("unhandled error")
     return error_response(ApiError("INTERNAL_ERROR", "Internal server error", status=500))
@@ -114,4 +119,5 @@ def init_app(app):
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(DatabaseError, _from_database_error)
     app.register_error_handler(WriterUnavailable, _from_writer_unavailable)
+    app.register_error_handler(PointsUnavailable, _from_points_unavailable)
     app.register_error_handler(Exception, _from_unexpected)

@@ -57,7 +57,7 @@ class Readiness:
         if not self.app.config["REDIS_URL"]:
             checks["redis"] = "not configured"
         detail = {"checks": checks, "latency_ms": latency}
-        for name in ("queue", "maintenance"):
+        for name in ("points_engine", "queue", "maintenance"):
             if name in results:
                 detail[name] = results[name][1]
         ready = not any(str(value).startswith("error") for value in checks.values())
@@ -72,7 +72,7 @@ class Readiness:
         return future
 
 
-_CHECKS = ("database", "database_read", "redis")
+_CHECKS = ("database", "database_read", "points", "redis")
 
 
 def _timed(probe):
@@ -103,6 +103,9 @@ def _parts(app):
     parts = {"database": store.ping}
     if app.config["DATABASE_READ_URL"]:
         parts["database_read"] = lambda: store.ping(replica=True)
+    if app.config["POINTS_URL"]:
+        parts["points"] = store.ping_points
+        parts["points_engine"] = store.points_engine
     if app.config["REDIS_URL"]:
         parts["redis"] = lambda: get_redis(app).ping()
     if app.config["INGEST_MODE"] == "queue":

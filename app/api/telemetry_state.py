@@ -60,7 +60,7 @@ class StateCollector:
     def collect(self):
         """Yield the metric families (what can be read now)."""
         reads = (self._queues, self._buffer, self._maintenance, self._catalogue, self._tenants,
-                 self._alerts)  # fmt: skip
+                 self._alerts, self._points)  # fmt: skip
         for read in reads:
             try:
                 yield from read()
@@ -169,6 +169,30 @@ class StateCollector:
         moment = found["last_evaluated_at"]
         last.add_metric([], (moment - EPOCH).total_seconds() if moment else 0)
         yield from (states, notices, last)
+
+    def _points(self):
+        """Where points live, whether that engine answers, and (ClickHouse) its rows by table,
+        active parts and the latency of reading them."""
+        found = get_store(self.app).points_engine()
+        up = GaugeMetricFamily(
+            "gf_points_engine_up", "1 when the points engine answers", labels=["engine"]
+        )
+        up.add_metric([found["engine"]], 1 if found["up"] else 0)
+        yield up
+        if "rows" not in found:
+            return
+        rows = GaugeMetricFamily("gf_points_engine_rows", "Rows by table", labels=["table"])
+        for table, count in found["rows"].items():
+            rows.add_metric([table], count)
+        yield rows
+        for name, help_text, value in (
+            ("gf_points_engine_parts", "Active parts of the points database", found["parts"]),
+            ("gf_points_engine_latency_seconds", "Time to read those figures",
+             found["latency_ms"] / 1000),
+        ):  # fmt: skip
+            family = GaugeMetricFamily(name, help_text)
+            family.add_metric([], value)
+            yield family
 
 
 TENANT_FIGURES = {

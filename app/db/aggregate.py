@@ -127,31 +127,51 @@ def _rows(conn, metric_id, operation, window_seconds, plan, selection):
     return conn.exec_driver_sql(statement, parameters).all()
 
 
+class SqlSource:
+    """The relational points as the query layer reads them: one connection's statements
+    (``app/db/clickhouse/queries.py`` answers the same calls from ClickHouse)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def bucket_values(self, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
+        """See ``bucket_values``."""
+        return bucket_values(self.conn, metric_id, operation, window_seconds, plan, selection)
+
+    def bucket_partials(self, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
+        """See ``bucket_partials``."""
+        return bucket_partials(self.conn, metric_id, operation, window_seconds, plan, selection)
+
+    def series_buckets(self, metric_id, operation, window_seconds, plan, series_ids):
+        """See ``series_buckets``."""
+        return series_buckets(self.conn, metric_id, operation, window_seconds, plan, series_ids)
+
+
 def bucket_values(conn, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
     """{bucket index (epoch seconds // window): value} over the plan's sources, in one
     statement (a UNION ALL of each source's buckets, added up), of the selected series."""
     rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
     # The bucket's index is named "slot": "bucket" is a column of the rollup tables.
-    return {int(row.slot): _result(row, operation) for row in rows}
+    return {int(row.slot): row_value(row, operation) for row in rows}
 
 
 def bucket_partials(conn, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
     """{bucket index: Partial} (the operation's measures) of the selected series added up."""
     rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
-    partial = _partial_of(operation)
+    partial = partial_of(operation)
     return {int(row.slot): partial(row) for row in rows}
 
 
 def series_buckets(conn, metric_id, operation, window_seconds, plan, series_ids):
     """{series_id: {bucket index: Partial}} of the given series (what grouping merges)."""
     selection = Selection(tuple(series_ids), by_series=True)
-    found, partial = {}, _partial_of(operation)
+    found, partial = {}, partial_of(operation)
     for row in _rows(conn, metric_id, operation, window_seconds, plan, selection):
         found.setdefault(row.series_id, {})[int(row.slot)] = partial(row)
     return found
 
 
-def _partial_of(operation):
+def partial_of(operation):
     """row → Partial of the measures ``operation``'s statement selects (the others unset):
     decided once per statement, not looked up in every row."""
     names = NEEDS[operation]
@@ -178,7 +198,8 @@ def _exact_total(row):
     return EXACT.add(total, Decimal(residual)) if residual else total
 
 
-def _result(row, operation):
+def row_value(row, operation):
+    """The operation's value of a bucket's row (the measures its statement selects)."""
     if operation == "count":
         return int(row.n)
     if operation in ("min", "max"):

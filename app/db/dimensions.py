@@ -12,14 +12,7 @@ rest into one "other" group.
 from dataclasses import dataclass
 
 from app.core.tags import group_key, order_groups, select
-from app.db.aggregate import (
-    ALL_SERIES,
-    Selection,
-    bucket_partials,
-    bucket_values,
-    series_buckets,
-    value_of,
-)
+from app.db.aggregate import ALL_SERIES, Selection, value_of
 from app.db.rollups import Partial
 
 OTHER = None  # the group key of the "other" group
@@ -57,23 +50,23 @@ def prepare(metric, catalogue, filters, group_by):
     return Prepared(metric, selection, groups)
 
 
-def values(conn, prepared, operation, window_seconds, plan, fold=None):
+def values(source, prepared, operation, window_seconds, plan, fold=None):
     """{bucket: value} of a metric without group_by (its selected series added up).
     ``fold``: {slot: Partial} of slots of ``window_seconds`` → {bucket: Partial}, when the
     buckets are made of such slots (a time zone's hours and days)."""
     if fold is None:
-        return bucket_values(conn, prepared.metric.id, operation, window_seconds, plan,
+        return source.bucket_values(prepared.metric.id, operation, window_seconds, plan,
                              prepared.selection)  # fmt: skip
-    partials = bucket_partials(conn, prepared.metric.id, operation, window_seconds, plan,
+    partials = source.bucket_partials(prepared.metric.id, operation, window_seconds, plan,
                                prepared.selection)  # fmt: skip
     return _values(fold(partials), operation)
 
 
-def grouped(conn, prepared, operation, window_seconds, plan, top=None, fold=None, order=None):
+def grouped(source, prepared, operation, window_seconds, plan, top=None, fold=None, order=None):
     """[(group key, or OTHER, {bucket: value})] in top-N order (``top``: the first N, then
     one OTHER group holding the rest). ``fold`` as for ``values``; ``order``: the group keys of
     an earlier answer (OTHER last, for the rest), kept instead of ranking these buckets."""
-    partials = _group_partials(conn, prepared, operation, window_seconds, plan)
+    partials = _group_partials(source, prepared, operation, window_seconds, plan)
     if fold is not None:
         partials = {key: fold(buckets) for key, buckets in partials.items()}
     if order is not None:
@@ -94,22 +87,22 @@ def grouped(conn, prepared, operation, window_seconds, plan, top=None, fold=None
     return answer
 
 
-def _group_partials(conn, prepared, operation, window_seconds, plan):
+def _group_partials(source, prepared, operation, window_seconds, plan):
     """{group key: {bucket: Partial}} of every group."""
     chosen = [series_id for ids in prepared.groups.values() for series_id in ids]
     if len(prepared.groups) == 1 and prepared.selection is ALL_SERIES:
         (key,) = prepared.groups  # one group of every series: the per-metric rows answer it
         metric_id = prepared.metric.id
-        return {key: bucket_partials(conn, metric_id, operation, window_seconds, plan)}
+        return {key: source.bucket_partials(metric_id, operation, window_seconds, plan)}
     if len(prepared.groups) <= GROUP_STATEMENTS:
         # One statement a group, its series added up by the database: a few hundred rows
         # each instead of a row per series and bucket merged here.
         return {
-            key: bucket_partials(conn, prepared.metric.id, operation, window_seconds, plan,
+            key: source.bucket_partials(prepared.metric.id, operation, window_seconds, plan,
                                  Selection(tuple(ids)))
             for key, ids in prepared.groups.items()
         }  # fmt: skip
-    per_series = series_buckets(conn, prepared.metric.id, operation, window_seconds, plan,
+    per_series = source.series_buckets(prepared.metric.id, operation, window_seconds, plan,
                                 chosen) if chosen else {}  # fmt: skip
     return {
         key: _merge_groups(per_series.get(series_id, {}) for series_id in ids)

@@ -48,8 +48,14 @@ def is_retriable_error(exc):
     return isinstance(exc, DBAPIError) and mysql_code(exc) in MYSQL_RETRIABLE
 
 
+class PointsUnavailable(Exception):
+    """The points engine (ClickHouse) cannot be reached or used right now."""
+
+
 def is_unavailable_error(exc):
     """True when the database cannot be reached or used right now (→ 503, not 500)."""
+    if isinstance(exc, PointsUnavailable):
+        return True
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated:

@@ -84,14 +84,13 @@ def run_retention(store, now=None, dry_run=False, due=None):
 
     def work():
         result = {"cutoff": isoformat_z(before), "dry_run": dry_run}
-        result.update(trim.partitions(before))
-        result["rows_deleted"] = trim.points(before)
+        result.update(store.points.trim_raw(trim, before))
         for tier, key in (
             ("minute", "METRICS_ROLLUP_MINUTE_DAYS"),
             ("hour", "METRICS_ROLLUP_HOUR_DAYS"),
         ):
             tier_before = horizon(moment, settings[key])
-            result[f"{tier}_rollups_deleted"] = trim.rollup_rows(tier, tier_before)
+            result[f"{tier}_rollups_deleted"] = store.points.trim_tier(trim, tier, tier_before)
         result["metrics_purged"], result["deleted_metric_rows"] = trim.deleted_metrics()
         result["receipts_deleted"] = trim.receipts(moment - receipts.TTL)
         history_before = moment - timedelta(days=alerts.HISTORY_DAYS)
@@ -105,6 +104,7 @@ class _Trimmer:
     """The steps of a retention run, each chunk its own short transaction."""
 
     def __init__(self, store, dry_run):
+        self.store = store
         self.engine = store.write
         self.has_partitions = store.sql.HAS_PARTITIONS
         self.chunk = store.settings["RETENTION_CHUNK_ROWS"]
@@ -157,7 +157,7 @@ class _Trimmer:
             return len(ids), 0
         rows = 0
         for metric_id in ids:
-            rows += purge_metric_points(self.engine, metric_id, self.settings, self.pacer)
+            rows += purge_metric_points(self.store, metric_id, self.pacer)
         return len(ids), rows
 
     def receipts(self, before):
@@ -210,11 +210,12 @@ def drain(engine, chunk, pacer, delete, *args):
             return total
 
 
-def purge_metric_points(engine, metric_id, settings, pacer=None):
+def purge_metric_points(store, metric_id, pacer=None):
     """Delete a deleted metric's rows from every table keyed by metric (points, rollups…) in
-    chunks, then its own row; how many points went."""
+    chunks, and from the points engine's own, then its own row; how many points went."""
+    engine, settings = store.write, store.settings
     chunk, pacer = settings["RETENTION_CHUNK_ROWS"], pacer or Pacer.from_settings(settings)
-    points = 0
+    points = store.points.remove_metric(metric_id)
     for table in keyed_by_metric():
         deleted = drain(engine, chunk, pacer, retention.delete_metric_rows, table, metric_id)
         points += deleted if table is metric_points else 0
@@ -231,7 +232,7 @@ def delete_metric(store, tenant_id, name, finish_later):
     if metric is None:
         return None
     chunk = store.settings["RETENTION_CHUNK_ROWS"]
-    deleted, finished = 0, True
+    deleted, finished = store.points.remove_metric(metric.id), True
     for table in keyed_by_metric():  # one chunk of each now; the rest later
         delete = retention.delete_metric_rows
         rows = run_in_transaction(store.write, delete, table, metric.id, chunk)

@@ -84,15 +84,25 @@ def _lower_watermark(conn, tier, start):
         rollups.set_complete_from(conn, tier, start)
 
 
+def check_range(settings, start=None, end=None):
+    """The whole hours a check covers: [start, end) within the raw points kept."""
+    default_start, default_end = default_range(settings, utcnow())
+    return floor_to(max(start or default_start, default_start), HOUR), ceil_to(
+        end or default_end, HOUR
+    )
+
+
+def metric_ids(store, metric=None):
+    """(id, name, tagged) of every live metric, or of the one keyed ``metric``."""
+    return run_in_transaction(store.write, _metric_ids, metric)
+
+
 def check(store, start=None, end=None, metric=None):
     """[(metric name, tier, bucket, stored, expected)] where the rollups disagree with the
     raw points over [start, end) (of every metric, or the one keyed ``metric``)."""
-    now = utcnow()
-    default_start, default_end = default_range(store.settings, now)
-    start = floor_to(max(start or default_start, default_start), HOUR)
-    end = ceil_to(end or default_end, HOUR)
+    start, end = check_range(store.settings, start, end)
     found = []
-    for metric_id, name, tagged in run_in_transaction(store.write, _metric_ids, metric):
+    for metric_id, name, tagged in metric_ids(store, metric):
         for day_start, day_end in _days(start, end):
             for difference in run_in_transaction(
                 store.write, rollups.differences, metric_id, day_start, day_end, tagged

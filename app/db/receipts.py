@@ -46,11 +46,22 @@ def subject_scope(subject_id):
 
 @dataclass(frozen=True)
 class Recorded:
-    """What the first request with a receipt's key left: its hash and its answer."""
+    """What the first request with a receipt's key left: its hash and its answer; with points
+    in ClickHouse, ``pending`` is the token of its points while they are not known to have
+    landed (None once they have), and ``created_at`` when it was claimed."""
 
     request_hash: str
     status: int | None
     body: str | None
+    pending: str | None = None
+    created_at: object = None
+
+
+def _recorded(row):
+    """The Recorded of a receipt row: pending while it holds an answer and still a claim
+    (a relational write clears the claim with its answer, in one transaction)."""
+    pending = row.claim if row.status is not None else None
+    return Recorded(row.request_hash, row.status, row.body, pending, row.created_at)
 
 
 def job_receipt(job_id):
@@ -64,12 +75,13 @@ def batch_receipt(name):
     return Receipt(JOB_SCOPE, f"batch:{name}", "")
 
 
-def claim(conn, receipts, now):
-    """Claim each receipt for this transaction: {ident: None} for the ones now ours, or the
-    Recorded row of an earlier, unexpired request. ``receipts`` must have distinct idents."""
+def claim(conn, receipts, now, token=None):
+    """Claim each receipt for this transaction (``token``: the claim's, default a new one):
+    {ident: None} for the ones now ours, or the Recorded row of an earlier, unexpired request.
+    ``receipts`` must have distinct idents."""
     if not receipts:
         return {}
-    token = uuid.uuid4().hex
+    token = token or uuid.uuid4().hex
     rows = [
         {
             "scope_id": r.scope,
@@ -96,7 +108,7 @@ def claim(conn, receipts, now):
             _take_over(conn, by_ident[ident], token, now)
             claimed[ident] = None
         else:
-            claimed[ident] = Recorded(row.request_hash, row.status, row.body)
+            claimed[ident] = _recorded(row)
     return claimed
 
 
@@ -109,7 +121,7 @@ def find(conn, receipt, now):
             idempotency_keys.c.created_at >= now - TTL,
         )
     ).first()
-    return None if row is None else Recorded(row.request_hash, row.status, row.body)
+    return None if row is None else _recorded(row)
 
 
 def _take_over(conn, receipt, token, now):
@@ -126,8 +138,9 @@ def _take_over(conn, receipt, token, now):
     )
 
 
-def record_answers(conn, answered):
-    """Store each claimed receipt's answer: ``[(Receipt, status, body_text)]``."""
+def record_answers(conn, answered, pending=None):
+    """Store each claimed receipt's answer: ``[(Receipt, status, body_text)]``; ``pending``:
+    the token of points not written yet (ClickHouse), kept as the claim until ``confirm``."""
     if not answered:
         return
     statement = (
@@ -136,7 +149,7 @@ def record_answers(conn, answered):
             idempotency_keys.c.scope_id == bindparam("r_scope"),
             idempotency_keys.c.idem_key == bindparam("r_key"),
         )
-        .values(status=bindparam("r_status"), body=bindparam("r_body"), claim=None)
+        .values(status=bindparam("r_status"), body=bindparam("r_body"), claim=pending)
     )
     conn.execute(
         statement,
@@ -145,6 +158,42 @@ def record_answers(conn, answered):
             for r, status, body in answered
         ],
     )
+
+
+def _ident_is(receipt):
+    return (idempotency_keys.c.scope_id == receipt.scope) & (
+        idempotency_keys.c.idem_key == receipt.key
+    )
+
+
+def confirm(conn, receipts, token):
+    """The points of ``token`` have landed: these receipts (still pending with it) are done."""
+    for receipt in sorted(receipts, key=lambda r: r.ident):
+        conn.execute(
+            update(idempotency_keys)
+            .where(_ident_is(receipt), idempotency_keys.c.claim == token)
+            .values(claim=None)
+        )
+
+
+def withdraw(conn, token):
+    """Delete the receipts pending with ``token``, whose points were never sent."""
+    conn.execute(
+        delete(idempotency_keys).where(
+            idempotency_keys.c.claim == token, idempotency_keys.c.status.is_not(None)
+        )
+    )
+
+
+def take_over_pending(conn, receipt, token, new_token, now):
+    """Claim a pending receipt whose points (``token``) never landed, for a retry that writes
+    them again under ``new_token``; False when another retry took it first."""
+    taken = conn.execute(
+        update(idempotency_keys)
+        .where(_ident_is(receipt), idempotency_keys.c.claim == token)
+        .values(claim=new_token, status=None, body=None, created_at=now)
+    )
+    return taken.rowcount == 1
 
 
 def sweep(conn, before, limit):

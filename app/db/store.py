@@ -3,8 +3,10 @@ the database. It owns the engines, the transactions and their retries, the chunk
 dialect (chosen once); its operations are named for what the service does. Callers get plain
 values back (rows, Metrics, dicts) and never see a connection.
 
-Points and rollups live beside the relational data in the same database today, so a write is
-one transaction; ``points`` is the part a second points engine replaces.
+Points and their rollups live in the ``points`` engine, chosen once: beside the relational data
+in the same database (``points_sql.SqlPoints``: a write is one transaction), or in ClickHouse
+when POINTS_URL is set (``clickhouse.points.ClickHousePoints``: the relational receipt decides
+what was applied). Everything keyed by points goes through it; nothing above branches on it.
 """
 
 import threading
@@ -14,6 +16,7 @@ from cachetools import TTLCache
 
 from app.config import raw_keep_days
 from app.core.constants import DEFAULT_OPERATION
+from app.core.writes import replay
 from app.db import (
     alerts,
     dialects,
@@ -22,21 +25,21 @@ from app.db import (
     maintenance,
     metrics,
     partitions,
-    rebuild,
     receipts,
     rollups,
     runs,
     series,
     tenants,
 )
-from app.db.aggregate import bucket_partials, value_of
+from app.db.aggregate import value_of
 from app.db.known import KnownSeries
 from app.db.locks import named_lock
 from app.db.migrate import migrate
 from app.db.planner import coverage, plan
+from app.db.points_sql import SqlPoints
 from app.db.rollups import Partial
 from app.db.transaction import ping, run_in_transaction, run_read
-from app.db.writer import recorded_answer, storage_options, write_requests
+from app.db.writer import storage_options
 
 WATERMARK_CACHE_SECONDS = 5
 METRIC_CACHE_SECONDS = 4
@@ -49,6 +52,17 @@ ALERTS_LOCK_LEASE_SECONDS = 300  # /metrics counts the metrics past this share o
 def create_engine_for(url):
     """Build the engine for a DATABASE_URL, with the options its dialect needs."""
     return dialects.for_url(url).create(url)
+
+
+def points_engine(store, settings):
+    """The store's points engine: ClickHouse when POINTS_URL is set (opened on first use),
+    else the store's own database."""
+    url = settings.get("POINTS_URL")
+    if not url:
+        return SqlPoints(store)
+    from app.db.clickhouse.points import ClickHousePoints
+
+    return ClickHousePoints(store, url)
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class Store:
         self.sql = dialects.of(self.write)  # the dialect's SQL, chosen once
         read_url = settings.get("DATABASE_READ_URL")
         self.read = create_engine_for(read_url) if read_url else self.sql.read_engine(self.write)
+        self.points = points_engine(self, settings)
         self._lock = threading.Lock()
         self._disowned = False
         self._known_series = KnownSeries()  # series this process has written
@@ -92,6 +107,7 @@ class Store:
         self.write.dispose(close=close)
         if self.read is not self.write:
             self.read.dispose(close=close)
+        self.points.dispose(close=close)
 
     # -- tenants
 
@@ -182,7 +198,7 @@ class Store:
         with self._lock:
             cached = self._watermarks.get("all")
         if cached is None:
-            cached = run_read(self.read, rollups.complete_from)
+            cached = self.points.watermarks()
             with self._lock:
                 self._watermarks["all"] = cached
         return cached
@@ -231,23 +247,23 @@ class Store:
         ``window_seconds`` merged into buckets of their own (dimensions.values); ``orders``:
         per prepared metric, the group keys of an earlier answer to keep (dimensions.grouped)."""
 
-        def work(conn):
+        def work(source):
             answers = []
             for index, prepared in enumerate(preparation.prepared):
                 chosen = operation or DEFAULT_OPERATION[prepared.metric.type]
                 if prepared.groups is None:
                     found = dimensions.values(
-                        conn, prepared, chosen, window_seconds, query_plan, fold
+                        source, prepared, chosen, window_seconds, query_plan, fold
                     )
                 else:
                     order = None if orders is None else orders[index]
                     found = dimensions.grouped(
-                        conn, prepared, chosen, window_seconds, query_plan, top, fold, order
+                        source, prepared, chosen, window_seconds, query_plan, top, fold, order
                     )
                 answers.append((prepared.metric, chosen, found))
             return answers
 
-        return run_read(self.read, work)
+        return self.points.read(work)
 
     # -- API keys and StatHat stat keys
 
@@ -372,15 +388,15 @@ class Store:
         chosen = operation or DEFAULT_OPERATION[prepared.metric.type]
         query_plan = self.plan(start, end, 60, now)
 
-        def work(conn):
+        def work(source):
             if prepared.selection.series_ids == ():
                 return {}  # the filters keep no series
-            return bucket_partials(
-                conn, prepared.metric.id, chosen, 60, query_plan, prepared.selection
+            return source.bucket_partials(
+                prepared.metric.id, chosen, 60, query_plan, prepared.selection
             )
 
         merged = Partial()
-        for partial in run_read(self.read, work).values():
+        for partial in self.points.read(work).values():
             merged.merge(partial)
         return prepared.metric, value_of(merged, chosen)
 
@@ -446,9 +462,7 @@ class Store:
         options = storage_options(self.settings)
         if not options.keep_rollups:
             self._disown_rollups()
-        return run_in_transaction(
-            self.write, write_requests, requests, now, options, self._known_series
-        )
+        return self.points.write_requests(requests, now, options, self._known_series)
 
     def _disown_rollups(self):
         # Points written now are missing from the rollups: they are complete nowhere until
@@ -485,11 +499,14 @@ class Store:
 
     def recorded_answer(self, receipt, now):
         """The answer the first request with this receipt's key got (or CONFLICT), or None."""
-        return run_read(self.write, recorded_answer, receipt, now)
+        recorded = self.recorded(receipt, now)
+        return None if recorded is None else replay(receipt, recorded)
 
     def recorded(self, receipt, now):
-        """What the first request with this receipt's key left (receipts.Recorded), or None."""
-        return run_read(self.write, receipts.find, receipt, now)
+        """What the first request with this receipt's key left (receipts.Recorded), or None
+        (also while its points are not known to have landed: a write settles that)."""
+        recorded = run_read(self.write, receipts.find, receipt, now)
+        return self.points.settled(receipt, now, recorded)
 
     # -- deleting a metric
 
@@ -502,7 +519,7 @@ class Store:
 
     def purge_metric(self, metric_id):
         """Remove what remains of a deleted metric, in paced chunks; how many points went."""
-        return maintenance.purge_metric_points(self.write, metric_id, self.settings)
+        return maintenance.purge_metric_points(self, metric_id)
 
     # -- maintenance
 
@@ -517,11 +534,11 @@ class Store:
 
     def rebuild_rollups(self, start=None, end=None, metric=None, progress=None):
         """Recompute rollups from raw points over [start, end) (whole hours)."""
-        return rebuild.rebuild(self, start, end, metric, progress)
+        return self.points.rebuild_rollups(start, end, metric, progress)
 
     def check_rollups(self, start=None, end=None, metric=None):
         """Where the rollups disagree with the raw points: [(name, tier, bucket, stored, raw)]."""
-        return rebuild.check(self, start, end, metric)
+        return self.points.check_rollups(start, end, metric)
 
     def maintenance_runs(self):
         """{job: its last start, success, result and error}."""
@@ -535,4 +552,17 @@ class Store:
 
     def migrate(self):
         """Bring the schema up to date (safe to run again, and from several hosts at once)."""
-        return migrate(self.write, retention_days=raw_keep_days(self.settings))
+        done = migrate(self.write, retention_days=raw_keep_days(self.settings))
+        return done + [f"points:{version}" for version in self.points.migrate()]
+
+    def points_engine(self):
+        """What /ready and /metrics say of the points engine: its kind, whether it answers
+        (``up``), for ClickHouse its parts, rows and latency (or the error met)."""
+        try:
+            return {**self.points.describe(), "up": True}
+        except Exception as exc:  # reported, not raised: the report is about this
+            return {"engine": self.points.name, "up": False, "error": type(exc).__name__}
+
+    def ping_points(self):
+        """Raise unless the points engine answers."""
+        self.points.ping()

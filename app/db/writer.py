@@ -40,15 +40,36 @@ def storage_options(config):
     )
 
 
-def write_requests(conn, requests, now, options=None, known=None):
+class RelationalPoints:
+    """Where ``write_requests`` puts the points: this transaction's database. (ClickHouse's
+    counterpart, app/db/clickhouse/writes.py, keeps them for after the commit.)"""
+
+    token = None  # the points are in this transaction: a receipt is done when it commits
+
+    def insert(self, conn, rows, resolved, options):
+        """Insert the point rows and their rollups."""
+        _insert(conn, rows, resolved, options)
+
+    def settle(self, conn, receipt, recorded, now):
+        """A receipt left pending by ClickHouse writes (POINTS_URL since unset): its answer
+        stands. False: not taken over."""
+        return False
+
+
+RELATIONAL = RelationalPoints()
+
+
+def write_requests(conn, requests, now, options=None, known=None, sink=RELATIONAL):
     """Apply several requests in one transaction; returns each one's Answer (or CONFLICT).
     Metrics and series are resolved tenant by tenant (new ones made within their limits), the
     points inserted with their rollups (per metric, and per series for tagged metrics), the
     receipts recorded. ``known``: the process's KnownSeries, so series already seen cost no
-    lookup."""
+    lookup. ``sink``: where the points go (``insert``), the token receipts stay pending with
+    until they land (``token``: None when they land in this transaction) and what a receipt
+    found pending becomes (``settle``)."""
     options = options or WriteOptions()
     known = known if known is not None else KnownSeries()
-    answers, fresh, followers, recorded = _settle_receipts(conn, requests, now)
+    answers, fresh, followers, recorded = _settle_receipts(conn, requests, now, sink)
     wanted, tag_sets = _wanted(requests[i] for i in fresh)
     resolved, placed = {}, {}
     for tenant_id in sorted({tenant_id for tenant_id, _ in wanted}):  # one lock order
@@ -61,7 +82,7 @@ def write_requests(conn, requests, now, options=None, known=None):
         stored = Counter(points[position].type for position in result.written)
         answers[index] = replace(requests[index].respond(result), stored=stored)
     if rows:
-        _insert(conn, rows, resolved, options)
+        sink.insert(conn, rows, resolved, options)
     receipts.record_answers(
         conn,
         [
@@ -69,6 +90,7 @@ def write_requests(conn, requests, now, options=None, known=None):
             for i in fresh
             if requests[i].receipt and requests[i].receipt.remember_answer
         ],
+        pending=sink.token if rows else None,
     )
     for index, leader in followers.items():
         earlier = recorded.get(requests[leader].receipt.ident)
@@ -187,9 +209,11 @@ def _split(points, resolved, placed, rows):
     return result
 
 
-def _settle_receipts(conn, requests, now):
+def _settle_receipts(conn, requests, now, sink):
     """Claim the receipts: answers already known, the requests to apply, and the followers
-    (a second request with a key already in this group, answered like its leader)."""
+    (a second request with a key already in this group, answered like its leader). A receipt
+    found pending is settled by ``sink``: its answer stands, or it is taken over and
+    applied again."""
     answers = [None] * len(requests)
     leaders, followers = {}, {}
     for index, request in enumerate(requests):
@@ -200,16 +224,14 @@ def _settle_receipts(conn, requests, now):
             followers[index] = leaders[ident]
         else:
             leaders[ident] = index
-    claimed = receipts.claim(conn, [requests[i].receipt for i in leaders.values()], now)
-    recorded = {ident: row for ident, row in claimed.items() if row is not None}
+    claimed = receipts.claim(conn, [requests[i].receipt for i in leaders.values()], now, sink.token)
+    recorded = {}
+    for ident, row in claimed.items():
+        receipt = requests[leaders[ident]].receipt
+        if row is not None and not (row.pending and sink.settle(conn, receipt, row, now)):
+            recorded[ident] = row
     for ident, row in recorded.items():
         index = leaders[ident]
         answers[index] = replay(requests[index].receipt, row)
     fresh = [i for i in range(len(requests)) if answers[i] is None and i not in followers]
     return answers, fresh, followers, recorded
-
-
-def recorded_answer(conn, receipt, now):
-    """The answer an earlier request with this receipt's key got (or CONFLICT), or None."""
-    recorded = receipts.find(conn, receipt, now)
-    return None if recorded is None else replay(receipt, recorded)
