@@ -39,7 +39,11 @@ def clear_mysql(url):
     with engine.begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
-        conn.execute(text("UPDATE rollup_state SET complete_from = '1970-01-01'"))
+        conn.execute(
+            text(
+                "UPDATE rollup_state SET complete_from = '1970-01-01', sketches_from = '1970-01-01'"
+            )
+        )
         conn.execute(  # the migration's default tenant, as it left it
             text(
                 "INSERT INTO tenants (id, name, created_at) VALUES (1, 'default', UTC_TIMESTAMP())"
