@@ -162,39 +162,36 @@ def upsert(conn, summaries, per_series=False):
             ordered = sorted(partials.items())
             rows = [_row(columns, key, partial) for key, partial in ordered]
             conn.execute(_upsert_statement(conn, tier, per_series), rows)
-            sketched = [(key, partial.sketch) for key, partial in ordered if partial.sketch]
+            sketched = [(key, partial) for key, partial in ordered if partial.sketch]
             if sketched:
                 _merge_sketches(conn, tier, per_series, sketched)
 
 
 def _merge_sketches(conn, tier, per_series, sketched):
-    """Add [(row key, Sketch)] (in key order) to the rows' stored sketches. The upsert before
-    has locked every one of these rows, so the locking read sees the last committed sketch
-    and nobody changes it until this transaction ends."""
+    """Add the sketches of [(row key, Partial)] (in key order) to the rows' stored ones. The
+    upsert before has made and locked every one of these rows, so the locking read sees each
+    one's last committed sketch, in key order, and nobody changes it until this transaction
+    ends; the merged ones are written back in one statement."""
     table = (SERIES_TABLES if per_series else TABLES)[tier]
-    columns = _KEYS[per_series]
-    key_columns = [table.c[column] for column in columns]
+    keys = _KEYS[per_series]
+    key_columns = [table.c[column] for column in keys]
     query = (
-        select(*key_columns, table.c.sketch)
+        select(table.c.sketch)
         .where(tuple_(*key_columns).in_([key for key, _ in sketched]))
+        .order_by(*key_columns)
         .with_for_update()
     )
-    stored = {tuple(row[:-1]): row[-1] for row in conn.execute(query)}
+    stored = conn.scalars(query).all()
+    if len(stored) != len(sketched):
+        raise RuntimeError(f"{len(sketched)} rollup rows upserted, {len(stored)} found")
     rows = []
-    for key, sketch in sketched:
-        blob = stored.get(key)
-        merged = sketch if blob is None else combine(Sketch.decode(blob), sketch)
-        row = dict(zip(columns, key, strict=True))
+    for (key, partial), blob in zip(sketched, stored, strict=True):
+        merged = partial.sketch if blob is None else combine(Sketch.decode(blob), partial.sketch)
+        row = dict(zip(keys, key, strict=True))
         row["sketch"] = merged.encode()
         rows.append(row)
-    conn.execute(_sketch_statement(conn, table, columns), rows)
-
-
-def _sketch_statement(conn, table, columns):
-    """UPDATE of one row's sketch, as typed text built once."""
-    where = " AND ".join(f"{column} = :{column}" for column in columns)
-    sql_text = f"UPDATE {table.name} SET sketch = :sketch WHERE {where}"
-    return _typed(sql_text, table, (*columns, "sketch"))
+    sql_text = dialects.of(conn).sketch_update(table, keys, conn.dialect)
+    conn.execute(_typed(sql_text, table, (*keys, "sketch")), rows)
 
 
 def complete_from(conn, sketches=False):

@@ -13,3 +13,14 @@ ALTER TABLE rollup_state ADD COLUMN sketches_from DATETIME NULL;
 UPDATE rollup_state SET sketches_from = CASE
     WHEN EXISTS (SELECT 1 FROM metric_rollups_minute) OR EXISTS (SELECT 1 FROM metric_rollups_hour)
     THEN NULL ELSE '1970-01-01' END;
+
+-- The writer sets merged sketches with an INSERT … ON DUPLICATE KEY UPDATE of rows that all
+-- exist (one statement); strict mode wants every other column to have a default for that.
+ALTER TABLE metric_rollups_minute ALTER COLUMN n SET DEFAULT 0, ALTER COLUMN total SET DEFAULT 0,
+    ALTER COLUMN residual SET DEFAULT 0, ALTER COLUMN vmin SET DEFAULT 0, ALTER COLUMN vmax SET DEFAULT 0;
+ALTER TABLE metric_rollups_hour ALTER COLUMN n SET DEFAULT 0, ALTER COLUMN total SET DEFAULT 0,
+    ALTER COLUMN residual SET DEFAULT 0, ALTER COLUMN vmin SET DEFAULT 0, ALTER COLUMN vmax SET DEFAULT 0;
+ALTER TABLE series_rollups_minute ALTER COLUMN n SET DEFAULT 0, ALTER COLUMN total SET DEFAULT 0,
+    ALTER COLUMN residual SET DEFAULT 0, ALTER COLUMN vmin SET DEFAULT 0, ALTER COLUMN vmax SET DEFAULT 0;
+ALTER TABLE series_rollups_hour ALTER COLUMN n SET DEFAULT 0, ALTER COLUMN total SET DEFAULT 0,
+    ALTER COLUMN residual SET DEFAULT 0, ALTER COLUMN vmin SET DEFAULT 0, ALTER COLUMN vmax SET DEFAULT 0;
