@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from app.core.constants import PERCENTILES
-from app.core.sketch import Exact, Sketch, combine
+from app.core.sketch import Exact, combine, merge_all, merged_quantile
 from app.db import dialects
 from app.db.decimals import EXACT, TINY
 from app.db.rollups import Partial
@@ -155,8 +155,8 @@ def raw_points(conn, metric_id, plan, selection, limit):
     return conn.exec_driver_sql(statement, parameters).scalar()
 
 
-def _sketch_partials(conn, metric_id, window_seconds, plan, selection):
-    """{slot, or (series_id, slot) when by series: Partial holding only a ``sketch``} of the
+def _sketch_parts(conn, metric_id, window_seconds, plan, selection):
+    """{slot, or (series_id, slot) when by series: ([encoded sketches], [raw values])} of the
     selected series over the plan's sources."""
     if selection.series_ids == ():
         return {}
@@ -170,21 +170,45 @@ def _sketch_partials(conn, metric_id, window_seconds, plan, selection):
             continue
         statement = _sketch_statement(sql, source, window_seconds, len(intervals), count, by_series)
         parameters = _source_parameters(sql, metric_id, intervals, selection.series_ids)
-        rows = conn.exec_driver_sql(statement, parameters)
-        if source == "raw":
-            values = {}
-            for row in rows:
-                key = (row[0], int(row[1])) if by_series else int(row[0])
-                values.setdefault(key, []).append(row[-1])
-            for key, listed in values.items():
-                found[key] = combine(found.get(key), Exact(listed))
-            continue
-        for row in rows:
+        place = 1 if source == "raw" else 0
+        for row in conn.exec_driver_sql(statement, parameters):
             if row[-1] is None:  # a counter's row (never asked for) has no sketch
                 continue
             key = (row[0], int(row[1])) if by_series else int(row[0])
-            found[key] = combine(found.get(key), Sketch.decode(row[-1]))
-    return {key: Partial(n=sketch.count, sketch=sketch) for key, sketch in found.items()}
+            parts = found.get(key)
+            if parts is None:
+                parts = found[key] = ([], [])
+            parts[place].append(row[-1])
+    return found
+
+
+def _partial_of_parts(blobs, values):
+    """A Partial holding the merged sketch of some encoded sketches and raw values (exact
+    while there are only values)."""
+    sketch = merge_all(blobs) if blobs else None
+    if values:
+        sketch = Exact(values) if sketch is None else combine(sketch, Exact(values))
+    return Partial(n=sketch.count, sketch=sketch)
+
+
+def _sketch_partials(conn, metric_id, window_seconds, plan, selection):
+    """{slot, or (series_id, slot) when by series: Partial holding only a ``sketch``}."""
+    parts = _sketch_parts(conn, metric_id, window_seconds, plan, selection)
+    return {key: _partial_of_parts(*found) for key, found in parts.items()}
+
+
+def _percentile_values(conn, metric_id, operation, window_seconds, plan, selection):
+    """{slot: the percentile}: a slot of one rollup row is read off its encoded sketch."""
+    q = PERCENTILES[operation]
+    values = {}
+    for slot, (blobs, raw) in _sketch_parts(
+        conn, metric_id, window_seconds, plan, selection
+    ).items():
+        if len(blobs) == 1 and not raw:
+            values[slot] = json_number(merged_quantile(blobs, q))
+        else:
+            values[slot] = value_of(_partial_of_parts(blobs, raw), operation)
+    return values
 
 
 def _parameters(sql, metric_id, plan, series_ids):
@@ -212,8 +236,7 @@ def bucket_values(conn, metric_id, operation, window_seconds, plan, selection=AL
     """{bucket index (epoch seconds // window): value} over the plan's sources, in one
     statement (a UNION ALL of each source's buckets, added up), of the selected series."""
     if operation in PERCENTILES:
-        partials = _sketch_partials(conn, metric_id, window_seconds, plan, selection)
-        return {slot: value_of(partial, operation) for slot, partial in partials.items()}
+        return _percentile_values(conn, metric_id, operation, window_seconds, plan, selection)
     rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
     # The bucket's index is named "slot": "bucket" is a column of the rollup tables.
     return {int(row.slot): _result(row, operation) for row in rows}
