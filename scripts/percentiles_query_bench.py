@@ -15,12 +15,9 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from app.core.timeutil import floor_to
-from app.db import create_engine_for
-from app.db.migrate import migrate
 from app.db.rollups import Partial
 from app.db.schema import metric_rollups_hour, metrics
-from scripts.tags_query_bench import http_getter, percentile
-from tests.harness import NO_RECYCLING, Gunicorn, drop_database, new_key, recreate_database
+from scripts.tags_query_bench import iso_range, percentile, served
 
 DATABASE = "gf_bench_pct"
 METRICS = 50
@@ -112,30 +109,16 @@ def report(results, iterations):
 def run(args, end):
     """Load (unless --reuse), serve, measure, report; drops the database unless --keep."""
     end = floor_to(end, 3600)
-    url = f"{args.mysql_url}/{DATABASE}"
-    if not args.reuse:
-        recreate_database(args.mysql_url, DATABASE)
-    engine = create_engine_for(url)
-    server = None
-    try:
-        if not args.reuse:
-            migrate(engine, retention_days=DAYS + 2)
-            rows, keys, seconds = load(engine, end)
-            print(f"percentiles: loaded {rows:,} hourly rows ({keys:.0f} sketch keys a row on "
-                  f"average) in {seconds:.1f} s")  # fmt: skip
-        key, _ = new_key(url, "bench-percentiles", 10**9)
-        env = {"DATABASE_URL": url, "WEB_CONCURRENCY": "1", "MAINTENANCE_RUNNER": "off"}
-        server = Gunicorn({**env, **NO_RECYCLING}).start()
-        get = http_getter(server.port, key)
-        start_text, end_text = (f"{moment:%Y-%m-%dT%H:%M:%SZ}" for moment in
-                                (end - timedelta(days=DAYS), end))  # fmt: skip
+
+    def loader(engine):
+        rows, keys, seconds = load(engine, end)
+        print(f"percentiles: loaded {rows:,} hourly rows ({keys:.0f} sketch keys a row on "
+              f"average) in {seconds:.1f} s")  # fmt: skip
+
+    def timed(get):
         names = [f"bench.pct.{i:02d}" for i in range(METRICS)]
-        results = measure(get, names, start_text, end_text, args.iterations, args.warmup)
-    finally:
-        if server is not None:
-            server.stop()
-        engine.dispose()
-        if not args.keep and not args.reuse:
-            drop_database(args.mysql_url, DATABASE)
+        return measure(get, names, *iso_range(end, DAYS), args.iterations, args.warmup)
+
+    results = served(args, DATABASE, "bench-percentiles", loader, timed)
     report(results, args.iterations)
     return results

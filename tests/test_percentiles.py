@@ -18,7 +18,7 @@ from app.core.sketch import Sketch, nearest_rank
 from app.core.timeutil import floor_to, isoformat_z, utcnow
 from app.db import get_store
 from app.db.transaction import run_in_transaction, run_read
-from tests.helpers import new_key
+from tests.helpers import new_key, post_hosted_values
 
 HOSTS = ("a", "b", "c")
 WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
@@ -54,18 +54,6 @@ def draw(rng):
     return round(rng.gauss(250, 40), 3)
 
 
-def post(client, headers, name, points, kind="value"):
-    for offset in range(0, len(points), 500):
-        items = [
-            {"name": name, "type": kind, "value": value, "recorded_at": isoformat_z(moment),
-             "tags": {"host": host}}
-            for moment, value, host in points[offset : offset + 500]
-        ]  # fmt: skip
-        response = client.post("/api/metrics/batch", json={"metrics": items}, headers=headers)
-        assert response.status_code == 201, response.get_json()
-        assert response.get_json()["rejected"] == 0
-
-
 def query(client, headers, name, **params):
     response = client.get(f"/api/metrics/{name}", query_string=params, headers=headers)
     assert response.status_code == 200, response.get_json()
@@ -86,7 +74,7 @@ def seeded(make_app):
          draw(rng), rng.choice(HOSTS))
         for _ in range(1500)
     ]  # fmt: skip
-    post(client, headers, "lat", points)
+    post_hosted_values(client, headers, "lat", points)
     return app, client, headers, points, now
 
 
@@ -185,11 +173,11 @@ def test_a_percentile_over_more_raw_points_than_the_bound_is_too_large(make_app)
     client = app.test_client()
     now = floor_to(utcnow(), 3600)
     points = [(now - timedelta(minutes=30, seconds=i), float(i), "a") for i in range(100)]
-    post(client, headers, "lat", points)
+    post_hosted_values(client, headers, "lat", points)
     args = {"operation": "p90", "window": "1d", "source": "raw",
             "start": isoformat_z(now - timedelta(hours=2)), "end": isoformat_z(now)}  # fmt: skip
     assert query(client, headers, "lat", **args)["data"][-1]["value"] == 89.0
-    post(client, headers, "lat", [(now - timedelta(minutes=40), 1.0, "a")])
+    post_hosted_values(client, headers, "lat", [(now - timedelta(minutes=40), 1.0, "a")])
     response = client.get("/api/metrics/lat", query_string=args, headers=headers)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "QUERY_TOO_LARGE"
