@@ -4,9 +4,10 @@ Each ceiling is measured in the same run: a bare Flask app on the same gunicorn 
 single points, a plain executemany loop into a copy of ``metric_points`` for batches; on
 MariaDB (durable commits, Redis-backed rate limits) and on the embedded SQLite default,
 then queue mode when this build has it, rollups on and off (scripts/rollup_bench.py),
-batches with tags beside the same without (scripts/tags_ingest_bench.py) and single points
+batches with tags beside the same without (scripts/tags_ingest_bench.py), value batches (with
+percentile sketches) beside counter batches (scripts/sketch_ingest_bench.py) and single points
 authenticated by a JWT beside an API key; ``--only`` picks parts (``--only tags``,
-``--only jwt``).
+``--only sketches``, ``--only jwt``).
 
     make bench-ingest [BENCH_ARGS="--seconds 4 --repeats 3 --json results.json"]
 
@@ -28,7 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts import jwt_bench, queue_bench, rollup_bench, tags_ingest_bench  # noqa: E402
+from scripts import (  # noqa: E402
+    jwt_bench,
+    queue_bench,
+    rollup_bench,
+    sketch_ingest_bench,
+    tags_ingest_bench,
+)
 from scripts.ingest_report import error_lines, print_table  # noqa: E402
 from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
 from scripts.wrk_runner import WRK_THREADS  # noqa: E402
@@ -38,7 +45,7 @@ DATABASE_PREFIX = "gf_bench_ingest_"
 SINGLE_METRICS = 48
 BATCH_METRICS = 100
 BUSY_WARNING = 0.10
-PARTS = ("MariaDB", "SQLite", "queue", "rollups", "tags", "jwt")
+PARTS = ("MariaDB", "SQLite", "queue", "rollups", "tags", "sketches", "jwt")
 
 
 def write_bodies(directory):
@@ -84,6 +91,9 @@ def run_all(args, tmp, results):
             "tags": lambda: tags_ingest_bench.measure(
                 mysql_env, args, tmp / "tags", args.mysql_url
             ),
+            "sketches": lambda: sketch_ingest_bench.measure(
+                mysql_env, args, tmp / "sketches", args.mysql_url
+            ),
             "jwt": lambda: jwt_bench.measure(mysql_env, bodies, args, tmp / "jwt"),
         }
         for part in args.only:
@@ -102,6 +112,8 @@ def report(results, args, seconds_taken):
         sections.append(rollup_bench.section(results))
     if "tags" in results:
         sections.append(tags_ingest_bench.section(results))
+    if "sketches" in results:
+        sections.append(sketch_ingest_bench.section(results))
     if "jwt" in results:
         sections.append(jwt_bench.section(results))
     title = (
@@ -144,8 +156,15 @@ def problem_lines(results):
     figures += [(f"rollups {name}", runs) for name, runs in results.get("rollups", {}).items()]
     figures += [(f"tags {load}", results["tags"][load]) for load in tags_ingest_bench.LOADS
                 if load in results.get("tags", {})]  # fmt: skip
+    sketches = results.get("sketches", {})
+    figures += [(f"sketches {load}", sketches[load]) for load in sketch_ingest_bench.LOADS
+                if load in sketches]  # fmt: skip
     figures += jwt_bench.figures_of(results)
-    lines = error_lines(figures) + tags_ingest_bench.problem_lines(results)
+    lines = (
+        error_lines(figures)
+        + tags_ingest_bench.problem_lines(results)
+        + sketch_ingest_bench.problem_lines(results)
+    )
     for label in backends + (["jwt"] if "jwt" in results else []):
         log = results[label]["service_log"]
         if log:

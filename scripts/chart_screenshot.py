@@ -1,13 +1,16 @@
-"""The README's screenshot of the chart page: a grouped chart, made again whenever the page
-changes.
+"""The README's screenshots of the chart page, made again whenever the page changes: a grouped
+chart, and a value metric's p95 beside the day before.
 
-    .venv/bin/python scripts/chart_screenshot.py [--out docs/chart-page.png]
+    .venv/bin/python scripts/chart_screenshot.py [--chart grouped|p95] [--out PATH]
 
 Serves the app (gunicorn, ``gunicorn.conf.py``) on a throwaway SQLite database, records six
 hours of made-up but repeatable traffic through the API — ``http.requests`` tagged with 14
-hosts, a region and a status, and a few other metrics for the list — then opens the page in
+hosts, a region and a status, ``api.latency_ms`` (many response times in every 5 minutes, the
+same hours a day earlier too), and a few other metrics for the list — then opens the page in
 headless Chromium (Debian's ``chromium`` and ``chromium-driver``, as ``make test`` installs
-them) grouped by host with one filter, and saves the page as a PNG.
+them) on the chart asked for, and saves the page as a PNG: ``grouped`` (the default) is
+``http.requests`` grouped by host with one filter, in ``docs/chart-page.png``; ``p95`` is the
+p95 of ``api.latency_ms`` with the day before dashed, in ``docs/chart-p95.png``.
 """
 
 import argparse
@@ -48,7 +51,20 @@ WIDTH = 1200
 STEP = timedelta(minutes=5)
 HOURS = 6
 HOSTS = [f"web-{n}" for n in range(1, 15)]
-CHART = "metric=http.requests&window=5m&range=6h&group_by=host&filter=status%21%3D404"
+# Each chart: its query, its default file and whether it waits for a filter row's values.
+CHARTS = {
+    "grouped": (
+        "metric=http.requests&window=5m&range=6h&group_by=host&filter=status%21%3D404",
+        ROOT / "docs" / "chart-page.png",
+        True,
+    ),
+    "p95": (
+        "metric=api.latency_ms&operation=p95&window=5m&range=6h&compare=1d",
+        ROOT / "docs" / "chart-p95.png",
+        False,
+    ),
+}
+LATENCY_SAMPLES = 120  # response times in each STEP
 WAIT_SECONDS = 30
 MARGIN_SECONDS = 30  # the page's range starts when it opens, a few seconds after the points
 BATCH = 1000
@@ -93,6 +109,23 @@ def traffic(now):
     return points
 
 
+def latencies(now):
+    """``api.latency_ms``: LATENCY_SAMPLES response times in each STEP of the HOURS before
+    ``now``, log-normal with a slow tail, and the same hours a day earlier, when the slow tail
+    came at another time of day; the same on every run but for the times."""
+    rng = random.Random(95)
+    points = []
+    for days, phase in ((0, 0.0), (1, 2.0)):
+        for step, at in enumerate(moments(now)):
+            slow = 1 + 0.6 * max(0.0, math.sin(step / 9 + phase))
+            for _ in range(LATENCY_SAMPLES):
+                value = 45 * rng.lognormvariate(0, 0.3 * slow)
+                points.append(
+                    ("api.latency_ms", "value", round(value, 1), {}, at - timedelta(days=days))
+                )
+    return points
+
+
 def record(base, key, points):
     """Post the points through the batch route."""
     items = [
@@ -129,15 +162,16 @@ def browser():
     return webdriver.Chrome(service=service, options=options)
 
 
-def shoot(base, key, out):
-    """Open the grouped chart with the key and save the whole page at WIDTH as a PNG."""
+def shoot(base, key, chart_name, out):
+    """Open a chart of CHARTS with the key and save the whole page at WIDTH as a PNG."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
+    query, _, has_filter = CHARTS[chart_name]
     driver = browser()
     try:
-        driver.get(f"{base}/?{CHART}")
+        driver.get(f"{base}/?{query}")
         driver.find_element(By.ID, "api-key").send_keys(key, Keys.ENTER)
         chart = driver.find_element(By.ID, "chart")
         WebDriverWait(driver, WAIT_SECONDS).until(
@@ -145,9 +179,10 @@ def shoot(base, key, out):
         )
         if chart.get_attribute("data-state") != "ready":
             raise SystemExit(driver.find_element(By.ID, "chart-status").text)
-        WebDriverWait(driver, WAIT_SECONDS).until(  # the filter row's offered values
-            lambda _: driver.find_elements(By.CSS_SELECTOR, "#filter-rows datalist option")
-        )
+        if has_filter:
+            WebDriverWait(driver, WAIT_SECONDS).until(  # the filter row's offered values
+                lambda _: driver.find_elements(By.CSS_SELECTOR, "#filter-rows datalist option")
+            )
         driver.execute_script("document.activeElement.blur()")  # no caret in the key field
         height = driver.execute_script("return document.documentElement.scrollHeight")
         clip = {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1}
@@ -163,7 +198,8 @@ def shoot(base, key, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "chart-page.png")
+    parser.add_argument("--chart", choices=list(CHARTS), default="grouped")
+    parser.add_argument("--out", type=Path, help="default: the chart's file under docs/")
     args = parser.parse_args()
     for name in config.VARIABLES:  # no developer setting reaches the server
         os.environ.pop(name, None)
@@ -176,8 +212,8 @@ def main():
         server = Gunicorn({"DATABASE_URL": url}, log_path=Path(folder) / "gunicorn.log").start()
         try:
             now = datetime.now(UTC)
-            record(server.base, key, traffic(now))
-            shoot(server.base, key, args.out)
+            record(server.base, key, traffic(now) + latencies(now))
+            shoot(server.base, key, args.chart, args.out or CHARTS[args.chart][1])
         finally:
             server.stop()
 

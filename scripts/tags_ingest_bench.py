@@ -8,12 +8,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from scripts import paired_bench
 from scripts.ingest_report import Target, wrk_row
-from scripts.sync_bench import BATCH_PATH, BATCH_POINTS, WARMUP_SECONDS, post, prepare
-from scripts.wrk_runner import run_wrk
-from tests.harness import NO_RECYCLING, Gunicorn, drop_database, recreate_database
+from scripts.paired_bench import CONNECTIONS
+from scripts.sync_bench import BATCH_POINTS
 
-CONNECTIONS = 2
 METRICS = 100
 LOADS = ("untagged", "tagged")
 TAGGED_TARGET = Target(0.8)
@@ -49,31 +48,7 @@ def write_bodies(directory):
 def measure(mysql_env, args, workdir, server_url):
     """{load: [WrkResult…]}, and the service's log lines under "service_log"."""
     workdir.mkdir(parents=True, exist_ok=True)
-    bodies = write_bodies(workdir)
-    database = f"{mysql_env['DATABASE_URL'].rsplit('/', 1)[1]}_tags"
-    recreate_database(server_url, database)
-    server, results = None, {}
-    try:
-        env = {**mysql_env, **NO_RECYCLING, "DATABASE_URL": f"{server_url}/{database}"}
-        key, _ = prepare(env["DATABASE_URL"])
-        server = Gunicorn(env, log_path=workdir / "tags.log").start()
-        for load in LOADS:  # also makes the tagged metrics' series
-            status, answer = post(server.port, BATCH_PATH, bodies[load].read_text(), key)
-            if status != 201 or answer.get("accepted") != BATCH_POINTS:
-                raise RuntimeError(f"{load}: {status} {str(answer)[:300]}")
-        url = server.base + BATCH_PATH
-        for repeat in range(args.repeats):
-            for load in LOADS if repeat % 2 == 0 else reversed(LOADS):
-                if repeat == 0:
-                    run_wrk(url, bodies[load], key, CONNECTIONS, WARMUP_SECONDS)
-                result = run_wrk(url, bodies[load], key, CONNECTIONS, args.seconds)
-                results.setdefault(load, []).append(result)
-    finally:
-        if server is not None:
-            server.stop()
-            results["service_log"] = server.log_lines()
-        drop_database(server_url, database)
-    return results
+    return paired_bench.measure(mysql_env, args, workdir, server_url, write_bodies(workdir), "tags")
 
 
 def section(results):
@@ -94,7 +69,4 @@ def section(results):
 
 def problem_lines(results):
     """The service's log lines (it logs at WARNING: any line is worth a look)."""
-    log = results.get("tags", {}).get("service_log")
-    if log:
-        return [f"  tags: the service logged {len(log)} lines, the first: {log[0]}"]
-    return []
+    return paired_bench.problem_lines(results, "tags")

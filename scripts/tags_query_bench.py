@@ -222,32 +222,48 @@ def http_getter(port, key):
     return get
 
 
-def run(args, end):
-    """Load (unless --reuse), serve, measure, report; drops the database unless --keep."""
-    url = f"{args.mysql_url}/{DATABASE}"
+def served(args, database, key_name, loader, timed):
+    """Recreate ``database`` and fill it with ``loader(engine)`` (unless --reuse), serve it
+    with one gunicorn worker, and return ``timed(get)`` (``get``: http_getter's); drops the
+    database unless --keep or --reuse."""
+    url = f"{args.mysql_url}/{database}"
     if not args.reuse:
-        recreate_database(args.mysql_url, DATABASE)
+        recreate_database(args.mysql_url, database)
     engine = create_engine_for(url)
     server = None
     try:
         if not args.reuse:
             migrate(engine, retention_days=DAYS + 2)
-            points, seconds = load(engine, end - timedelta(days=DAYS))
-            print(f"tags: loaded {points:,} points, {SERIES:,} + 1 + {WIDE_SERIES:,} series "
-                  f"and their rollups in {seconds:.1f} s")  # fmt: skip
-        key, _ = new_key(url, "bench-tags", 10**9)
+            loader(engine)
+        key, _ = new_key(url, key_name, 10**9)
         env = {"DATABASE_URL": url, "WEB_CONCURRENCY": "1", "MAINTENANCE_RUNNER": "off"}
         server = Gunicorn({**env, **NO_RECYCLING}).start()
-        get = http_getter(server.port, key)
-        start_text, end_text = (f"{moment:%Y-%m-%dT%H:%M:%SZ}" for moment in
-                                (end - timedelta(days=DAYS), end))  # fmt: skip
-        slow = min(args.iterations, args.group_iterations)
-        results = measure(get, start_text, end_text, args.iterations, args.warmup, slow)
+        return timed(http_getter(server.port, key))
     finally:
         if server is not None:
             server.stop()
         engine.dispose()
         if not args.keep and not args.reuse:
-            drop_database(args.mysql_url, DATABASE)
+            drop_database(args.mysql_url, database)
+
+
+def iso_range(end, days):
+    """The texts of [end − days, end) to the second."""
+    return tuple(f"{moment:%Y-%m-%dT%H:%M:%SZ}" for moment in (end - timedelta(days=days), end))
+
+
+def run(args, end):
+    """Load (unless --reuse), serve, measure, report; drops the database unless --keep."""
+
+    def loader(engine):
+        points, seconds = load(engine, end - timedelta(days=DAYS))
+        print(f"tags: loaded {points:,} points, {SERIES:,} + 1 + {WIDE_SERIES:,} series "
+              f"and their rollups in {seconds:.1f} s")  # fmt: skip
+
+    def timed(get):
+        slow = min(args.iterations, args.group_iterations)
+        return measure(get, *iso_range(end, DAYS), args.iterations, args.warmup, slow)
+
+    results = served(args, DATABASE, "bench-tags", loader, timed)
     report(results, args.iterations)
     return results

@@ -7,6 +7,7 @@ import os
 from sqlalchemy import create_engine, select, text
 
 from app.api.auth import create_key
+from app.core.timeutil import isoformat_z
 from app.db import create_engine_for, get_store
 from app.db.migrate import migrate
 from app.db.schema import keyed_by_metric, metadata, metric_points, metrics
@@ -39,7 +40,11 @@ def clear_mysql(url):
     with engine.begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
-        conn.execute(text("UPDATE rollup_state SET complete_from = '1970-01-01'"))
+        conn.execute(
+            text(
+                "UPDATE rollup_state SET complete_from = '1970-01-01', sketches_from = '1970-01-01'"
+            )
+        )
         conn.execute(  # the migration's default tenant, as it left it
             text(
                 "INSERT INTO tenants (id, name, created_at) VALUES (1, 'default', UTC_TIMESTAMP())"
@@ -124,3 +129,17 @@ def orphan_rows(app):
 def orphan_points(app):
     """Rows of every table keyed by metric id left of deleted metrics, in all."""
     return sum(orphan_rows(app).values())
+
+
+def post_hosted_values(client, headers, name, points):
+    """Write value points [(naive UTC time, value, host)] (tag ``host``) to metric ``name`` in
+    batches of 500, each one wholly accepted."""
+    for offset in range(0, len(points), 500):
+        items = [
+            {"name": name, "type": "value", "value": value, "recorded_at": isoformat_z(moment),
+             "tags": {"host": host}}
+            for moment, value, host in points[offset : offset + 500]
+        ]  # fmt: skip
+        response = client.post("/api/metrics/batch", json={"metrics": items}, headers=headers)
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["rejected"] == 0

@@ -287,3 +287,29 @@ def test_retention_sweeps_alert_history_past_its_days(setup, receiver):
     assert later["alert_history_deleted"] == 3  # two events and the sent notice
     assert client.get(events, headers=auth).get_json()["data"] == []
     assert client.get(f"{ALERTS}/{alert['id']}", headers=auth).get_json()["state"] == "firing"
+
+
+def test_a_p99_alert_fires_on_the_slow_tail_and_a_counter_s_percentile_is_refused(setup, receiver):
+    app, client, auth, base = setup
+    for second in range(1, 51):  # 49 fast requests and one slow: p99 of 50 is the 50th
+        write(client, auth, "value", "latency", 2000.0 if second == 50 else 20.0,
+              base + timedelta(seconds=second))  # fmt: skip
+    write(client, auth, "counter", "errors", 1, base)
+    alert = create(client, auth, {"metric": "latency", "kind": "value", "window": "1m",
+                                  "operation": "p99", "condition": ">", "threshold": 1000,
+                                  "notify": [f"webhook:{receiver.url}"]})  # fmt: skip
+    assert alert["operation"] == "p99"
+    evaluate(app, base + timedelta(minutes=1))
+    assert state(client, auth, alert) == "firing"
+    (notice,) = receiver.notices(alert["secret"])
+    assert abs(notice["value"] - 2000) <= 20  # within 1 %: from the minute's sketch
+    refused = client.post(ALERTS, json={"metric": "errors", "kind": "value", "window": "1m",
+                                        "operation": "p50", "condition": ">", "threshold": 1,
+                                        "notify": [f"webhook:{receiver.url}"]},
+                          headers=auth)  # fmt: skip
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] == "VALIDATION_ERROR"
+    changed = client.patch(f"{ALERTS}/{alert['id']}", json={"metric": "errors"}, headers=auth)
+    assert changed.status_code == 400  # p99 of a counter
+    changed = client.patch(f"{ALERTS}/{alert['id']}", json={"operation": "p50"}, headers=auth)
+    assert changed.status_code == 200 and changed.get_json()["operation"] == "p50"

@@ -10,6 +10,7 @@ order.
 """
 
 import json
+import math
 import re
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -27,14 +28,18 @@ from tests.helpers import check_log, new_key
 
 DASHBOARD = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
 HOSTS = [f"web-{number}" for number in range(1, 8)]  # 7 hosts: the top 5 and "other"
+# The value metric's points: (minutes ago, values), each minute in a 5-minute bucket of its own;
+# heavy-tailed, so that p99 is neither the largest value nor the average's neighbour.
+LATENCIES = [(25, [*range(1, 100), 5000]), (15, [*range(10, 1000, 10), 9000]), (5, [7] * 100)]
 PATH_RE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 VARIABLE_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """gunicorn on a SQLite database of its own with a read key, and the dashboard's default
-    metric recorded with a host tag: web-N with N requests in each of the last few minutes."""
+    """gunicorn on a SQLite database of its own with a read key, the dashboard's default
+    metric recorded with a host tag (web-N with N requests in each of the last few minutes) and
+    its default value metric (LATENCIES)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('grafana') / 'grafana.sqlite3'}"
     with pytest.MonkeyPatch.context() as env:
         for name in config.VARIABLES:
@@ -55,6 +60,16 @@ def server(tmp_path_factory):
         }
         for number, host in enumerate(HOSTS, start=1)
         for minutes in (25, 15, 5)
+    ]
+    items += [
+        {
+            "name": variable("value_metric"),
+            "type": "value",
+            "value": value,
+            "recorded_at": (now - timedelta(minutes=minutes)).isoformat(),
+        }
+        for minutes, values in LATENCIES
+        for value in values
     ]
     request = urllib.request.Request(
         running.base + "/api/metrics/batch",
@@ -185,3 +200,44 @@ def test_the_grouped_panel_draws_the_five_largest_hosts_and_other(server):
     assert list(expected) == [*(f"host={host}" for host in reversed(HOSTS[2:])), "other"]
     assert sum(v for v in series["other"].values()) == 3 * (1 + 2)  # web-1 and web-2
     assert sum(v for v in series["host=web-7"].values()) == 3 * 7
+
+
+def nearest_rank(values, q):
+    """The q-quantile of ``values`` by the nearest-rank rule: the ⌈q·n⌉-th smallest."""
+    return sorted(values)[math.ceil(q * len(values)) - 1]
+
+
+def test_the_p99_panel_draws_the_p99_the_api_answers_for_the_value_metric(server):
+    panel = next(panel for panel in DASHBOARD["panels"] if "p99" in str(panel))
+    [target] = panel["targets"]
+    body = ask(server, target)
+    assert (body["metric"], body["type"]) == (variable("value_metric"), "value")
+    assert body["operation"] == "p99" and body["window"] == variable("window") == "5m"
+    rows = rows_of(target, body)
+    time_column, value_column = (column["text"] for column in target["columns"])
+    drawn = {row[time_column]: row[value_column] for row in rows}
+    # The API's exact answer for the same buckets (from the raw points) ...
+    options = {p["key"]: p["value"] for p in target["url_options"]["params"]}
+    exact = urllib.request.Request(
+        f"{server.base}/api/query",
+        data=json.dumps(
+            {
+                "metrics": [variable("value_metric")],
+                "operation": options["operation"],
+                "window": variable("window"),
+                "start": body["start"],
+                "end": body["end"],
+                "source": "raw",
+                "fill": "none",
+            }
+        ).encode(),
+        headers={"X-API-Key": server.key, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(exact, timeout=30) as response:
+        raw = json.loads(response.read())
+    # ... is each bucket's nearest-rank p99, and the panel draws it within 1 % (the sketches').
+    expected = [nearest_rank(values, 0.99) for _, values in LATENCIES]
+    assert [point["value"] for point in raw["data"]] == expected
+    with_data = {time: value for time, value in drawn.items() if value is not None}
+    assert list(with_data) == [point["timestamp"] for point in raw["data"]]
+    assert list(with_data.values()) == pytest.approx(expected, rel=0.01)

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from app import create_app, shutdown
-from app.core.constants import WINDOWS
+from app.core.constants import OPERATIONS, WINDOWS
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 JS_IMPORT_RE = re.compile(r'^import .* from "\./([\w.-]+\.js)";$', re.MULTILINE)
@@ -162,6 +162,11 @@ def test_missing_static_file_is_a_json_404(page_client):
 
 def test_window_choices_are_the_windows_the_api_knows(page_client):
     assert page_elements(page_client).options["window"] == list(WINDOWS)
+
+
+def test_operation_choices_are_the_operations_the_api_knows(page_client):
+    # "": each metric's default; the percentiles are offered for value metrics only.
+    assert page_elements(page_client).options["operation"] == ["", *OPERATIONS]
 
 
 def test_key_status_is_announced_right_after_the_key_field(page_client):

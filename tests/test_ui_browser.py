@@ -7,13 +7,14 @@ browser fails these tests: `make test` installs it.
 
 import base64
 import json
+import math
 import os
 import re
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import jwt
@@ -836,6 +837,122 @@ def test_compare_draws_the_earlier_series_dashed_under_the_current_one(page, bro
     assert "Window set to 5 minutes" in text_of(browser, "choice-note")
     last = aggregate_requests(browser)[-1]
     assert last["window"] == ["5m"] and last["compare"] == ["1w"]
+    assert severe_console_entries(browser) == []
+
+
+def exact_rows(browser):
+    """The data table's rows as drawn: each row's time, then each series' exact value (None
+    for a gap)."""
+    table_rows(browser)  # opened and filled
+    script = """
+    return [...document.querySelectorAll("#data-table tr")].slice(1).map((row) =>
+      [...row.cells].map((cell, at) => (at === 0 ? cell.textContent : cell.dataset.value)));
+    """
+    rows = browser.execute_script(script)
+    return [[time, *(float(v) if v else None for v in values)] for time, *values in rows]
+
+
+def nearest_rank(values, q):
+    """The q-quantile of ``values`` by the nearest-rank rule: the ⌈q·n⌉-th smallest."""
+    return sorted(values)[math.ceil(q * len(values)) - 1]
+
+
+def post_minute(page, name, minute, values):
+    """Record ``values`` a few seconds apart inside the minute starting at ``minute``."""
+    start = minute + timedelta(seconds=5)
+    post_values(
+        page.server, page.key, name, [(-n / 30, v) for n, v in enumerate(values)], now=start
+    )
+
+
+def test_a_value_metrics_p95_is_drawn_as_the_api_answers_it_with_a_compare_line(
+    page, browser, tmp_path
+):
+    minute, day = page.now.replace(second=0, microsecond=0), timedelta(days=1)
+    # Each minute's values, heavy-tailed so that p95 is not the largest.
+    current = {
+        minute - timedelta(minutes=20): [*range(100, 119), 5000],
+        minute - timedelta(minutes=10): [*range(1, 20), 900],
+    }
+    earlier = {minute - timedelta(minutes=10) - day: [*range(2, 40, 2), 700]}
+    for start, values in (current | earlier).items():
+        post_minute(page, "percentile.latency", start, values)
+    open_chart(browser, page, "metric=percentile.latency&window=1m&range=1h")
+    assert offered(browser, "operation")[-4:] == ["p50", "p90", "p95", "p99"]
+    choose(browser, "operation", "p95")
+    wait_for_legend(browser, ["percentile.latency (p95)"])
+    choose(browser, "compare", "1d")
+    chart = wait_for_legend(
+        browser, ["percentile.latency (p95)", "percentile.latency (p95, 1 day earlier)"]
+    )
+    asked = aggregate_requests(browser)[-1]
+    assert asked["operation"] == ["p95"] and asked["compare"] == ["1d"]
+    query = "/?metric=percentile.latency&operation=p95&window=1m&range=1h&compare=1d"
+    assert browser.current_url.endswith(query)
+    (current_line, current_color), (earlier_line, earlier_color) = legend_markers(browser)
+    assert (current_line, earlier_line) == ("solid", "dashed") and earlier_color == current_color
+    assert chart.get_attribute("data-points") == "3"
+    # The drawn values are the API's answer to the same query, the earlier buckets moved
+    # forward by the day into the rows of the current ones.
+    answer = api(page, "GET", "/api/metrics/aggregate?" + urlencode(asked, doseq=True))
+    assert answer["operation"] == "p95"
+    rows = {}
+    for column, shift, points in ((0, None, answer["data"]), (1, day, answer["compare"]["data"])):
+        for point in points:
+            moment = datetime.fromisoformat(point["timestamp"]) + (shift or timedelta())
+            rows.setdefault(minute_local(moment), [None, None])[column] = point["value"]
+    assert exact_rows(browser) == [[time, *values] for time, values in sorted(rows.items())]
+    # And each is its bucket's nearest-rank p95.
+    expected = {minute_local(start): [nearest_rank(v, 0.95), None] for start, v in current.items()}
+    for start, values in earlier.items():
+        expected[minute_local(start + day)][1] = nearest_rank(values, 0.95)
+    assert rows.keys() == expected.keys()
+    for row, values in expected.items():
+        assert [v is None for v in rows[row]] == [v is None for v in values], row
+        assert [v for v in rows[row] if v is not None] == pytest.approx(
+            [v for v in values if v is not None], rel=0.01
+        ), row
+    screenshot(browser, tmp_path, "p95-compare")
+    assert severe_console_entries(browser) == []
+
+
+def test_a_counters_operation_picker_offers_no_percentiles(page, browser):
+    everyday = ["", "sum", "count", "avg", "min", "max"]
+    open_chart(browser, page, "metric=axes.orders&window=1m&range=1h")
+    assert offered(browser, "operation") == everyday
+    # Charted with a value metric the counter still rules them out: the API would refuse it.
+    open_chart(browser, page, "metric=axes.orders&metric=axes.latency&window=1m&range=1h")
+    assert offered(browser, "operation") == everyday
+    # A value metric's p99, then the counter instead: back to the counter's default.
+    open_chart(browser, page, "metric=axes.latency&window=1m&range=1h")
+    assert offered(browser, "operation") == [*everyday, "p50", "p90", "p95", "p99"]
+    choose(browser, "operation", "p99")
+    wait_for_legend(browser, ["axes.latency (p99)"])
+    browser.find_element(By.ID, "prefix").send_keys("axes.")
+    wait_for_text(browser, "metrics-status", lambda text: text == "2 metrics")
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#metric-list input[type=checkbox]")
+    latency, orders = sorted(boxes, key=lambda box: box.get_attribute("value"))
+    latency.click()
+    wait_for_text(browser, "chart-status", lambda text: text.startswith("Choose one or more"))
+    orders.click()
+    wait_for_legend(browser, ["axes.orders (sum)"])
+    assert (
+        Select(browser.find_element(By.ID, "operation")).first_selected_option.get_attribute(
+            "value"
+        )
+        == ""
+    )
+    assert text_of(browser, "choice-note") == (
+        "Operation set to the metric's default: p99 is a percentile of value metrics, "
+        "and axes.orders is a counter."
+    )
+    assert browser.current_url.endswith("/?metric=axes.orders&window=1m&range=1h")
+    assert "operation" not in aggregate_requests(browser)[-1]
+    # A link asking a counter's percentile charts its default without asking for the percentile.
+    open_chart(browser, page, "metric=axes.orders&operation=p95&window=1m&range=1h")
+    wait_for_legend(browser, ["axes.orders (sum)"])
+    assert all("operation" not in asked for asked in aggregate_requests(browser))
+    assert "p95 is a percentile of value metrics" in text_of(browser, "choice-note")
     assert severe_console_entries(browser) == []
 
 

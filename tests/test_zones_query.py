@@ -16,7 +16,7 @@ import pytest
 from app.core.timeutil import isoformat_z, utcnow
 from app.core.zones import compare_range
 from app.db import get_store
-from tests.helpers import new_key
+from tests.helpers import new_key, post_hosted_values
 
 # (zone, local date whose day and hours are checked, the day's length in hours)
 DAYS = [
@@ -53,18 +53,6 @@ def seed_points(rng, days):
     return points
 
 
-def post(client, headers, name, points):
-    for offset in range(0, len(points), 500):
-        items = [
-            {"name": name, "type": "value", "value": value, "recorded_at": isoformat_z(moment),
-             "tags": {"host": host}}
-            for moment, value, host in points[offset : offset + 500]
-        ]  # fmt: skip
-        response = client.post("/api/metrics/batch", json={"metrics": items}, headers=headers)
-        assert response.status_code == 201, response.get_json()
-        assert response.get_json()["rejected"] == 0
-
-
 @pytest.fixture
 def seeded(make_app):
     """An app keeping raw points and minute rollups for 400 days (March is within reach), an
@@ -73,7 +61,7 @@ def seeded(make_app):
     headers = {"X-API-Key": new_key(app, scopes="admin")}
     client = app.test_client()
     points = seed_points(random.Random(2026), DAYS)
-    post(client, headers, "zoned", points)
+    post_hosted_values(client, headers, "zoned", points)
     return app, client, headers, points
 
 
@@ -231,7 +219,7 @@ def test_compare_is_the_same_query_over_the_earlier_range(seeded, tz, window, co
     end = start + (timedelta(hours=3) if window == "15m" else timedelta(days=1))
     if window == "1d":  # two days of New York against 31 October and 1 November (25 hours)
         start, end = datetime(2026, 11, 28, 5), datetime(2026, 11, 30, 5)
-        post(client, headers, "zoned", [(start, 1.5, "a")])
+        post_hosted_values(client, headers, "zoned", [(start, 1.5, "a")])
     extra = {"tz": tz} if tz else {}
     answer = query(client, headers, "zoned", start, end, window=window, compare=compare, **extra)
     earlier_start, earlier_end = compare_range(start, end, compare, zone)
@@ -268,7 +256,7 @@ def test_compare_beside_each_group_and_name(seeded):
             for label, v in expected.items() if v
         }  # fmt: skip
     # Several names: compare beside data, by name; the POST query says the same.
-    post(client, headers, "zoned.two", [(start + timedelta(hours=1), 2.0, "a")])
+    post_hosted_values(client, headers, "zoned.two", [(start + timedelta(hours=1), 2.0, "a")])
     both = query(client, headers, "zoned,zoned.two", start, end, window="1d", tz=tz, compare="1d")
     assert set(both["data"]) == set(both["compare"]["data"]) == {"zoned", "zoned.two"}
     assert both["compare"]["data"]["zoned"][0]["timestamp"] == "2026-10-31T00:00:00+01:00"

@@ -419,7 +419,12 @@ class AggregateQuerySchema(_QuerySchema):
     operation = fields.String(
         load_default=None,
         validate=validate.OneOf(OPERATIONS),
-        metadata={"description": "Default: `sum` for counters, `avg` for values. Any case."},
+        metadata={
+            "description": "Default: `sum` for counters, `avg` for values. Any case. "
+            "`p50`, `p90`, `p95`, `p99`: percentiles of value metrics (nearest rank; from the "
+            "rollups' sketches within 1 %, exact with `source=raw`; a counter's → "
+            "VALIDATION_ERROR; an empty bucket's is null)."
+        },
     )
     window = fields.String(
         load_default="1h",

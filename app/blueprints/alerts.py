@@ -13,6 +13,7 @@ from app.api.body import read_body
 from app.api.errors import ApiError, metric_not_found
 from app.api.principals import READ, WRITE
 from app.core.alerts import KIND_FIELDS, RULE_FIELDS, new_secret
+from app.core.constants import PERCENTILES
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store
 from app.jobs.alerts import send_test
@@ -69,11 +70,18 @@ def _own_alert(alert_id):
     return alert
 
 
-def _needs_metric(kind, metric):
+def _needs_metric(kind, metric, operation=None, must_exist=True):
     """A value or delta alert watches an existing metric (404 METRIC_NOT_FOUND); a data alert
-    may wait for one that does not exist yet."""
-    if kind != "data" and get_store(current_app).metric(tenant_id(), metric) is None:
+    may wait for one that does not exist yet. A percentile watches a value metric (400
+    VALIDATION_ERROR)."""
+    if kind == "data":
+        return
+    found = get_store(current_app).metric(tenant_id(), metric)
+    if found is None and must_exist:
         raise metric_not_found([metric])
+    if found is not None and operation in PERCENTILES and found.type != "value":
+        message = f"{operation} is a percentile of value metrics; {metric} counts"
+        raise ApiError("VALIDATION_ERROR", message, details={"operation": [message]})
 
 
 def _logged(action, alert, **what):
@@ -90,7 +98,7 @@ def _logged(action, alert, **what):
 def create():
     """Create an alert in the caller's tenant; its secret is in this answer and nowhere else."""
     body = _schema(AlertCreateSchema).load(read_body())
-    _needs_metric(body["kind"], body["metric"])
+    _needs_metric(body["kind"], body["metric"], body.get("operation"))
     secret = new_secret()
     alert = get_store(current_app).create_alert(tenant_id(), body, secret, utcnow())
     _logged("created", alert)
@@ -130,8 +138,10 @@ def change(alert_id):
             status=409,
             details={name: [f"Not a field of a {alert['kind']} alert."] for name in foreign},
         )
-    if "metric" in body:
-        _needs_metric(alert["kind"], body["metric"])
+    if "metric" in body or "operation" in body:
+        metric = body.get("metric", alert["metric"])
+        operation = body.get("operation", alert.get("operation"))
+        _needs_metric(alert["kind"], metric, operation, must_exist="metric" in body)
     changed = get_store(current_app).change_alert(alert["id"], body, utcnow())
     _logged("changed", changed, fields=",".join(sorted(body)))
     return jsonify(success=True, **describe(changed))

@@ -23,10 +23,12 @@ from app.api.schemas import (
     query_args,
 )
 from app.core.buckets import bucket_range, labelled_series, series
+from app.core.constants import PERCENTILES
 from app.core.tags import column_header, group_tags
 from app.core.timeutil import EPOCH, isoformat_z, utcnow
 from app.core.zones import bucket_indexes
 from app.db import get_store
+from app.db.aggregate import TooManyPoints
 from app.db.dimensions import OTHER
 from app.db.planner import ResolutionUnavailable
 from app.db.rollups import Partial
@@ -41,9 +43,8 @@ _list_schema = ListQuerySchema()
 def _plan(store, params, start, end, window_seconds):
     """Which stored data answers the query (raises RESOLUTION_UNAVAILABLE when none can)."""
     try:
-        return store.plan(
-            start, end, window_seconds, utcnow(), use_rollups=params["source"] == "auto"
-        )
+        use_rollups = params["source"] == "auto"
+        return store.plan(start, end, window_seconds, utcnow(), use_rollups, params["operation"])
     except ResolutionUnavailable as exc:
         details = {"start": [str(exc)]}
         if exc.earliest is not None:
@@ -116,14 +117,19 @@ def aggregate(args):
     preparation = store.prepare(tenant_id(), params["names"], params["filters"], params["group_by"])
     if preparation.missing:
         raise metric_not_found(preparation.missing)
+    _check_percentile(params["operation"], preparation)
     if params["group_by"] and params["top"] is None:  # the groups are known now: size again
         groups = max(prepared.group_count for prepared in preparation.prepared)
         limits.check(len(params["names"]), groups, params["buckets"])
     started = time.perf_counter()
-    run = _run(store, params, preparation, params["start"], params["end"])
-    earlier = None
-    if params["compare_range"] is not None:
-        earlier = _run(store, params, preparation, *params["compare_range"], _orders(run.answers))
+    try:
+        run = _run(store, params, preparation, params["start"], params["end"])
+        earlier = None
+        if params["compare_range"] is not None:
+            orders = _orders(run.answers)
+            earlier = _run(store, params, preparation, *params["compare_range"], orders)
+    except TooManyPoints as exc:
+        raise ApiError("QUERY_TOO_LARGE", str(exc), details={"source": [str(exc)]}) from None
     telemetry.time_query(time.perf_counter() - started)
     shaped = {
         metric.name: _shape(params, run, index, earlier)
@@ -132,6 +138,17 @@ def aggregate(args):
     if params["format"] == "csv":
         return _csv(shaped, params["group_by"], run.plan.resolution, params["compare"])
     return jsonify(_body(params, run, shaped))
+
+
+def _check_percentile(operation, preparation):
+    """A percentile is of value metrics only: a counter's → VALIDATION_ERROR."""
+    if operation not in PERCENTILES:
+        return
+    counters = [p.metric.name for p in preparation.prepared if p.metric.type != "value"]
+    if counters:
+        message = f"{operation} is a percentile of value metrics; {', '.join(counters)} "
+        message += "counts" if len(counters) == 1 else "count"
+        raise ApiError("VALIDATION_ERROR", message, details={"operation": [message]})
 
 
 def _shape(params, run, index, earlier):

@@ -25,7 +25,7 @@ def series(values, first, last, window_seconds, operation, fill):
         elif fill == "none":
             continue
         else:
-            value = _EMPTY[operation]
+            value = _EMPTY.get(operation)  # a percentile of nothing is null too
         label = EPOCH + timedelta(seconds=index * window_seconds)
         points.append({"timestamp": isoformat_z(label), "value": value})
     return points
@@ -41,6 +41,6 @@ def labelled_series(values, labels, operation, fill):
         elif fill == "none":
             continue
         else:
-            value = _EMPTY[operation]
+            value = _EMPTY.get(operation)  # a percentile of nothing is null too
         points.append({"timestamp": label, "value": value})
     return points

@@ -67,7 +67,9 @@ COUNTER_DEFAULT_VALUE = 1.0
 # before anything walks it.
 MAX_JSON_DEPTH = 16
 
-OPERATIONS = ("sum", "count", "avg", "min", "max")
+# Percentiles of value metrics: the quantile each names (nearest rank, from the sketches).
+PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+OPERATIONS = ("sum", "count", "avg", "min", "max", *PERCENTILES)
 DEFAULT_OPERATION = {"counter": "sum", "value": "avg"}
 WINDOWS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 WINDOW_ALIASES = {"minute": "1m", "hour": "1h", "day": "1d"}

@@ -179,11 +179,68 @@ class Sketch:
             raise ValueError("an encoded sketch with a key out of range or a count of 0")
         return sketch
 
+    def copy(self) -> "Sketch":
+        """A sketch with the same counts, merged into without changing this one."""
+        return Sketch(dict(self.counts))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sketch) and self.counts == other.counts
 
     def __repr__(self) -> str:
         return f"Sketch(count={self.count}, keys={len(self.counts)})"
+
+
+class Exact:
+    """The values themselves, for an exact nearest-rank quantile (a query over raw points
+    only); merged with a Sketch it becomes one."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Iterable[float] = ()):
+        self.values = list(values)
+
+    @property
+    def count(self) -> int:
+        """How many values it holds."""
+        return len(self.values)
+
+    def copy(self) -> "Exact":
+        """The same values, merged into without changing these."""
+        return Exact(self.values)
+
+    def quantile(self, q: float) -> float | None:
+        """The value at rank ⌈q·n⌉ in value order; None when empty."""
+        rank = nearest_rank(q, len(self.values))
+        if not self.values:
+            return None
+        self.values.sort()
+        return self.values[rank - 1]
+
+    def to_sketch(self) -> Sketch:
+        """The sketch of these values."""
+        return Sketch.of(self.values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Exact) and sorted(self.values) == sorted(other.values)
+
+    def __repr__(self) -> str:
+        return f"Exact(count={self.count})"
+
+
+def combine(mine: "Sketch | Exact | None", theirs: "Sketch | Exact | None"):
+    """``mine`` with ``theirs`` added (either may be None): exact while both are, a Sketch
+    once either is. ``mine`` may be changed and returned; ``theirs`` never is."""
+    if theirs is None:
+        return mine
+    if mine is None:
+        return theirs.copy()
+    if isinstance(mine, Exact) and isinstance(theirs, Exact):
+        mine.values.extend(theirs.values)
+        return mine
+    if isinstance(mine, Exact):
+        mine = mine.to_sketch()
+    mine.merge(theirs if isinstance(theirs, Sketch) else theirs.to_sketch())
+    return mine
 
 
 def merge_encoded(a: bytes, b: bytes) -> bytes:

@@ -9,12 +9,19 @@ Sums carry no float accumulation error. Both backends add each value's shortest 
 exactly (0.1 + 0.2 - 0.3 is 0, as the client wrote them): SQLite with the ``decimal_sum``
 aggregate registered on every connection; MySQL with a ``DECIMAL(65,30)`` sum, plus a
 double sum of the values too small for 30 decimal places (|v| < 1e-13).
+
+Percentiles (p50 … p99) cannot be merged by a GROUP BY: their statement returns each rollup
+row's sketch and each raw point's value, and the buckets are merged here — rollup sketches add
+up, raw values stay exact until a bucket also holds a sketch (``app/core/sketch.py``), so a
+query over raw points alone gives the exact nearest-rank value.
 """
 
 import functools
 from dataclasses import dataclass
 from decimal import Decimal
 
+from app.core.constants import PERCENTILES
+from app.core.sketch import Exact, combine, merge_all, merged_quantile
 from app.db import dialects
 from app.db.decimals import EXACT, TINY
 from app.db.rollups import Partial
@@ -79,11 +86,6 @@ def _statement(sql, operation, window_seconds, shape, series_count, by_series):
     of all its series (``series_count`` None) or of that many, per series or added up."""
     names = NEEDS[operation]
     keys = "series_id, slot" if by_series else "slot"
-    series_filter = (
-        ""
-        if series_count is None
-        else f" AND series_id IN ({', '.join([sql.PARAM] * series_count)})"
-    )
     selects = []
     for source, column in _SOURCES:
         count = dict(shape).get(source, 0)
@@ -91,11 +93,10 @@ def _statement(sql, operation, window_seconds, shape, series_count, by_series):
             continue
         table = _TABLES[source][series_count is not None]
         slot = sql.SLOT.format(column=column, window=window_seconds)
-        within = " OR ".join([f"({column} >= {sql.PARAM} AND {column} < {sql.PARAM})"] * count)
         head = f"series_id, {slot} AS slot" if by_series else f"{slot} AS slot"
         selects.append(
             f"SELECT {head}, {_measures(sql, names, source == 'raw')} FROM {table} "
-            f"WHERE metric_id = {sql.PARAM}{series_filter} AND ({within}) GROUP BY {keys}"
+            f"WHERE {_within(sql, column, count, series_count)} GROUP BY {keys}"
         )
     if len(selects) == 1:
         return selects[0]
@@ -103,17 +104,121 @@ def _statement(sql, operation, window_seconds, shape, series_count, by_series):
     return f"SELECT {keys}, {merged} FROM ({' UNION ALL '.join(selects)}) parts GROUP BY {keys}"
 
 
+class TooManyPoints(Exception):
+    """A percentile query would read more raw points than it may."""
+
+
+def _source_parameters(sql, metric_id, intervals, series_ids):
+    values = [metric_id, *(series_ids or ())]
+    for start, end in intervals:
+        values += [sql.bind_moment(start), sql.bind_moment(end)]
+    return tuple(values)
+
+
+def _within(sql, column, count, series_count):
+    series_filter = (
+        ""
+        if series_count is None
+        else f" AND series_id IN ({', '.join([sql.PARAM] * series_count)})"
+    )
+    intervals = " OR ".join([f"({column} >= {sql.PARAM} AND {column} < {sql.PARAM})"] * count)
+    return f"metric_id = {sql.PARAM}{series_filter} AND ({intervals})"
+
+
+@functools.lru_cache(maxsize=256)
+def _sketch_statement(sql, source, window_seconds, count, series_count, by_series):
+    """The SQL for one source's rows of a percentile: each rollup row's sketch, or each raw
+    point's value, with its slot (and series)."""
+    column = dict(_SOURCES)[source]
+    table = _TABLES[source][series_count is not None]
+    slot = sql.SLOT.format(column=column, window=window_seconds)
+    head = f"series_id, {slot} AS slot" if by_series else f"{slot} AS slot"
+    measure = "value" if source == "raw" else "sketch"
+    return (
+        f"SELECT {head}, {measure} FROM {table} WHERE {_within(sql, column, count, series_count)}"
+    )
+
+
+def raw_points(conn, metric_id, plan, selection, limit):
+    """How many raw points of the selected series the plan reads, counting up to ``limit`` + 1
+    at most."""
+    if not plan.raw or selection.series_ids == ():
+        return 0
+    sql = dialects.of(conn)
+    count = None if selection.series_ids is None else len(selection.series_ids)
+    where = _within(sql, "recorded_at", len(plan.raw), count)
+    statement = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM metric_points WHERE {where} "
+        f"LIMIT {int(limit) + 1}) capped"
+    )
+    parameters = _source_parameters(sql, metric_id, plan.raw, selection.series_ids)
+    return conn.exec_driver_sql(statement, parameters).scalar()
+
+
+def _sketch_parts(conn, metric_id, window_seconds, plan, selection):
+    """{slot, or (series_id, slot) when by series: ([encoded sketches], [raw values])} of the
+    selected series over the plan's sources."""
+    if selection.series_ids == ():
+        return {}
+    sql = dialects.of(conn)
+    count = None if selection.series_ids is None else len(selection.series_ids)
+    by_series = selection.by_series
+    found = {}
+    for source, _ in _SOURCES:
+        intervals = getattr(plan, source)
+        if not intervals:
+            continue
+        statement = _sketch_statement(sql, source, window_seconds, len(intervals), count, by_series)
+        parameters = _source_parameters(sql, metric_id, intervals, selection.series_ids)
+        place = 1 if source == "raw" else 0
+        for row in conn.exec_driver_sql(statement, parameters):
+            if row[-1] is None:  # a counter's row (never asked for) has no sketch
+                continue
+            key = (row[0], int(row[1])) if by_series else int(row[0])
+            parts = found.get(key)
+            if parts is None:
+                parts = found[key] = ([], [])
+            parts[place].append(row[-1])
+    return found
+
+
+def _partial_of_parts(blobs, values):
+    """A Partial holding the merged sketch of some encoded sketches and raw values (exact
+    while there are only values)."""
+    sketch = merge_all(blobs) if blobs else None
+    if values:
+        sketch = Exact(values) if sketch is None else combine(sketch, Exact(values))
+    return Partial(n=sketch.count, sketch=sketch)
+
+
+def _sketch_partials(conn, metric_id, window_seconds, plan, selection):
+    """{slot, or (series_id, slot) when by series: Partial holding only a ``sketch``}."""
+    parts = _sketch_parts(conn, metric_id, window_seconds, plan, selection)
+    return {key: _partial_of_parts(*found) for key, found in parts.items()}
+
+
+def _percentile_values(conn, metric_id, operation, window_seconds, plan, selection):
+    """{slot: the percentile}: a slot of one rollup row is read off its encoded sketch."""
+    q = PERCENTILES[operation]
+    values = {}
+    for slot, (blobs, raw) in _sketch_parts(
+        conn, metric_id, window_seconds, plan, selection
+    ).items():
+        if len(blobs) == 1 and not raw:
+            values[slot] = json_number(merged_quantile(blobs, q))
+        else:
+            values[slot] = value_of(_partial_of_parts(blobs, raw), operation)
+    return values
+
+
 def _parameters(sql, metric_id, plan, series_ids):
     """The statement's parameters: per source, the metric, its series and its intervals."""
-    values = []
+    values = ()
     for source, _ in _SOURCES:
         intervals = getattr(plan, source)
         if intervals:
-            values.append(metric_id)
-            values += series_ids or ()
-            for start, end in intervals:
-                values += [sql.bind_moment(start), sql.bind_moment(end)]
-    return tuple(values)
+            values += _source_parameters(sql, metric_id, intervals, series_ids)
+    return values
 
 
 def _rows(conn, metric_id, operation, window_seconds, plan, selection):
@@ -146,10 +251,16 @@ class SqlSource:
         """See ``series_buckets``."""
         return series_buckets(self.conn, metric_id, operation, window_seconds, plan, series_ids)
 
+    def raw_points(self, metric_id, plan, selection, limit):
+        """See ``raw_points``."""
+        return raw_points(self.conn, metric_id, plan, selection, limit)
+
 
 def bucket_values(conn, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
     """{bucket index (epoch seconds // window): value} over the plan's sources, in one
     statement (a UNION ALL of each source's buckets, added up), of the selected series."""
+    if operation in PERCENTILES:
+        return _percentile_values(conn, metric_id, operation, window_seconds, plan, selection)
     rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
     # The bucket's index is named "slot": "bucket" is a column of the rollup tables.
     return {int(row.slot): row_value(row, operation) for row in rows}
@@ -157,6 +268,8 @@ def bucket_values(conn, metric_id, operation, window_seconds, plan, selection=AL
 
 def bucket_partials(conn, metric_id, operation, window_seconds, plan, selection=ALL_SERIES):
     """{bucket index: Partial} (the operation's measures) of the selected series added up."""
+    if operation in PERCENTILES:
+        return _sketch_partials(conn, metric_id, window_seconds, plan, selection)
     rows = _rows(conn, metric_id, operation, window_seconds, plan, selection)
     partial = partial_of(operation)
     return {int(row.slot): partial(row) for row in rows}
@@ -165,6 +278,13 @@ def bucket_partials(conn, metric_id, operation, window_seconds, plan, selection=
 def series_buckets(conn, metric_id, operation, window_seconds, plan, series_ids):
     """{series_id: {bucket index: Partial}} of the given series (what grouping merges)."""
     selection = Selection(tuple(series_ids), by_series=True)
+    if operation in PERCENTILES:
+        found = {}
+        for (series_id, slot), partial in _sketch_partials(
+            conn, metric_id, window_seconds, plan, selection
+        ).items():
+            found.setdefault(series_id, {})[slot] = partial
+        return found
     found, partial = {}, partial_of(operation)
     for row in _rows(conn, metric_id, operation, window_seconds, plan, selection):
         found.setdefault(row.series_id, {})[int(row.slot)] = partial(row)
@@ -210,6 +330,9 @@ def row_value(row, operation):
 
 def value_of(partial, operation):
     """The operation's value of a merged Partial (None where an empty bucket has none)."""
+    if operation in PERCENTILES:
+        found = None if partial.sketch is None else partial.sketch.quantile(PERCENTILES[operation])
+        return None if found is None else json_number(float(found))
     if operation == "count":
         return partial.n
     if operation in ("min", "max"):

@@ -25,9 +25,9 @@ class SqlPoints:
         """``work(source)`` with a source of bucketed aggregates (aggregate.SqlSource)."""
         return run_read(self.store.read, lambda conn: work(SqlSource(conn)))
 
-    def watermarks(self):
-        """{tier: complete from} of the rollups (None: nowhere)."""
-        return run_read(self.store.read, rollups.complete_from)
+    def watermarks(self, sketches=False):
+        """{tier: complete from} of the rollups, or of their sketches (None: nowhere)."""
+        return run_read(self.store.read, rollups.complete_from, sketches)
 
     def settled(self, receipt, now, recorded):
         """A receipt's Recorded as it stands (relational writes leave none pending)."""

@@ -35,13 +35,15 @@ def default_range(settings, now):
 
 
 def _metric_ids(conn, key):
-    """(id, name, tagged) of every live metric, or of the one with metric key ``key``."""
-    columns = (metrics.c.id, metrics.c.name, metrics.c.tagged)
+    """(id, name, tagged, sketched) of every live metric, or of the one with metric key
+    ``key`` (sketched: a value metric, whose rollups keep sketches)."""
+    columns = (metrics.c.id, metrics.c.name, metrics.c.tagged, metrics.c.type)
     query = select(*columns).where(metrics.c.deleted_at.is_(None))
     if key is not None:
         query = query.where(metrics.c.tenant_id == key[0], metrics.c.name == key[1])
     return [
-        (row.id, row.name, bool(row.tagged)) for row in conn.execute(query.order_by(metrics.c.id))
+        (row.id, row.name, bool(row.tagged), row.type == "value")
+        for row in conn.execute(query.order_by(metrics.c.id))
     ]
 
 
@@ -65,10 +67,10 @@ def rebuild(store, start=None, end=None, metric=None, progress=None):
     isolation = store.sql.REBUILD_ISOLATION  # so the rows' locks cover the gaps
     engine = store.write.execution_options(isolation_level=isolation) if isolation else store.write
     points = 0
-    for metric_id, name, tagged in ids:
+    for metric_id, name, tagged, sketched in ids:
         for day_start, day_end in _days(start, end):
             points += run_in_transaction(
-                engine, rollups.rebuild, metric_id, day_start, day_end, tagged
+                engine, rollups.rebuild, metric_id, day_start, day_end, tagged, sketched
             )
         if progress:
             progress(name)
@@ -79,9 +81,10 @@ def rebuild(store, start=None, end=None, metric=None, progress=None):
 
 
 def _lower_watermark(conn, tier, start):
-    current = rollups.complete_from(conn)[tier]
-    if current is None or current > start:
-        rollups.set_complete_from(conn, tier, start)
+    for sketches in (False, True):
+        current = rollups.complete_from(conn, sketches)[tier]
+        if current is None or current > start:
+            rollups.set_complete_from(conn, tier, start, sketches)
 
 
 def check_range(settings, start=None, end=None):
@@ -93,7 +96,7 @@ def check_range(settings, start=None, end=None):
 
 
 def metric_ids(store, metric=None):
-    """(id, name, tagged) of every live metric, or of the one keyed ``metric``."""
+    """(id, name, tagged, sketched) of every live metric, or of the one keyed ``metric``."""
     return run_in_transaction(store.write, _metric_ids, metric)
 
 
@@ -102,10 +105,10 @@ def check(store, start=None, end=None, metric=None):
     raw points over [start, end) (of every metric, or the one keyed ``metric``)."""
     start, end = check_range(store.settings, start, end)
     found = []
-    for metric_id, name, tagged in metric_ids(store, metric):
+    for metric_id, name, tagged, sketched in metric_ids(store, metric):
         for day_start, day_end in _days(start, end):
             for difference in run_in_transaction(
-                store.write, rollups.differences, metric_id, day_start, day_end, tagged
+                store.write, rollups.differences, metric_id, day_start, day_end, tagged, sketched
             ):
                 found.append((name, *difference))
     return found

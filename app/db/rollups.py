@@ -8,6 +8,11 @@ The writer merges a transaction's points per (metric, minute) and (metric, hour)
 minute add to the row under its lock, never losing an update. Rows are upserted in key order,
 so two writers never deadlock on them.
 
+Value metrics' rows also keep a percentile sketch (``app/core/sketch.py``): counts per
+logarithmic bucket, which merge by adding. A database cannot add two encoded sketches, so the
+writer reads the rows' sketches under the lock its upsert took and writes them back merged
+(``_merge_sketches``); counters keep NULL.
+
 Exactness is the raw query's: the sum adds each value's shortest decimal exactly. On MySQL,
 values with |v| < 1e-13 (past DECIMAL(65,30)'s places) are summed as doubles in ``residual``,
 as the raw query does; on SQLite the decimal text holds every value. Functions take a
@@ -19,9 +24,10 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, select, text, tuple_, update
 
 from app.core.constants import HOUR, MINUTE
+from app.core.sketch import Sketch, combine
 from app.db import dialects
 from app.db.decimals import EXACT, TINY
 from app.db.schema import (
@@ -39,36 +45,41 @@ SERIES_TABLES = {MINUTE: series_rollups_minute, HOUR: series_rollups_hour}
 
 @dataclass
 class Partial:
-    """An aggregate of some points that merges with others: count, exact sum, min, max."""
+    """An aggregate of some points that merges with others: count, exact sum, min, max, and
+    (of a value metric's points) their ``sketch``: a Sketch, or an Exact of raw values."""
 
     n: int = 0
     total: Decimal = Decimal(0)
     residual: float = 0.0
     vmin: float | None = None
     vmax: float | None = None
+    sketch: object = None
 
     @classmethod
-    def of(cls, values, exact_all):
+    def of(cls, values, exact_all, sketched=False):
         """The aggregate of some values (``exact_all``: every value into the decimal total;
-        else those with |v| < TINY go to the double ``residual``, in order)."""
+        else those with |v| < TINY go to the double ``residual``, in order; ``sketched``: with
+        their sketch)."""
         exact, tiny = values, ()
         if not exact_all and min(map(abs, values)) < TINY:
             exact = [value for value in values if abs(value) >= TINY]
             tiny = [value for value in values if abs(value) < TINY]
         with localcontext(EXACT):  # each value's shortest decimal, added exactly, in order
             total = sum(map(Decimal, map(repr, exact)), Decimal(0))
-        return cls(len(values), total, float(sum(tiny)), min(values), max(values))
+        sketch = Sketch.of(values) if sketched else None
+        return cls(len(values), total, float(sum(tiny)), min(values), max(values), sketch)
 
     def agrees(self, other):
         """The same aggregate: all exact but the double ``residual`` (rounding in another
         order), which may differ by a few ulps."""
         if other is None:
             return False
-        exact = (self.n, self.total, self.vmin, self.vmax) == (
+        exact = (self.n, self.total, self.vmin, self.vmax, self.sketch) == (
             other.n,
             other.total,
             other.vmin,
             other.vmax,
+            other.sketch,
         )
         return exact and math.isclose(self.residual, other.residual, rel_tol=1e-12, abs_tol=1e-300)
 
@@ -84,13 +95,15 @@ class Partial:
                 name,
                 theirs if mine is None else mine if theirs is None else pick(mine, theirs),
             )
+        self.sketch = combine(self.sketch, other.sketch)
 
 
-def summarize(rows, exact_all, per_series=False):
+def summarize(rows, exact_all, per_series=False, sketched=frozenset()):
     """{tier: {(metric_id, bucket start): Partial}} of point rows
     (``{"metric_id", "series_id", "recorded_at", "value"}``); with ``per_series`` the keys are
-    (metric_id, series_id, bucket start). A naive UTC minute or hour starts where its seconds
-    (and minutes) are zero, a multiple of 60 (3,600) seconds from the epoch."""
+    (metric_id, series_id, bucket start). The metrics in ``sketched`` (ids) get sketches. A
+    naive UTC minute or hour starts where its seconds (and minutes) are zero, a multiple of 60
+    (3,600) seconds from the epoch."""
     by_minute = {}
     for row in rows:
         minute = row["recorded_at"].replace(second=0, microsecond=0)
@@ -103,7 +116,7 @@ def summarize(rows, exact_all, per_series=False):
             values.append(row["value"])
     summaries = {MINUTE: {}, HOUR: {}}
     for key, values in by_minute.items():
-        partial = summaries[MINUTE][key] = Partial.of(values, exact_all)
+        partial = summaries[MINUTE][key] = Partial.of(values, exact_all, key[0] in sketched)
         hour_key = (*key[:-1], key[-1].replace(minute=0))
         summaries[HOUR].setdefault(hour_key, Partial()).merge(partial)
     return summaries
@@ -142,31 +155,62 @@ def _typed(sql_text, table, columns):
 
 def upsert(conn, summaries, per_series=False):
     """Add the summarized points to the rollup rows (per metric, or ``per_series``), in key
-    order, so two writers never deadlock on them."""
+    order, so two writers never deadlock on them; then their sketches."""
     for tier, partials in summaries.items():
         if partials:
             columns = _KEYS[per_series]
-            rows = [_row(columns, key, partial) for key, partial in sorted(partials.items())]
+            ordered = sorted(partials.items())
+            rows = [_row(columns, key, partial) for key, partial in ordered]
             conn.execute(_upsert_statement(conn, tier, per_series), rows)
+            sketched = [(key, partial) for key, partial in ordered if partial.sketch]
+            if sketched:
+                _merge_sketches(conn, tier, per_series, sketched)
 
 
-def complete_from(conn):
-    """{tier: the start of the range each tier is complete for, or None (nowhere)}."""
-    rows = conn.execute(select(rollup_state.c.tier, rollup_state.c.complete_from))
-    found = {row.tier: row.complete_from for row in rows}
+def _merge_sketches(conn, tier, per_series, sketched):
+    """Add the sketches of [(row key, Partial)] (in key order) to the rows' stored ones. The
+    upsert before has made and locked every one of these rows, so the locking read sees each
+    one's last committed sketch, in key order, and nobody changes it until this transaction
+    ends; the merged ones are written back in one statement."""
+    table = (SERIES_TABLES if per_series else TABLES)[tier]
+    keys = _KEYS[per_series]
+    key_columns = [table.c[column] for column in keys]
+    query = (
+        select(table.c.sketch)
+        .where(tuple_(*key_columns).in_([key for key, _ in sketched]))
+        .order_by(*key_columns)
+        .with_for_update()
+    )
+    stored = conn.scalars(query).all()
+    if len(stored) != len(sketched):
+        raise RuntimeError(f"{len(sketched)} rollup rows upserted, {len(stored)} found")
+    rows = []
+    for (key, partial), blob in zip(sketched, stored, strict=True):
+        merged = partial.sketch if blob is None else combine(Sketch.decode(blob), partial.sketch)
+        row = dict(zip(keys, key, strict=True))
+        row["sketch"] = merged.encode()
+        rows.append(row)
+    sql_text = dialects.of(conn).sketch_update(table, keys, conn.dialect)
+    conn.execute(_typed(sql_text, table, (*keys, "sketch")), rows)
+
+
+def complete_from(conn, sketches=False):
+    """{tier: the start of the range each tier is complete for, or None (nowhere)} — of its
+    sketches (``sketches``): a tier's rows made before sketches existed have none."""
+    column = rollup_state.c.sketches_from if sketches else rollup_state.c.complete_from
+    found = dict(conn.execute(select(rollup_state.c.tier, column)).all())
     return {tier: found.get(tier) for tier in TABLES}
 
 
-def set_complete_from(conn, tier, moment):
-    """Record that ``tier`` is complete from ``moment`` (None: nowhere)."""
-    conn.execute(
-        update(rollup_state).where(rollup_state.c.tier == tier).values(complete_from=moment)
-    )
+def set_complete_from(conn, tier, moment, sketches=False):
+    """Record that ``tier`` (its sketches) is complete from ``moment`` (None: nowhere)."""
+    column = "sketches_from" if sketches else "complete_from"
+    conn.execute(update(rollup_state).where(rollup_state.c.tier == tier).values({column: moment}))
 
 
 def disown(conn):
     """Rollups are off for this writer: no tier is complete anywhere any more."""
-    conn.execute(update(rollup_state).values(complete_from=None))
+    conn.execute(update(rollup_state).values(complete_from=None, sketches_from=None))
 
 
 def tier_tables(tier):
@@ -191,8 +235,9 @@ def metrics_with_rows_before(conn, table, before):
     return sorted(conn.scalars(query))
 
 
-def raw_summaries(conn, metric_id, start, end, per_series=False):
-    """The rollups ``summarize`` makes of a metric's stored points in [start, end)."""
+def raw_summaries(conn, metric_id, start, end, per_series=False, sketched=False):
+    """The rollups ``summarize`` makes of a metric's stored points in [start, end) (with
+    sketches for a value metric: ``sketched``)."""
     columns = (metric_points.c.recorded_at, metric_points.c.value, metric_points.c.series_id)
     query = select(*columns).where(
         metric_points.c.metric_id == metric_id,
@@ -203,7 +248,9 @@ def raw_summaries(conn, metric_id, start, end, per_series=False):
         {"metric_id": metric_id, "recorded_at": t, "value": v, "series_id": s}
         for t, v, s in conn.execute(query)
     )
-    return summarize(rows, exact_all=dialects.of(conn).EXACT_ALL, per_series=per_series)
+    exact_all = dialects.of(conn).EXACT_ALL
+    ids = frozenset((metric_id,)) if sketched else frozenset()
+    return summarize(rows, exact_all=exact_all, per_series=per_series, sketched=ids)
 
 
 def _tables(per_series):
@@ -221,16 +268,17 @@ def stored(conn, tier, metric_id, start, end, per_series=False):
     for row in conn.execute(query):
         key = (row.metric_id, row.series_id, row.bucket) if per_series else (
             row.metric_id, row.bucket)  # fmt: skip
-        found[key] = Partial(row.n, Decimal(row.total), row.residual, row.vmin, row.vmax)
+        sketch = None if row.sketch is None else Sketch.decode(row.sketch)
+        found[key] = Partial(row.n, Decimal(row.total), row.residual, row.vmin, row.vmax, sketch)
     return found
 
 
-def rebuild(conn, metric_id, start, end, tagged=False):
+def rebuild(conn, metric_id, start, end, tagged=False, sketched=False):
     """Replace a metric's rollup rows in [start, end) (whole hours) — its per-series rows too
-    when it is ``tagged`` — with what its raw points give. The rows are locked first, so a
-    writer adding to them waits, and adds its points after this transaction, to the rebuilt
-    rows: nothing is lost or counted twice (on MySQL the transaction must be REPEATABLE
-    READ, so the lock covers the gaps)."""
+    when it is ``tagged``, with sketches when ``sketched`` — with what its raw points give.
+    The rows are locked first, so a writer adding to them waits, and adds its points after
+    this transaction, to the rebuilt rows: nothing is lost or counted twice (on MySQL the
+    transaction must be REPEATABLE READ, so the lock covers the gaps)."""
     kinds = (False, True) if tagged else (False,)
     tables = [table for per_series in kinds for table in _tables(per_series)]
     for table in tables:
@@ -247,18 +295,18 @@ def rebuild(conn, metric_id, start, end, tagged=False):
         )
     points = 0
     for per_series in kinds:
-        summaries = raw_summaries(conn, metric_id, start, end, per_series)
+        summaries = raw_summaries(conn, metric_id, start, end, per_series, sketched)
         upsert(conn, summaries, per_series)
         points = sum(p.n for p in summaries[MINUTE].values())
     return points
 
 
-def differences(conn, metric_id, start, end, tagged=False):
+def differences(conn, metric_id, start, end, tagged=False, sketched=False):
     """[(tier, bucket, stored Partial or None, raw Partial or None)] where they disagree (the
     tier named ``series minute`` / ``series hour`` for the per-series rows of a tagged one)."""
     found = []
     for per_series in (False, True) if tagged else (False,):
-        expected = raw_summaries(conn, metric_id, start, end, per_series)
+        expected = raw_summaries(conn, metric_id, start, end, per_series, sketched)
         for tier in TABLES:
             have = stored(conn, tier, metric_id, start, end, per_series)
             label = f"series {tier}" if per_series else tier

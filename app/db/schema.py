@@ -15,12 +15,13 @@
   its receipts' scope; unique by the SHA-256 of ``sub``.
 - ``metric_rollups_minute`` / ``metric_rollups_hour``: per metric and minute (hour), the
   count, exact sum (``total``, plus ``residual``: the double sum of |v| < 1e-13 on MySQL),
-  minimum and maximum; primary key ``(metric_id, bucket)`` so one metric's range is one scan.
+  minimum and maximum, and for value metrics the percentile ``sketch``; primary key
+  ``(metric_id, bucket)`` so one metric's range is one scan.
 - ``series``: the catalogue of series (a metric and its canonical tag set; series 0 is the
   untagged one); ``series_tags``: each (metric, tag key, value) with its series count, for
   the tag listings; ``series_rollups_minute`` / ``series_rollups_hour``: per-series rollups,
   kept once a metric has a tagged series (filters and group-by read them).
-- ``rollup_state``: from when each rollup tier is complete.
+- ``rollup_state``: from when each rollup tier is complete, and its sketches.
 - ``maintenance_runs``: each maintenance job's last start, success and result.
 - ``named_locks`` (SQLite only): leased locks; MySQL uses GET_LOCK.
 - ``stat_keys``: StatHat's classic per-stat keys (SHA-256), each naming one metric of a tenant.
@@ -37,6 +38,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -140,6 +142,7 @@ def _rollup_table(name, per_series=False):
         Column("residual", Double, nullable=False),
         Column("vmin", Double, nullable=False),
         Column("vmax", Double, nullable=False),
+        Column("sketch", LargeBinary, nullable=True),  # value metrics' (app/core/sketch.py)
     )
 
 
@@ -173,6 +176,7 @@ rollup_state = Table(
     metadata,
     Column("tier", String(16), primary_key=True),
     Column("complete_from", DateTime, nullable=True),
+    Column("sketches_from", DateTime, nullable=True),
 )
 
 maintenance_runs = Table(

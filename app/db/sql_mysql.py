@@ -122,6 +122,26 @@ def _upsert_text(name, columns, alias):
     return insert_sql + clause + ", ".join(updates)
 
 
+def sketch_update(table, keys, dialect):
+    """Set rows' merged sketches (parameters: ``keys`` and sketch) in one statement: an INSERT
+    whose every row is a duplicate — the rollup upsert before made them all — since PyMySQL
+    sends an UPDATE row by row but rewrites a plain INSERT into one multi-row statement. (The
+    other columns' defaults, from migration 011, are what strict mode wants of an insert.)"""
+    return _sketch_text(table.name, keys, _modern(dialect))
+
+
+@functools.cache
+def _sketch_text(name, keys, alias):
+    columns = (*keys, "sketch")
+    insert_sql = (
+        f"INSERT INTO {name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + column for column in columns)})"
+    )
+    if alias:
+        return insert_sql + " AS new ON DUPLICATE KEY UPDATE sketch = new.sketch"
+    return insert_sql + " ON DUPLICATE KEY UPDATE sketch = VALUES(sketch)"
+
+
 def delete_oldest(table, key_column, time_column, has_before):
     """DELETE of up to :chunk rows with ``key_column = :key`` (and ``time_column < :before``),
     oldest first: MySQL forbids a subquery on the table a DELETE deletes from, and DELETE …

@@ -122,6 +122,12 @@ def _upsert_text(name, columns, keys):
     return insert_sql + conflict + ", ".join(updates)
 
 
+def sketch_update(table, keys, dialect):
+    """Set rows' merged sketches (parameters: ``keys`` and sketch)."""
+    where = " AND ".join(f"{key} = :{key}" for key in keys)
+    return f"UPDATE {table.name} SET sketch = :sketch WHERE {where}"
+
+
 def count_series_tags(dialect):
     """INSERT of (metric_id, tag_key, tag_value, series_count) that adds to an existing row."""
     return (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 
 from app.config import raw_keep_days
-from app.core.constants import DEFAULT_OPERATION
+from app.core.constants import DEFAULT_OPERATION, PERCENTILES
 from app.core.writes import replay
 from app.db import (
     alerts,
@@ -31,7 +31,7 @@ from app.db import (
     series,
     tenants,
 )
-from app.db.aggregate import value_of
+from app.db.aggregate import TooManyPoints, value_of
 from app.db.known import KnownSeries
 from app.db.locks import named_lock
 from app.db.migrate import migrate
@@ -45,6 +45,7 @@ WATERMARK_CACHE_SECONDS = 5
 METRIC_CACHE_SECONDS = 4
 CATALOGUE_CACHE_SECONDS = 2
 SERIES_NEAR_LIMIT = 0.8
+RAW_PERCENTILE_FACTOR = 10  # a percentile reads at most METRICS_MAX_QUERY_POINTS × this raw points
 ALERTS_LOCK = "alerts:evaluate"
 ALERTS_LOCK_LEASE_SECONDS = 300  # /metrics counts the metrics past this share of their series limit
 
@@ -87,7 +88,7 @@ class Store:
         self._lock = threading.Lock()
         self._disowned = False
         self._known_series = KnownSeries()  # series this process has written
-        self._watermarks = TTLCache(maxsize=1, ttl=WATERMARK_CACHE_SECONDS)
+        self._watermarks = TTLCache(maxsize=2, ttl=WATERMARK_CACHE_SECONDS)
         # name → Metric for queries (writes always read the row under a lock); a deleted
         # metric's name is forgotten within these few seconds.
         self._known_metrics = TTLCache(maxsize=100_000, ttl=METRIC_CACHE_SECONDS)
@@ -193,21 +194,24 @@ class Store:
 
     # -- queries
 
-    def rollup_watermarks(self):
-        """{tier: complete from} of the rollups, read at most every few seconds."""
+    def rollup_watermarks(self, sketches=False):
+        """{tier: complete from} of the rollups (of their sketches), read at most every few
+        seconds."""
         with self._lock:
-            cached = self._watermarks.get("all")
+            cached = self._watermarks.get(sketches)
         if cached is None:
-            cached = self.points.watermarks()
+            cached = self.points.watermarks(sketches)
             with self._lock:
-                self._watermarks["all"] = cached
+                self._watermarks[sketches] = cached
         return cached
 
-    def plan(self, start, end, window_seconds, now, use_rollups=True):
-        """Which stored data answers [start, end) in buckets of ``window_seconds`` (raises
-        ResolutionUnavailable when none kept can)."""
+    def plan(self, start, end, window_seconds, now, use_rollups=True, operation=None):
+        """Which stored data answers [start, end) in buckets of ``window_seconds`` for
+        ``operation`` (a percentile needs the tiers' sketches; raises ResolutionUnavailable
+        when nothing kept can)."""
         use_rollups = use_rollups and self.settings["METRICS_ROLLUPS"]
-        watermarks = self.rollup_watermarks() if use_rollups else {}
+        sketches = operation in PERCENTILES
+        watermarks = self.rollup_watermarks(sketches) if use_rollups else {}
         covered = coverage(watermarks, now, self.settings)
         return plan(start, end, window_seconds, covered, use_rollups)
 
@@ -248,6 +252,8 @@ class Store:
         per prepared metric, the group keys of an earlier answer to keep (dimensions.grouped)."""
 
         def work(source):
+            if operation in PERCENTILES:
+                self._bound_raw_points(source, preparation, query_plan)
             answers = []
             for index, prepared in enumerate(preparation.prepared):
                 chosen = operation or DEFAULT_OPERATION[prepared.metric.type]
@@ -264,6 +270,20 @@ class Store:
             return answers
 
         return self.points.read(work)
+
+    def _bound_raw_points(self, source, preparation, query_plan):
+        """Raise TooManyPoints when a percentile would read more raw points (whose values it
+        holds in memory) than METRICS_MAX_QUERY_POINTS × 10."""
+        limit = self.settings["METRICS_MAX_QUERY_POINTS"] * RAW_PERCENTILE_FACTOR
+        total = 0
+        for prepared in preparation.prepared:
+            metric_id, selection = prepared.metric.id, prepared.selection
+            total += source.raw_points(metric_id, query_plan, selection, limit - total)
+            if total > limit:
+                raise TooManyPoints(
+                    f"A percentile over raw points reads at most {limit} of them "
+                    "(METRICS_MAX_QUERY_POINTS × 10); narrow the range or use the rollups"
+                )
 
     # -- API keys and StatHat stat keys
 
@@ -386,7 +406,7 @@ class Store:
             return None
         prepared = preparation.prepared[0]
         chosen = operation or DEFAULT_OPERATION[prepared.metric.type]
-        query_plan = self.plan(start, end, 60, now)
+        query_plan = self.plan(start, end, 60, now, operation=chosen)
 
         def work(source):
             if prepared.selection.series_ids == ():

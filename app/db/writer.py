@@ -167,17 +167,19 @@ def _touch(conn, resolved, placed, now, known):
 
 
 def _insert(conn, rows, resolved, options):
-    """The points, their per-metric rollups, and the per-series ones of tagged metrics."""
+    """The points, their per-metric rollups, and the per-series ones of tagged metrics (value
+    metrics' with sketches)."""
     if options.keep_raw:
         conn.execute(_INSERT_POINTS, rows)
     if not options.keep_rollups:
         return
     exact_all = dialects.of(conn).EXACT_ALL
-    rollup_rows.upsert(conn, rollup_rows.summarize(rows, exact_all))
+    sketched = frozenset(metric.id for metric in resolved.values() if metric.type == "value")
+    rollup_rows.upsert(conn, rollup_rows.summarize(rows, exact_all, sketched=sketched))
     tagged = {metric.id for metric in resolved.values() if metric.tagged}
     per_series = [row for row in rows if row["metric_id"] in tagged]
     if per_series:
-        summaries = rollup_rows.summarize(per_series, exact_all, per_series=True)
+        summaries = rollup_rows.summarize(per_series, exact_all, True, sketched)
         rollup_rows.upsert(conn, summaries, per_series=True)
 
 

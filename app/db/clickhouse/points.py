@@ -128,8 +128,9 @@ class ClickHousePoints:
         with _unavailable_on_errors():
             return work(ClickHouseSource(self.clients.get()))
 
-    def watermarks(self):
-        """Both tiers complete everywhere: the views add every point as it is inserted."""
+    def watermarks(self, sketches=False):
+        """Both tiers (their sketches too) complete everywhere: the views add every point as it
+        is inserted."""
         return dict.fromkeys(TIERS, EPOCH)
 
     def stored_points(self, metric_id):
@@ -215,7 +216,7 @@ class ClickHousePoints:
         ``metric``); a tier of one series is named ``series <tier>``."""
         start, end = rebuild.check_range(self.store.settings, start, end)
         found = []
-        for metric_id, name, _ in rebuild.metric_ids(self.store, metric):
+        for metric_id, name, *_ in rebuild.metric_ids(self.store, metric):
             for tier, table in TIERS.items():
                 stored = self._partials(_TIER_ROWS.replace("<table>", table), metric_id, start, end)
                 expected = self._partials(_RAW_ROWS[tier], metric_id, start, end)

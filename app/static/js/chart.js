@@ -140,14 +140,17 @@ function countPoints(data) {
 }
 
 const axisLabels = (zone) => (plot, ticks, axis, space, step) => {
-  // Day steps show the date; shorter steps the time, with the date where a day starts.
+  // Day steps show the date; shorter steps the time, with the date where a day starts (and on
+  // the first tick, unless the next one starts a day: two dates side by side would overlap).
+  const dates = ticks.map((seconds) => formatTime(seconds, zone).split(" ")[0]);
+  const startsDay = (index) => index > 0 && dates[index] !== dates[index - 1];
   return ticks.map((seconds, index) => {
     const [date, time] = formatTime(seconds, zone).split(" ");
     if (step >= DAY) {
       return date;
     }
-    const newDay = index === 0 || date !== formatTime(ticks[index - 1], zone).split(" ")[0];
-    return newDay ? `${time}\n${date}` : time;
+    const dated = startsDay(index) || (index === 0 && !startsDay(1));
+    return dated ? `${time}\n${date}` : time;
   });
 };
 

@@ -1,4 +1,5 @@
-// The metric list: pages of GET /api/metrics by name prefix, each name a checkbox.
+// The metric list: pages of GET /api/metrics by name prefix, each name a checkbox; and the
+// types of the metrics it has listed or looked up, which the operation select goes by.
 import { getJson } from "./api.js";
 import { setStatus } from "./status.js";
 
@@ -12,6 +13,7 @@ export class MetricList {
     this.prefix = "";
     this.after = "";
     this.controller = null;
+    this.types = new Map(); // name → "counter" | "value", of the names seen so far
     more.addEventListener("click", () => this.loadPage(false));
   }
 
@@ -37,6 +39,27 @@ export class MetricList {
       box.checked = this.isChosen(box.value);
       box.disabled = !box.checked && !open;
     }
+  }
+
+  /** Look up the types of the `names` not seen yet (a page of GET /api/metrics starting at the
+   * name: the name itself comes first when it exists); a name that cannot be read stays
+   * unknown. */
+  async learnTypes(names) {
+    const unknown = names.filter((name) => !this.types.has(name));
+    const pages = await Promise.all(
+      unknown.map((name) => getJson("/api/metrics", { prefix: name, limit: 1 })),
+    );
+    pages.forEach((result, at) => {
+      const [first] = result.ok ? result.body.data : [];
+      if (first?.name === unknown[at]) {
+        this.types.set(first.name, first.type);
+      }
+    });
+  }
+
+  /** Forget every type seen: another key may see another tenant's metrics. */
+  forgetTypes() {
+    this.types.clear();
   }
 
   async loadPage(fresh) {
@@ -67,6 +90,7 @@ export class MetricList {
   }
 
   item(metric) {
+    this.types.set(metric.name, metric.type);
     const box = document.createElement("input");
     box.type = "checkbox";
     box.value = metric.name;

@@ -1,12 +1,13 @@
 // The chart page: wires the key form, the metric list, the chart controls and the tag controls
-// together. The URL carries what is charted (?metric=a&metric=b&window=1m&range=1h&tz=UTC
-// &compare=1w&group_by=host&filter=status%3D500), never the key.
+// together. The URL carries what is charted (?metric=a&metric=b&operation=p95&window=1m
+// &range=1h&tz=UTC&compare=1w&group_by=host&filter=status%3D500), never the key.
 import { showFiring, thresholdsOf } from "./alerts.js";
 import { getJson, storedKey, storeKey } from "./api.js";
 import { Chart, copyExactValues, fillTable, seriesOf } from "./chart.js";
 import { Choice, RANGE_SECONDS, WINDOW_SECONDS, bucketTimes } from "./choice.js";
 import { formatNumber, formatOffset, formatTime, plural, zoneOffset } from "./format.js";
 import { MetricList } from "./list.js";
+import { settleOperation } from "./operations.js";
 import { setStatus } from "./status.js";
 import { TOP, TagControls } from "./tags.js";
 
@@ -37,6 +38,7 @@ const INVALID_KEY = "This key is not valid (401): the server does not know it, o
 
 const $ = (id) => document.getElementById(id);
 const page = { chosen: [], notes: [], controller: null, keyController: null, filterTimer: 0 };
+page.loads = 0; // which load of the chosen metrics' types and tags is the newest
 // The key's alerts (a promise of the list; [] when they cannot be read) and what fetches them.
 page.alerts = Promise.resolve([]);
 page.alertsController = null;
@@ -139,6 +141,7 @@ function settleChoice({ again = false } = {}) {
     notes.push(`Charting the first ${most} of ${asked} metrics: at most ${most} at once.`);
     page.chosen = page.chosen.slice(0, most);
   }
+  notes.push(settleOperation($("operation"), page.chosen, list.types));
   notes.push(tags.settle());
   choice.groups = tags.groupKey() ? TOP + 1 : 1;
   choice.zone = $("tz").value;
@@ -262,8 +265,16 @@ async function toggleMetric(name, checked) {
   }
 }
 
-/** Offer the tags of the chosen metrics; false when a newer load began (it draws). */
+/** Learn the chosen metrics' types (for the operation select) and offer their tags; false
+ * when a newer load began (it draws). */
 async function loadTags() {
+  const load = ++page.loads;
+  if (storedKey()) {
+    await list.learnTypes(page.chosen);
+  }
+  if (load !== page.loads) {
+    return false;
+  }
   const loaded = storedKey()
     ? await tags.load(page.chosen)
     : await tags.load([], "Enter an API key to group or filter by tags.");
@@ -299,6 +310,7 @@ function listFiring() {
 async function refresh() {
   loadAlerts();
   tags.forget(); // new tag values may have come
+  list.forgetTypes(); // a metric may have been deleted and made again as the other type
   if (await loadTags()) {
     drawChart();
   }
@@ -337,6 +349,7 @@ async function start(keptMessage) {
   if (storedKey() && !(await checkKey(keptMessage))) {
     return;
   }
+  list.forgetTypes(); // another tenant may have metrics of the same names
   settleChoice();
   loadAlerts();
   if (storedKey()) {
