@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from app.core.constants import PERCENTILES
-from app.core.sketch import Sketch, nearest_rank
+from app.core.sketch import Sketch, frame_count, nearest_rank
 from app.core.timeutil import floor_to, isoformat_z, utcnow
-from app.db import get_store
+from app.db import get_store, rollups
 from app.db.transaction import run_in_transaction, run_read
 from tests.helpers import new_key, on_clickhouse, post_hosted_values
 
@@ -287,3 +287,29 @@ def test_rollups_made_before_sketches_answer_from_raw_points_until_rebuilt(app, 
     assert counter_blob is None
     value = query(client, auth, "ms", **args)["data"][0]["value"]
     assert value != 198 and math.isclose(value, 198, rel_tol=0.01)  # the sketch's answer
+
+
+def test_a_row_s_sketch_frames_are_compacted_and_stay_exact(make_app, monkeypatch):
+    # MySQL appends a frame a transaction and compacts a row after 3 of them (here); SQLite
+    # merges as it writes.
+    monkeypatch.setattr(rollups, "COMPACT_APPENDS", 3)
+    monkeypatch.setattr(rollups, "COMPACT_TOGETHER", 1)
+    app = make_app()
+    client, headers = app.test_client(), {"X-API-Key": new_key(app)}
+    moment = floor_to(utcnow(), 60) - timedelta(minutes=1)
+    rng, values = random.Random(5), []
+    for _ in range(10):  # one transaction each
+        batch = [rng.lognormvariate(3, 1) for _ in range(5)]
+        values += batch
+        items = [{"name": "ms", "type": "value", "value": v, "recorded_at": isoformat_z(moment)}
+                 for v in batch]  # fmt: skip
+        assert client.post("/api/metrics/batch", json={"metrics": items},
+                           headers=headers).status_code == 201  # fmt: skip
+    store = get_store(app)
+    metric_id = store.metric(1, "ms").id
+    sqlite = store.sql.NAME == "sqlite"
+    for table in ("metric_rollups_minute", "metric_rollups_hour"):
+        ((n, blob),) = stored_sketch(app, table, metric_id)
+        assert 1 <= frame_count(blob) <= (1 if sqlite else 3)
+        assert n == 50 and Sketch.decode(blob) == Sketch.of(values)
+    assert app.test_cli_runner().invoke(args=["rollups", "check"]).exit_code == 0

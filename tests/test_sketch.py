@@ -23,6 +23,8 @@ from app.core.sketch import (
     RELATIVE_ACCURACY,
     Sketch,
     clickhouse_key_sql,
+    compact,
+    frame_count,
     key_of,
     merge_all,
     merge_encoded,
@@ -195,7 +197,7 @@ def test_an_encoded_sketch_decodes_to_the_same_counts(values):
 def test_counts_are_encoded_in_the_smallest_width_that_holds_them(largest, width):
     built = Sketch({-5: 1, 0: 2, 7: largest})
     blob = built.encode()
-    assert blob[:2] == bytes((1, width)) and len(blob) == 2 + 3 * (2 + width)
+    assert blob[:4] == bytes((2, width, 3, 0)) and len(blob) == 4 + 3 * (2 + width)
     assert Sketch.decode(blob) == built
 
 
@@ -206,10 +208,12 @@ def test_a_count_beyond_uint64_cannot_be_encoded():
 
 @pytest.mark.parametrize(
     "blob",
-    [b"", b"\x01", b"\x02\x01", b"\x01\x03", b"\x01\x01\x00", b"\x01\x01\x7f\x0b\x01"],
-)
+    [b"", b"\x02", b"\x02\x01\x00", b"\x01\x01\x00\x00", b"\x02\x03\x00\x00",
+     b"\x02\x01\x01\x00\x00", b"\x02\x01\x01\x00\x7f\x0b\x01",
+     b"\x02\x01\x00\x00\x02"],
+)  # fmt: skip
 def test_a_blob_that_is_not_an_encoded_sketch_is_refused(blob):
-    # Empty, short, unknown version or width, ragged, key 2943.
+    # Empty, short, version 1, unknown width, ragged, key 2943, a frame then a stray byte.
     with pytest.raises(ValueError):
         Sketch.decode(blob)
     with pytest.raises(ValueError):
@@ -220,8 +224,8 @@ def test_a_blob_that_is_not_an_encoded_sketch_is_refused(blob):
 
 @pytest.mark.parametrize(
     "blob",
-    [b"\x01\x01\x05\x00\x00", b"\x01\x01\x05\x00\x05\x00\x01\x02",
-     b"\x01\x01\x00\x00\xff\x7f\x05\x00\x01\x01\x01"],
+    [b"\x02\x01\x01\x00\x05\x00\x00", b"\x02\x01\x02\x00\x05\x00\x05\x00\x01\x02",
+     b"\x02\x01\x03\x00\x00\x00\xff\x7f\x05\x00\x01\x01\x01"],
 )  # fmt: skip
 def test_decoding_checks_every_key_and_count(blob):
     # A zero count, a repeated key, key 32767 between two valid ones: the merges check less.
@@ -349,3 +353,16 @@ def test_the_sketch_module_needs_the_standard_library_only():
                 for alias in node.names}  # fmt: skip
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert {name.partition(".")[0] for name in imported} <= set(sys.stdlib_module_names)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(numbers, max_size=50), min_size=1, max_size=6))
+def test_frames_one_after_another_are_their_merge(value_lists):
+    sketches = [Sketch.of(part) for part in value_lists]
+    whole = Sketch.of([value for part in value_lists for value in part])
+    stored = b"".join(sketch.encode() for sketch in sketches)
+    assert frame_count(stored) == len(value_lists)
+    assert Sketch.decode(stored) == whole == merge_all([stored])
+    assert compact(stored) == whole.encode() and frame_count(compact(stored)) == 1
+    for q in (0.5, 0.99):
+        assert merged_quantile([stored], q) == whole.quantile(q)

@@ -25,17 +25,22 @@ ClickHouse (``clickhouse_key_sql("value")``; ``sign(0) = 0`` gives key 0 for zer
     toInt16(sign(value) * least(2910, greatest(1,
         toInt32(ceil(log(greatest(abs(value), 1e-300)) * 50.50340046192389)) + 1048)))
 
-Encoding (``Sketch.encode``, for BLOB columns): byte 0 the version (1), byte 1 the width of a
-count (1, 2, 4 or 8 bytes: the smallest that holds the largest), then the n keys ascending as
-little-endian int16, then the n counts as little-endian unsigned ints of that width. 602 bytes
-for 200 small counts; delta+varint would take 402 but decodes 3× slower in Python, while this
-one decodes with array.frombytes. At most 5,821 keys × 10 bytes + 2 = 58,212 bytes, which fits
-a MySQL BLOB (65,535).
+Encoding (``Sketch.encode``, for BLOB columns): a frame — byte 0 the version (2), byte 1 the
+width of a count (1, 2, 4 or 8 bytes: the smallest that holds the largest), bytes 2–3 the
+number n of keys (little-endian uint16), then the n keys ascending as little-endian int16,
+then the n counts as little-endian unsigned ints of that width. 604 bytes for 200 small
+counts; delta+varint would take 402 but decodes 3× slower in Python, while this one decodes
+with array.frombytes. At most 5,821 keys × 10 bytes + 4 = 58,214 bytes. A stored sketch is
+one or more frames one after the other: their merge. A database that cannot merge two
+sketches can still append one to another (MySQL's CONCAT), so a writer adds its points to a
+row without reading it first, and the frames are merged when read (``merge_all``) or
+compacted (``compact``).
 
 Speeds: ``python scripts/bench_sketch.py`` (what it prints moves with the machine's load).
 """
 
 import math
+import struct
 import sys
 from array import array
 from bisect import bisect_left
@@ -61,9 +66,11 @@ _CLICKHOUSE_KEY = (
     "toInt32(ceil(log(greatest(abs({value}), 1e-300)) * {multiplier!r})) + {offset})))"
 )
 
-_VERSION = 1
+_VERSION = 2
+_HEADER = 4  # version, width, n (uint16)
 _COUNT_TYPES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _BIG_ENDIAN_HOST = sys.byteorder == "big"
+_FEW = 24  # up to this many values, _count_few beats the bulk path
 _DENSE_FROM = 3000  # keys in all: merge_all's list of slots is faster from ~15 sketches of 200
 _SLOT_KEYS = tuple(chain(range(MAX_KEY + 1), range(-MAX_KEY, 0)))
 
@@ -155,29 +162,28 @@ class Sketch:
         return _quantile(keys, map(self.counts.__getitem__, keys), q)
 
     def encode(self) -> bytes:
-        """The compact, canonical binary form (see the module docstring)."""
-        keys = sorted(self.counts)
-        largest = max(self.counts.values(), default=0)
+        """The compact, canonical binary form: one frame (see the module docstring)."""
+        counts = self.counts
+        keys = sorted(counts)
+        largest = max(counts.values(), default=0)
         width = next((w for w in _COUNT_TYPES if largest < 1 << (8 * w)), None)
         if width is None:
             raise OverflowError(f"a count of {largest} does not fit UInt64")
-        key_array = array("h", keys)
-        count_array = array(_COUNT_TYPES[width], map(self.counts.__getitem__, keys))
-        if _BIG_ENDIAN_HOST:
-            key_array.byteswap()
-            count_array.byteswap()
-        return bytes((_VERSION, width)) + key_array.tobytes() + count_array.tobytes()
+        n = len(keys)
+        layout = f"<BBH{n}h{n}{_COUNT_TYPES[width]}"
+        return struct.pack(layout, _VERSION, width, n, *keys, *map(counts.__getitem__, keys))
 
     @classmethod
     def decode(cls, blob: bytes) -> "Sketch":
-        """The sketch ``encode`` wrote; ValueError for anything else (checked key by key)."""
-        keys, counts = _parse(blob)
-        sketch = cls(dict(zip(keys, counts, strict=True)))
-        if len(sketch.counts) != len(keys):
-            raise ValueError("an encoded sketch repeats a key")
-        if keys and (min(counts) < 1 or min(keys) < -MAX_KEY or max(keys) > MAX_KEY):
-            raise ValueError("an encoded sketch with a key out of range or a count of 0")
-        return sketch
+        """The sketch of the frames ``encode`` wrote (merged); ValueError for anything else
+        (checked key by key)."""
+        frames = _frames(blob)
+        for keys, counts in frames:
+            if len(set(keys)) != len(keys):
+                raise ValueError("an encoded sketch repeats a key")
+            if keys and (min(counts) < 1 or min(keys) < -MAX_KEY or max(keys) > MAX_KEY):
+                raise ValueError("an encoded sketch with a key out of range or a count of 0")
+        return cls(_sum_counts(frames))
 
     def copy(self) -> "Sketch":
         """A sketch with the same counts, merged into without changing this one."""
@@ -245,20 +251,31 @@ def combine(mine: "Sketch | Exact | None", theirs: "Sketch | Exact | None"):
 
 def merge_encoded(a: bytes, b: bytes) -> bytes:
     """``encode`` of the merge of two encoded sketches, without building Sketch objects."""
-    return Sketch(_sum_counts([_parse(a), _parse(b)])).encode()
+    return Sketch(_sum_counts(_frames(a) + _frames(b))).encode()
+
+
+def compact(blob: bytes) -> bytes:
+    """A stored sketch as one frame (``blob`` itself when it is one already)."""
+    frames = _frames(blob)
+    return blob if len(frames) == 1 else Sketch(_sum_counts(frames)).encode()
+
+
+def frame_count(blob: bytes) -> int:
+    """How many frames a stored sketch holds."""
+    return len(_frames(blob))
 
 
 def merged_quantile(blobs: Iterable[bytes], q: float) -> float | None:
     """``merge_all(blobs).quantile(q)``, several times faster for one sketch (an hour's row)."""
-    blobs = list(blobs)
-    if len(blobs) != 1:
-        return merge_all(blobs).quantile(q)
-    return _quantile(*_parse(blobs[0]), q)  # keys ascending, as encode writes them
+    frames = [frame for blob in blobs for frame in _frames(blob)]
+    if len(frames) != 1:
+        return Sketch(_sum_counts(frames)).quantile(q)
+    return _quantile(*frames[0], q)  # keys ascending, as encode writes them
 
 
 def merge_all(blobs: Iterable[bytes]) -> Sketch:
     """The merge of many encoded sketches (a query's rollup rows)."""
-    parsed = [_parse(blob) for blob in blobs]
+    parsed = [frame for blob in blobs for frame in _frames(blob)]
     if sum(len(keys) for keys, _ in parsed) < _DENSE_FROM:
         return Sketch(_sum_counts(parsed))
     # A slot per possible key beats a dict here; a negative key indexes from the end of the
@@ -290,6 +307,8 @@ def _sum_counts(parsed: list[tuple[array, array]]) -> dict[int, int]:
 def _count_keys(values: Iterable[float]) -> dict[int, int]:
     """Key → count over ``values``, computing the logarithms in bulk."""
     values = values if isinstance(values, list) else list(values)
+    if len(values) <= _FEW:
+        return _count_few(values)
     zeros = values.count(0)
     if zeros == 0 and min(values, default=1) > 0:
         positives, negatives = values, []
@@ -301,6 +320,20 @@ def _count_keys(values: Iterable[float]) -> dict[int, int]:
     counts = {0: zeros} if zeros else {}
     _count_magnitudes(counts, positives, 1)
     _count_magnitudes(counts, negatives, -1)
+    return counts
+
+
+def _count_few(values: list[float]) -> dict[int, int]:
+    """Key → count over a few ``values``, one at a time (the bulk path's setup costs more)."""
+    counts: dict[int, int] = {}
+    get, log, ceil = counts.get, math.log, math.ceil
+    for value in values:
+        if value > 0 and value != math.inf:
+            key = ceil(log(value) * MULTIPLIER) + OFFSET
+            key = 1 if key < 1 else MAX_KEY if key > MAX_KEY else key
+        else:
+            key = key_of(value)  # zero, negatives; refuses NaN and infinities
+        counts[key] = get(key, 0) + 1
     return counts
 
 
@@ -316,22 +349,29 @@ def _count_magnitudes(counts: dict[int, int], magnitudes: list[float], sign: int
         counts[key] = counts.get(key, 0) + count
 
 
-def _parse(blob: bytes) -> tuple[array, array]:
-    """The key and count arrays of an encoded sketch. Only its frame and end keys are checked:
-    checking every key costs as much as merging, and the merges read blobs encode wrote."""
+def _frames(blob: bytes) -> list[tuple[array, array]]:
+    """The key and count arrays of each frame of a stored sketch. Only the frames and their end
+    keys are checked: checking every key costs as much as merging, and the merges read blobs
+    encode wrote."""
     if not isinstance(blob, bytes | bytearray):
         blob = bytes(blob)  # array() would read a memoryview's bytes as numbers
-    if len(blob) < 2 or blob[0] != _VERSION or blob[1] not in _COUNT_TYPES:
-        raise ValueError("not an encoded sketch (version 1)")
-    width = blob[1]
-    n, extra = divmod(len(blob) - 2, 2 + width)
-    if extra:
-        raise ValueError("an encoded sketch of the wrong length")
-    keys = array("h", blob[2 : 2 + 2 * n])
-    counts = array(_COUNT_TYPES[width], blob[2 + 2 * n :])
-    if _BIG_ENDIAN_HOST:
-        keys.byteswap()
-        counts.byteswap()
-    if n and not -MAX_KEY <= keys[0] <= keys[-1] <= MAX_KEY:  # ascending, as encode writes
-        raise ValueError("an encoded sketch with a key out of range")
-    return keys, counts
+    frames, start, size = [], 0, len(blob)
+    while True:
+        end = start + _HEADER
+        if size < end or blob[start] != _VERSION or blob[start + 1] not in _COUNT_TYPES:
+            raise ValueError("not an encoded sketch (version 2 frames)")
+        width = blob[start + 1]
+        n = int.from_bytes(blob[start + 2 : end], "little")
+        keys = array("h", blob[end : end + 2 * n])
+        counts = array(_COUNT_TYPES[width], blob[end + 2 * n : end + (2 + width) * n])
+        if len(counts) != n:
+            raise ValueError("an encoded sketch of the wrong length")
+        if _BIG_ENDIAN_HOST:
+            keys.byteswap()
+            counts.byteswap()
+        if n and not -MAX_KEY <= keys[0] <= keys[-1] <= MAX_KEY:  # ascending, as encode writes
+            raise ValueError("an encoded sketch with a key out of range")
+        frames.append((keys, counts))
+        start = end + (2 + width) * n
+        if start == size:
+            return frames

@@ -9,9 +9,14 @@ minute add to the row under its lock, never losing an update. Rows are upserted 
 so two writers never deadlock on them.
 
 Value metrics' rows also keep a percentile sketch (``app/core/sketch.py``): counts per
-logarithmic bucket, which merge by adding. A database cannot add two encoded sketches, so the
-writer reads the rows' sketches under the lock its upsert took and writes them back merged
-(``_merge_sketches``); counters keep NULL.
+logarithmic bucket, which merge by adding; counters keep NULL. SQLite merges the upsert's
+sketch into the row's as it writes it (a registered function). MySQL cannot add two sketches,
+but it can append one to another: the upsert appends the transaction's sketch to the row's as
+one more frame — no read, no extra statement — and readers merge a row's frames. So that rows
+do not grow without end, each process counts the frames it has appended to each row, and a
+transaction that touches enough rows with COMPACT_APPENDS of them (or one with many frames or
+bytes) reads those rows' sketches under the lock its upsert took and writes each back as one
+frame (``_compact``): a row holds at most about COMPACT_LIMIT frames a writing process.
 
 Exactness is the raw query's: the sum adds each value's shortest decimal exactly. On MySQL,
 values with |v| < 1e-13 (past DECIMAL(65,30)'s places) are summed as doubles in ``residual``,
@@ -21,13 +26,15 @@ connection and never commit.
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
+from cachetools import LRUCache
 from sqlalchemy import bindparam, delete, select, text, tuple_, update
 
 from app.core.constants import HOUR, MINUTE
-from app.core.sketch import Sketch, combine
+from app.core.sketch import Sketch, combine, compact
 from app.db import dialects
 from app.db.decimals import EXACT, TINY
 from app.db.schema import (
@@ -130,11 +137,12 @@ def _row(columns, key, partial):
         residual=partial.residual,
         vmin=partial.vmin,
         vmax=partial.vmax,
+        sketch=None if partial.sketch is None else partial.sketch.encode(),
     )
     return row
 
 
-_MEASURES = ("n", "total", "residual", "vmin", "vmax")
+_MEASURES = ("n", "total", "residual", "vmin", "vmax", "sketch")
 _KEYS = {False: ("metric_id", "bucket"), True: ("metric_id", "series_id", "bucket")}
 
 
@@ -155,43 +163,83 @@ def _typed(sql_text, table, columns):
 
 def upsert(conn, summaries, per_series=False):
     """Add the summarized points to the rollup rows (per metric, or ``per_series``), in key
-    order, so two writers never deadlock on them; then their sketches."""
+    order, so two writers never deadlock on them; then compact the sketches that are due."""
     for tier, partials in summaries.items():
         if partials:
             columns = _KEYS[per_series]
-            ordered = sorted(partials.items())
-            rows = [_row(columns, key, partial) for key, partial in ordered]
+            rows = [_row(columns, key, partial) for key, partial in sorted(partials.items())]
             conn.execute(_upsert_statement(conn, tier, per_series), rows)
-            sketched = [(key, partial) for key, partial in ordered if partial.sketch]
-            if sketched:
-                _merge_sketches(conn, tier, per_series, sketched)
+            if not dialects.of(conn).SKETCH_FRAMES_BOUNDED:
+                table = (SERIES_TABLES if per_series else TABLES)[tier]
+                appended = [(tuple(row[c] for c in columns), len(row["sketch"]))
+                            for row in rows if row["sketch"] is not None]  # fmt: skip
+                due = APPENDS.due(table.name, appended)
+                if due:
+                    _compact(conn, table, columns, due)
+                    APPENDS.forget(table.name, due)
 
 
-def _merge_sketches(conn, tier, per_series, sketched):
-    """Add the sketches of [(row key, Partial)] (in key order) to the rows' stored ones. The
-    upsert before has made and locked every one of these rows, so the locking read sees each
-    one's last committed sketch, in key order, and nobody changes it until this transaction
-    ends; the merged ones are written back in one statement."""
-    table = (SERIES_TABLES if per_series else TABLES)[tier]
-    keys = _KEYS[per_series]
-    key_columns = [table.c[column] for column in keys]
+# A row is due for compaction after this many frames from one process; a transaction compacts
+# its due rows once it has COMPACT_TOGETHER of them (one read and one write for them all), or
+# any of its rows has COMPACT_LIMIT frames or COMPACT_BYTES bytes from this process.
+COMPACT_APPENDS = 32
+COMPACT_TOGETHER = 16
+COMPACT_LIMIT = 128
+COMPACT_BYTES = 256 * 1024
+
+
+class Appends:
+    """This process's frames appended to rows' sketches since it last compacted them."""
+
+    def __init__(self, rows=200_000):
+        self._lock = threading.Lock()
+        self._rows = LRUCache(maxsize=rows)  # (table, key) → (frames, bytes)
+
+    def due(self, table, appended):
+        """Count [(row key, frame bytes)] appended to ``table``; the keys (in order) of those
+        rows to compact now, or []."""
+        due, urgent = [], False
+        with self._lock:
+            for key, size in appended:
+                frames, total = self._rows.get((table, key), (0, 0))
+                frames, total = frames + 1, total + size
+                self._rows[table, key] = (frames, total)
+                if frames >= COMPACT_APPENDS or total >= COMPACT_BYTES:
+                    due.append(key)
+                    urgent = urgent or frames >= COMPACT_LIMIT or total >= COMPACT_BYTES
+        return due if urgent or len(due) >= COMPACT_TOGETHER else []
+
+    def forget(self, table, keys):
+        """The rows were compacted: count their frames from zero."""
+        with self._lock:
+            for key in keys:
+                self._rows.pop((table, key), None)
+
+
+APPENDS = Appends()
+
+
+def _compact(conn, table, columns, keys):
+    """Write each row's sketch back as one frame. The upsert before has locked every one of
+    these rows, so the locking read sees each one's last committed sketch (in key order), and
+    nobody appends to it until this transaction ends."""
+    key_columns = [table.c[column] for column in columns]
     query = (
-        select(table.c.sketch)
-        .where(tuple_(*key_columns).in_([key for key, _ in sketched]))
+        select(*key_columns, table.c.sketch)
+        .where(tuple_(*key_columns).in_(keys))
         .order_by(*key_columns)
         .with_for_update()
     )
-    stored = conn.scalars(query).all()
-    if len(stored) != len(sketched):
-        raise RuntimeError(f"{len(sketched)} rollup rows upserted, {len(stored)} found")
     rows = []
-    for (key, partial), blob in zip(sketched, stored, strict=True):
-        merged = partial.sketch if blob is None else combine(Sketch.decode(blob), partial.sketch)
-        row = dict(zip(keys, key, strict=True))
-        row["sketch"] = merged.encode()
-        rows.append(row)
-    sql_text = dialects.of(conn).sketch_update(table, keys, conn.dialect)
-    conn.execute(_typed(sql_text, table, (*keys, "sketch")), rows)
+    for row in conn.execute(query):
+        if row.sketch is None:
+            continue
+        single = compact(row.sketch)
+        if single is not row.sketch:
+            rows.append({**dict(zip(columns, row[:-1], strict=True)), "sketch": single})
+    if rows:
+        sql_text = dialects.of(conn).sketch_update(table, columns, conn.dialect)
+        conn.execute(_typed(sql_text, table, (*columns, "sketch")), rows)
 
 
 def complete_from(conn, sketches=False):

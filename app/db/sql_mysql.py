@@ -118,8 +118,15 @@ def _upsert_text(name, columns, alias):
         f"residual = {old.format('residual')} + {new.format('residual')}",
         f"vmin = LEAST({old.format('vmin')}, {new.format('vmin')})",
         f"vmax = GREATEST({old.format('vmax')}, {new.format('vmax')})",
+        # Appended, not merged (MySQL cannot add two sketches): the row's frames are merged
+        # when read, and compacted by the writer now and then (app/db/rollups.py).
+        f"sketch = CONCAT(COALESCE({old.format('sketch')}, ''), {new.format('sketch')})",
     ]
     return insert_sql + clause + ", ".join(updates)
+
+
+# Rows' sketches are appended to by every writer: they gain frames until compacted.
+SKETCH_FRAMES_BOUNDED = False
 
 
 def sketch_update(table, keys, dialect):

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import make_url
 
+from app.core.sketch import merge_encoded
 from app.core.timeutil import utcnow
 from app.db.decimals import DecimalSum, decimal_add
 from app.db.errors import LockBusy
@@ -57,6 +58,7 @@ def create(url):
         cursor.close()
         dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
         dbapi_connection.create_function("decimal_add", 2, decimal_add, deterministic=True)
+        dbapi_connection.create_function("sketch_add", 2, sketch_add, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
@@ -117,9 +119,22 @@ def _upsert_text(name, columns, keys):
         "residual = residual + excluded.residual",
         "vmin = min(vmin, excluded.vmin)",
         "vmax = max(vmax, excluded.vmax)",
+        "sketch = sketch_add(sketch, excluded.sketch)",
     ]
     conflict = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
     return insert_sql + conflict + ", ".join(updates)
+
+
+# One writer at a time: merging a row's sketch as it is written costs no lock, and keeps every
+# stored sketch one frame.
+SKETCH_FRAMES_BOUNDED = True
+
+
+def sketch_add(stored, added):
+    """SQL ``sketch_add(a, b)``: the merge of two stored sketches, either NULL (none)."""
+    if stored is None or added is None:
+        return added if stored is None else stored
+    return merge_encoded(stored, added)
 
 
 def sketch_update(table, keys, dialect):
