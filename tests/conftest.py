@@ -100,7 +100,8 @@ def pytest_collection_modifyitems(config, items):
     """Keep the ClickHouse backends' runs of the tests marked for them only."""
     kept, dropped = [], []
     for item in items:
-        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        params = item.callspec.params.values() if hasattr(item, "callspec") else ()
+        backend = next((p for p in params if isinstance(p, str) and p in POINTS_BACKENDS), None)
         marker = POINTS_BACKENDS.get(backend)
         if marker and (
             item.get_closest_marker(marker) is None
@@ -146,21 +147,26 @@ def chdb_engine(tmp_path_factory):
 _POINTS_DATABASES = itertools.count(1)
 
 
-@pytest.fixture
-def points_url(backend, request):
-    """POINTS_URL of the test's backend: a ClickHouse database of this test's own (dropped
-    afterwards), or None. A test on ClickHouse that never opened it fails: it did not test
-    what it claims."""
-    if "clickhouse" not in backend:
-        yield None
-        return
+def clickhouse_points_url(request):
+    """POINTS_URL of a ClickHouse database of this test's own in the run's engine, dropped
+    afterwards. A test that never opened it fails: it did not test what it claims."""
     path, keeper = request.getfixturevalue("chdb_engine")
     database = f"test_{next(_POINTS_DATABASES)}"
-    yield f"chdb:///{path}?database={database}"
-    used = keeper.command(f"EXISTS DATABASE {database}")
-    keeper.command(f"DROP DATABASE IF EXISTS {database} SYNC")
-    if not used:
-        pytest.fail(f"the test never used its ClickHouse database ({backend})")
+
+    def drop():
+        used = keeper.command(f"EXISTS DATABASE {database}")
+        keeper.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+        if not used:
+            pytest.fail(f"the test never used its ClickHouse database {database}")
+
+    request.addfinalizer(drop)
+    return f"chdb:///{path}?database={database}"
+
+
+@pytest.fixture
+def points_url(backend, request):
+    """POINTS_URL of the test's backend: a ClickHouse database of the test's own, or None."""
+    return clickhouse_points_url(request) if "clickhouse" in backend else None
 
 
 @pytest.fixture

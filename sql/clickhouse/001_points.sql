@@ -43,17 +43,9 @@ ORDER BY (metric_id, series_id, bucket)
 SETTINGS non_replicated_deduplication_window = 10000, fsync_after_insert = 1,
     fsync_part_directory = 1;
 
-CREATE TABLE IF NOT EXISTS rollups_hour (
-    metric_id UInt64,
-    series_id UInt64,
-    bucket DateTime('UTC'),
-    n SimpleAggregateFunction(sum, UInt64),
-    total SimpleAggregateFunction(sum, Decimal256(30)),
-    residual SimpleAggregateFunction(sum, Float64),
-    vmin SimpleAggregateFunction(min, Float64),
-    vmax SimpleAggregateFunction(max, Float64),
-    sketch SimpleAggregateFunction(sumMap, Map(Int16, UInt64))
-) ENGINE = AggregatingMergeTree
+-- The same columns, a month a partition.
+CREATE TABLE IF NOT EXISTS rollups_hour AS rollups_minute
+ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (metric_id, series_id, bucket)
 SETTINGS non_replicated_deduplication_window = 10000, fsync_after_insert = 1,
