@@ -3,6 +3,7 @@ in-process engine cannot do, the schema, and the write protocol between the rela
 and the points, with the process "killed" between its steps (the write raises there: a real
 kill would need another process, which chdb's one-process engine cannot be shared with)."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,9 @@ from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store, run_in_transaction
 from app.db.clickhouse import client, writes
 from app.db.clickhouse.points import ClickHousePoints
+from app.db.migrate import migrate
 from app.db.schema import idempotency_keys
+from tests.conftest import clickhouse_points_url
 from tests.helpers import new_key, orphan_rows, stored_points
 
 pytestmark = [pytest.mark.points, pytest.mark.points_mysql]
@@ -84,8 +87,6 @@ def test_a_command_that_touches_no_point_never_opens_the_engine(tmp_path):
         }
     )
     try:
-        from app.db.migrate import migrate
-
         migrate(get_store(app).write)
         result = app.test_cli_runner().invoke(args=["keys", "create", "--name", "ops"])
         assert result.exit_code == 0, result.output
@@ -281,3 +282,72 @@ def test_ready_and_metrics_report_the_points_engine(app, client, auth):
     scrape = client.get("/metrics").get_data(as_text=True)
     assert 'gf_points_engine_up{engine="clickhouse"} 1.0' in scrape
     assert 'gf_points_engine_rows{table="points"} 1.0' in scrape
+
+
+def test_points_kept_in_the_database_are_copied_to_clickhouse_resumably(
+    tmp_path, request, monkeypatch
+):
+    url = f"sqlite:///{tmp_path / 'gf.sqlite3'}"
+    before = create_app({"TESTING": True, "DATABASE_URL": url})
+    migrate(get_store(before).write)
+    auth = {"X-API-Key": new_key(before)}
+    start = (utcnow() - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+    items = [
+        {"name": name, "type": kind, "value": value, "tags": {"host": f"h{i % 2}"},
+         "recorded_at": isoformat_z(start + timedelta(hours=7 * i, seconds=i))}
+        for i in range(10)
+        for name, kind, value in (("copy.hits", "counter", i), ("copy.ms", "value", 0.1 * i))
+    ]  # fmt: skip
+    batch = before.test_client().post("/api/metrics/batch", json={"metrics": items}, headers=auth)
+    assert batch.status_code == 201
+
+    def answers(app):
+        found = []
+        for name in ("copy.hits", "copy.ms"):
+            for operation in ("sum", "count", "min", "max", "avg", "p99"):
+                query = {"name": name, "operation": operation, "window": "1h",
+                         "start": isoformat_z(start), "end": isoformat_z(start + timedelta(days=3)),
+                         "group_by": "host"}  # fmt: skip
+                response = app.test_client().get("/api/metrics/aggregate", query_string=query,
+                                                 headers=auth)  # fmt: skip
+                if operation != "p99" or name == "copy.ms":
+                    assert response.status_code == 200, response.json
+                    found.append(response.json["series"])
+        return found
+
+    expected = answers(before)
+    shutdown(before)
+    after = create_app(
+        {"TESTING": True, "DATABASE_URL": url, "POINTS_URL": clickhouse_points_url(request)}
+    )
+    get_store(after).points.migrate()
+    real_insert, sent = ClickHousePoints.insert, []
+
+    def crash_on_the_third_day(self, rows, token):
+        if len(sent) == 2:
+            raise Crash("killed in the middle of the copy")
+        sent.append(token)
+        return real_insert(self, rows, token)
+
+    monkeypatch.setattr(ClickHousePoints, "insert", crash_on_the_third_day)
+    runner = after.test_cli_runner()
+    assert runner.invoke(args=["points", "copy", "--metric", "copy.hits"]).exit_code != 0
+    monkeypatch.setattr(ClickHousePoints, "insert", real_insert)
+    finished = runner.invoke(args=["points", "copy"])
+    assert finished.exit_code == 0, finished.output
+    result = json.loads(finished.output.splitlines()[-1])
+    assert result["metrics"] == 2 and result["points"] == 20
+    assert result["days_already_there"] == 2 and result["days_copied"] == 4
+    again = json.loads(runner.invoke(args=["points", "copy"]).output.splitlines()[-1])
+    assert again["days_copied"] == 0
+    assert answers(after) == expected
+    assert runner.invoke(args=["rollups", "check"]).exit_code == 0
+    rebuilt = runner.invoke(args=["rollups", "rebuild"])
+    assert rebuilt.exit_code != 0 and "nothing to rebuild" in rebuilt.output
+    shutdown(after)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_copy_needs_clickhouse(app):
+    result = app.test_cli_runner().invoke(args=["points", "copy"])
+    assert result.exit_code != 0 and "POINTS_URL is not set" in result.output

@@ -13,7 +13,7 @@ from app.commands.group import CommandGroup, tenant_option
 from app.core.timeutil import isoformat_z, parse_timestamp, utcnow
 from app.db import get_store
 from app.db.maintenance import Skipped
-from app.db.rebuild import RangeExpired
+from app.db.rebuild import NothingToDo, RangeExpired, default_range
 from app.infra.redis import connect, get_redis
 from app.ingest.queue_buffer import buffer_for, buffer_state
 from app.jobs import alerts, drain, runtime, schedule
@@ -26,6 +26,7 @@ partitions_cli = CommandGroup("partitions", help="Daily partitions of the points
 retention_cli = CommandGroup("retention", help="Removing points older than the retention.")
 rollups_cli = CommandGroup("rollups", help="Minute and hour rollups: rebuild and check.")
 alerts_cli = CommandGroup("alerts", help="Alerts: evaluation and notices.")
+points_cli = CommandGroup("points", help="Points in ClickHouse (POINTS_URL): the copy.")
 
 
 def _connection():
@@ -141,7 +142,7 @@ def rebuild_command(start, end, metric, tenant):
             None if metric is None else (tenant.id, metric),
             progress=lambda name: click.echo(f"rebuilt {name}", err=True),
         )
-    except RangeExpired as exc:
+    except (RangeExpired, NothingToDo) as exc:
         raise click.ClickException(f"refusing to rebuild: {exc}") from None
     click.echo(json.dumps(result, default=str))
 
@@ -224,7 +225,28 @@ def _requeue_points(connection, settings):
     return moved
 
 
+@points_cli.command("copy")
+@_range_options
+def copy_command(start, end, metric, tenant):
+    """Copy the points kept in DATABASE_URL to ClickHouse, a day at a time (run it again to
+    finish an interrupted copy; copied days are skipped)."""
+    store = get_store(current_app)
+    default_start, default_end = default_range(store.settings, utcnow())
+    try:
+        result = store.copy_points(
+            _moment(start) or default_start,
+            _moment(end) or default_end,
+            None if metric is None else (tenant.id, metric),
+            progress=lambda name: click.echo(f"copied {name}", err=True),
+        )
+    except NothingToDo as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result, default=str))
+
+
 def init_app(app):
     """Register the command groups."""
-    for group in (jobs_cli, queue_cli, partitions_cli, retention_cli, rollups_cli, alerts_cli):
+    groups = (jobs_cli, queue_cli, partitions_cli, retention_cli, rollups_cli, alerts_cli,
+              points_cli)  # fmt: skip
+    for group in groups:
         app.cli.add_command(group)

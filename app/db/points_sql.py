@@ -5,8 +5,13 @@ so a write is one transaction (``writer.write_requests``) and a query one statem
 
 from app.db import rebuild, rollups
 from app.db.aggregate import SqlSource
+from app.db.rebuild import NothingToDo
 from app.db.transaction import run_in_transaction, run_read
 from app.db.writer import write_requests
+
+
+class NoPointsEngine(NothingToDo):
+    """A command for a points engine of its own, with none configured."""
 
 
 class SqlPoints:
@@ -53,6 +58,10 @@ class SqlPoints:
     def check_rollups(self, start, end, metric):
         """Where rollups and raw points disagree (rebuild.check)."""
         return rebuild.check(self.store, start, end, metric)
+
+    def copy_from_relational(self, start, end, metric, progress):
+        """Refused: the points are in DATABASE_URL already."""
+        raise NoPointsEngine("POINTS_URL is not set: the points are in DATABASE_URL already")
 
     def migrate(self):
         """Nothing of its own: the store's migrations make its tables."""

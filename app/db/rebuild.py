@@ -23,6 +23,10 @@ DAY = timedelta(days=1)
 HOUR = TIER_SECONDS["hour"]  # seconds: rebuilds work in whole hours
 
 
+class NothingToDo(ValueError):
+    """A command asked of rollups or points that this points engine has no use for."""
+
+
 class RangeExpired(ValueError):
     """A rebuild was asked for a range whose raw points are no longer kept."""
 

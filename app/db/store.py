@@ -560,6 +560,12 @@ class Store:
         """Where the rollups disagree with the raw points: [(name, tier, bucket, stored, raw)]."""
         return self.points.check_rollups(start, end, metric)
 
+    def copy_points(self, start, end, metric=None, progress=None):
+        """Copy the points kept in DATABASE_URL over [start, end) (whole days) to the points
+        engine (ClickHouse), resumable and checked; {"metrics", "days_copied",
+        "days_already_there", "points"}."""
+        return self.points.copy_from_relational(start, end, metric, progress)
+
     def maintenance_runs(self):
         """{job: its last start, success, result and error}."""
         return run_read(self.write, runs.last_runs)

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from app.core.constants import HOUR, MINUTE
 from app.db import rebuild
-from app.db.clickhouse import schema, writes
+from app.db.clickhouse import copy, schema, writes
 from app.db.clickhouse.client import Clients, aware, naive, parse
 from app.db.clickhouse.queries import ClickHouseSource
 from app.db.decimals import TINY
@@ -59,7 +59,7 @@ _RAW_ROWS = {
 }
 
 
-class RollupsKeptByClickHouse(RuntimeError):
+class RollupsKeptByClickHouse(rebuild.NothingToDo):
     """Rollups are not rebuilt or checked by hand on ClickHouse: its views keep them."""
 
 
@@ -115,6 +115,25 @@ class ClickHousePoints:
         """Whether the points written under ``token`` are in ClickHouse."""
         sql = "SELECT count() FROM points WHERE batch = {token:String}"
         return self._query(sql, {"token": token})[0][0] > 0
+
+    def copied(self, metric_id, start, end, token):
+        """The Partial (count, exact sum, min, max) of a metric's points in [start, end)
+        written under ``token``."""
+        sql = (
+            "SELECT count(), "
+            f"toString(sumIf(toDecimal256(toString(value), 30), abs(value) >= {TINY!r})), "
+            f"sumIf(value, abs(value) < {TINY!r}), min(value), max(value) FROM points "
+            "WHERE " + _RANGE.format(column="recorded_at") + " AND batch = {token:String}"
+        )
+        parameters = {"metric": metric_id, "start": aware(start), "end": aware(end), "token": token}
+        n, total, residual, vmin, vmax = self._query(sql, parameters)[0]
+        if not n:
+            return Partial()
+        return Partial(n, Decimal(total), residual, vmin, vmax)
+
+    def copy_from_relational(self, start, end, metric, progress):
+        """Copy the points kept in DATABASE_URL to ClickHouse (copy.copy_points)."""
+        return copy.copy_points(self.store, self, start, end, metric, progress)
 
     def settled(self, receipt, now, recorded):
         """A receipt's Recorded to replay, once its points are known to have landed (None:
