@@ -17,6 +17,8 @@ from app.db import dimensions, get_store
 from tests.helpers import new_key
 from tests.test_query_property import OPERATIONS, assert_same, expected_series
 
+pytestmark = pytest.mark.points
+
 BATCH = "/api/metrics/batch"
 DAY = {"window": "1d", "fill": "none"}
 

@@ -36,6 +36,8 @@ from app.core.tags import (
     validate_tags,
 )
 
+pytestmark = pytest.mark.points
+
 VALUE_MESSAGE = "value must be 1-255 characters without control characters, ',' or '\\'"
 
 keys = st.from_regex(tags.TAG_KEY_PATTERN, fullmatch=True)

@@ -18,6 +18,8 @@ from app.core.zones import compare_range
 from app.db import get_store
 from tests.helpers import new_key, post_hosted_values
 
+pytestmark = pytest.mark.points
+
 # (zone, local date whose day and hours are checked, the day's length in hours)
 DAYS = [
     ("Europe/Berlin", datetime(2026, 3, 29), 23),
