@@ -12,7 +12,7 @@ import time
 import pytest
 from rq import SimpleWorker
 
-from app.db import store as store_module
+from app.db import points_sql
 from app.infra.redis import get_redis
 from app.ingest.queue_buffer import Buffer, buffer_state
 from app.jobs import drain, runtime
@@ -91,9 +91,9 @@ def kill_drain(app, monkeypatch, where):
     if where == "after read":
         monkeypatch.setattr(drain, "_store", dies)
     elif where == "before commit":
-        real = store_module.write_requests
+        real = points_sql.write_requests
         monkeypatch.setattr(
-            store_module, "write_requests", lambda *a: (real(*a), dies())
+            points_sql, "write_requests", lambda *a: (real(*a), dies())
         )  # inside the transaction: rolled back as a dropped connection would be
     else:
         monkeypatch.setattr(Buffer, "ack", dies)
@@ -129,7 +129,7 @@ def test_a_batch_that_keeps_failing_ends_in_the_failed_points(queue_app, monkeyp
     def broken(*args):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(store_module, "write_requests", broken)
+    monkeypatch.setattr(points_sql, "write_requests", broken)
     took = drain_until_empty(queue_app, within=CLAIM_IDLE + 10)  # tried, reclaimed, given up
     state = buffered(queue_app)
     assert (state["failed_points"], state["failed_drains"], state["drained_points"]) == (3, 2, 0)
