@@ -7,7 +7,6 @@ everywhere: their watermark is the epoch, and retention alone bounds them.
 """
 
 import contextlib
-import logging
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -21,8 +20,6 @@ from app.db.decimals import TINY
 from app.db.errors import PointsUnavailable
 from app.db.locks import named_lock
 from app.db.rollups import Partial
-
-log = logging.getLogger(__name__)
 
 POINTS = "points"
 TIERS = {MINUTE: "rollups_minute", HOUR: "rollups_hour"}
@@ -38,14 +35,8 @@ _RANGE = (
     "AND {column} < {{end:DateTime64(6, 'UTC')}}"
 )
 _TIER_ROWS = (
-    (
-        "SELECT series_id, bucket, sum(n), toString(sum(total)), sum(residual), min(vmin), "
-        "max(vmax) FROM <table> WHERE "
-        + _RANGE.format(column="bucket")
-        + " GROUP BY series_id, bucket"
-    )
-    .replace("{{", "{{{{")
-    .replace("}}", "}}}}")
+    "SELECT series_id, bucket, sum(n), toString(sum(total)), sum(residual), min(vmin), "
+    "max(vmax) FROM <table> WHERE " + _RANGE.format(column="bucket") + " GROUP BY series_id, bucket"
 )
 _RAW_ROWS = {
     tier: (
@@ -60,7 +51,7 @@ _RAW_ROWS = {
 
 
 class RollupsKeptByClickHouse(rebuild.NothingToDo):
-    """Rollups are not rebuilt or checked by hand on ClickHouse: its views keep them."""
+    """Rollups are not rebuilt by hand on ClickHouse: its views keep them."""
 
 
 @contextlib.contextmanager
