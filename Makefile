@@ -9,7 +9,7 @@ MAKEFLAGS += --no-print-directory
 
 .DEFAULT_GOAL := help
 .PHONY: help setup run migrate api-key worker scheduler test lint services bench bench-query \
-	bench-ingest bench-retention bench-alerts clean
+	bench-ingest bench-retention bench-alerts bench-clickhouse clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ test: setup services ## Run the tests against real MariaDB and Redis
 		nginx=nginx node=nodejs npm=npm
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: bench-query bench-ingest bench-retention bench-alerts ## Every benchmark
+bench: bench-query bench-ingest bench-retention bench-alerts bench-clickhouse ## Every benchmark
 
 bench-ingest: setup services ## Ingest throughput beside bare-HTTP and executemany ceilings (BENCH_ARGS=…)
 	@bash scripts/packages.sh wrk=wrk
@@ -62,6 +62,9 @@ bench-ingest: setup services ## Ingest throughput beside bare-HTTP and executema
 bench-retention: setup services ## 1 M expired rows trimmed under ingest load: rows/s, p99 beside p99 without (BENCH_ARGS=…)
 	@bash scripts/packages.sh wrk=wrk
 	$(BIN)/python scripts/bench_retention.py $(BENCH_ARGS)
+
+bench-clickhouse: setup services ## ClickHouse's insert rate (in process, 1,000-point inserts) beside MariaDB's executemany ceiling (BENCH_ARGS=…)
+	$(BIN)/python scripts/clickhouse_ceiling.py $(BENCH_ARGS)
 
 bench-alerts: setup services ## One alert evaluation tick over 1,000 alerts on MariaDB: seconds (BENCH_ARGS=…)
 	$(BIN)/python scripts/bench_alerts.py $(BENCH_ARGS)
