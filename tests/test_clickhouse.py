@@ -4,12 +4,15 @@ and the points, with the process "killed" between its steps (the write raises th
 kill would need another process, which chdb's one-process engine cannot be shared with)."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from app import create_app, shutdown
+from app import config, create_app, shutdown
 from app.config import ConfigError, load, server_settings
 from app.core.timeutil import isoformat_z, utcnow
 from app.db import get_store, run_in_transaction
@@ -17,7 +20,9 @@ from app.db.clickhouse import client, writes
 from app.db.clickhouse.points import ClickHousePoints
 from app.db.migrate import migrate
 from app.db.schema import idempotency_keys
+from tests.clients import call
 from tests.conftest import clickhouse_points_url
+from tests.harness import ROOT, free_port
 from tests.helpers import new_key, orphan_rows, stored_points
 
 pytestmark = [pytest.mark.points, pytest.mark.points_mysql]
@@ -351,3 +356,49 @@ def test_points_kept_in_the_database_are_copied_to_clickhouse_resumably(
 def test_the_copy_needs_clickhouse(app):
     result = app.test_cli_runner().invoke(args=["points", "copy"])
     assert result.exit_code != 0 and "POINTS_URL is not set" in result.output
+
+
+def _run(*command, **env):
+    """Run a command of the project in another process with ``env`` (nothing of the
+    developer's settings); (exit status, stdout lines, stderr lines)."""
+    clean = {k: v for k, v in os.environ.items() if k not in config.VARIABLES}
+    done = subprocess.run(
+        command, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+    return done.returncode, done.stdout.strip().splitlines(), done.stderr.strip().splitlines()
+
+
+GUNICORN = (sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py")
+FLASK = (sys.executable, "-m", "flask", "--app", "app")
+
+
+def test_the_server_refuses_several_workers_or_queue_mode_on_the_in_process_engine(tmp_path):
+    env = {"POINTS_URL": f"chdb:///{tmp_path / 'points'}", "PORT": str(free_port())}
+    code, _, lines = _run(*GUNICORN, **env, WEB_CONCURRENCY="2")
+    assert code == 2 and len(lines) == 1 and "WEB_CONCURRENCY=2" in lines[0]
+    assert "one process" in lines[0]
+    queue = {"INGEST_MODE": "queue", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    code, _, lines = _run(*GUNICORN, **env, **queue)
+    assert code == 2 and "INGEST_MODE=queue" in lines[0] and "one process" in lines[0]
+
+
+def test_make_run_with_points_in_process_serves_writes_and_queries(serve, tmp_path):
+    """`POINTS_URL=chdb:///… make run`: migrate, then one gunicorn worker with threads (in
+    other processes: this one has the run's engine open)."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'gf.sqlite3'}",
+        "POINTS_URL": f"chdb:///{tmp_path / 'points'}",
+    }
+    code, _, lines = _run(*FLASK, "db", "migrate", **env)
+    assert code == 0, lines
+    code, out, lines = _run(*FLASK, "keys", "create", "--name", "ops", **env)
+    assert code == 0, lines
+    server, auth = serve(**env), {"X-API-Key": out[-1]}
+    for value in (0.1, 0.2):
+        status, _, _ = call(server, "POST", COUNTER, {"name": "served", "value": value}, auth)
+        assert status == 201
+    path = "/api/metrics/served?aggregation=sum&interval=hour"
+    status, _, body = call(server, "GET", path, headers=auth)
+    assert status == 200 and [p["value"] for p in body["data"] if p["value"]] == [0.3]
+    status, _, ready = call(server, "GET", "/ready")
+    assert status == 200 and ready["points_engine"]["rows"]["points"] == 2
