@@ -28,6 +28,12 @@ from tests.helpers import new_key, orphan_rows, stored_points
 pytestmark = [pytest.mark.points, pytest.mark.points_mysql]
 ON_CLICKHOUSE = pytest.mark.parametrize("backend", ["clickhouse", "mysql-clickhouse"])
 COUNTER = "/api/metrics/counter"
+# Settings whose backstop TTLs stay out of the way of points a test makes look old.
+FAR_TTL = {
+    "METRICS_RETENTION_DAYS": 40_000,
+    "METRICS_ROLLUP_MINUTE_DAYS": 40_000,
+    "METRICS_ROLLUP_HOUR_DAYS": 40_000,
+}
 
 
 class Crash(Exception):
@@ -101,12 +107,25 @@ def test_a_command_that_touches_no_point_never_opens_the_engine(tmp_path):
 
 
 @ON_CLICKHOUSE
-def test_the_schema_is_recorded_and_applied_once(app):
+def test_the_schema_is_recorded_and_applied_once(app, make_app):
     store = get_store(app)
     assert store.points.migrate() == []
     versions = store.points.clients.get().query("SELECT version FROM schema_migrations")
     assert [row[0] for row in versions.result_rows] == ["001_points"]
     assert store.migrate() == []
+    tables = store.points.clients.get().query(
+        "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
+    )
+    ttls = {name: engine for name, engine in tables.result_rows if "TTL" in engine}
+    # The backstop: two days past what retention keeps (90 + 1 days of raw points).
+    assert "toIntervalDay(93)" in ttls["points"] and "ttl_only_drop_parts = 1" in ttls["points"]
+    assert set(ttls) == {"points", "rollups_minute", "rollups_hour"}
+    make_app(**FAR_TTL)  # a retention past DateTime's range: no backstop, rather than a wrong one
+    tables = store.points.clients.get().query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND engine_full LIKE '%TTL%'"
+    )
+    assert tables.result_rows == []
 
 
 @ON_CLICKHOUSE
@@ -248,6 +267,9 @@ def test_retention_drops_whole_days_and_each_tier_at_its_own_horizon(make_app):
         METRICS_ROLLUP_HOUR_DAYS=60,
         METRICS_MAX_PAST_DAYS=1,
     )
+    # Migrated again with a long retention: the backstop TTL (from the last migrate) keeps
+    # the aged points inserted below, for the retention job to remove.
+    make_app(**FAR_TTL)
     store, auth = get_store(app), {"X-API-Key": new_key(app)}
     client = app.test_client()
     assert client.post(COUNTER, json={"name": "aged"}, headers=auth).status_code == 201

@@ -18,6 +18,7 @@ from app.db.schema import metric_points, metrics
 from app.serve.timer import MaintenanceTimer
 from tests.conftest import clickhouse_points_url
 from tests.helpers import new_key, on_clickhouse, orphan_points, orphan_rows, stored_points
+from tests.test_clickhouse import FAR_TTL
 
 pytestmark = pytest.mark.points
 
@@ -44,7 +45,10 @@ def lifecycle_app(request, tmp_path):
     app = create_app({"TESTING": True, "DATABASE_URL": url, **SETTINGS, **points})
     if get_store(app).sql.NAME == "sqlite":
         migrate(get_store(app).write)
-    get_store(app).points.migrate()
+    if points:  # migrated with a long retention: its backstop TTL keeps the aged points
+        far = create_app({"TESTING": True, "DATABASE_URL": url, **points, **FAR_TTL})
+        get_store(far).points.migrate()
+        shutdown(far)
     yield app
     shutdown(app)
 

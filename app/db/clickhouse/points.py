@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from decimal import Decimal
 
+from app.config import raw_keep_days
 from app.core.constants import HOUR, MINUTE
 from app.db import rebuild
 from app.db.clickhouse import copy, schema, writes
@@ -28,6 +29,9 @@ TIME_COLUMNS = {POINTS: "recorded_at", "rollups_minute": "bucket", "rollups_hour
 COLUMNS = ("metric_id", "series_id", "recorded_at", "value", "batch")
 EPOCH = datetime(1970, 1, 1)
 MIGRATION_LOCK = "migrate:points"
+TTL_MARGIN_DAYS = 2  # the backstop TTL: past the retention, never within what it keeps
+# A TTL is a DateTime (to 2106): a longer retention (about 55 years from now) has none.
+TTL_MAX_DAYS = 20_000
 
 
 _RANGE = (
@@ -248,10 +252,44 @@ class ClickHousePoints:
     # -- the engine itself
 
     def migrate(self):
-        """Apply sql/clickhouse/ (one migrating process at a time); the versions applied."""
+        """Apply sql/clickhouse/ (one migrating process at a time) and the retention's
+        backstop TTLs; the versions applied."""
         with named_lock(self.store.write, MIGRATION_LOCK, wait_seconds=60):
             with _unavailable_on_errors():
-                return schema.migrate(self.target, self.clients)
+                done = schema.migrate(self.target, self.clients)
+                self._backstop_ttls()
+        return done
+
+    def _backstop_ttls(self):
+        """A TTL on each table two days past what retention keeps, dropping whole parts only:
+        should the retention job stop, expired days still go (and points that old are not
+        stored at all). Set anew by every migrate from its settings, without rewriting any
+        part, so a changed retention takes effect with the next ``make migrate``."""
+        settings = self.store.settings
+        keep = {
+            POINTS: raw_keep_days(settings),
+            TIERS[MINUTE]: settings["METRICS_ROLLUP_MINUTE_DAYS"],
+            TIERS[HOUR]: settings["METRICS_ROLLUP_HOUR_DAYS"],
+        }
+        for table, days in keep.items():
+            days = int(days) + TTL_MARGIN_DAYS
+            if days > TTL_MAX_DAYS:  # past DateTime's range: no backstop rather than a wrong one
+                if "TTL" in self._engine_of(table):
+                    self._command(f"ALTER TABLE {table} REMOVE TTL")
+                continue
+            self._command(
+                f"ALTER TABLE {table} MODIFY TTL toDateTime({TIME_COLUMNS[table]}) + "
+                f"toIntervalDay({days}) SETTINGS materialize_ttl_after_modify = 0"
+            )
+            self._command(f"ALTER TABLE {table} MODIFY SETTING ttl_only_drop_parts = 1")
+
+    def _engine_of(self, table):
+        """A table's engine clause as ClickHouse shows it (TTL and settings included)."""
+        sql = (
+            "SELECT engine_full FROM system.tables "
+            "WHERE database = currentDatabase() AND name = {table:String}"
+        )
+        return self._query(sql, {"table": table})[0][0]
 
     def ping(self):
         """Raise unless ClickHouse answers a trivial query."""
