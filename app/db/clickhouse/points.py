@@ -267,7 +267,8 @@ class ClickHousePoints:
         part, so a changed retention takes effect with the next ``make migrate``."""
         settings = self.store.settings
         keep = {
-            POINTS: raw_keep_days(settings),
+            # Never below the oldest point ingest accepts: a retry asks whether its rows landed.
+            POINTS: max(raw_keep_days(settings), settings["METRICS_MAX_PAST_DAYS"] + 1),
             TIERS[MINUTE]: settings["METRICS_ROLLUP_MINUTE_DAYS"],
             TIERS[HOUR]: settings["METRICS_ROLLUP_HOUR_DAYS"],
         }
