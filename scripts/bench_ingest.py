@@ -3,11 +3,13 @@
 Each ceiling is measured in the same run: a bare Flask app on the same gunicorn settings for
 single points, a plain executemany loop into a copy of ``metric_points`` for batches; on
 MariaDB (durable commits, Redis-backed rate limits) and on the embedded SQLite default,
-then queue mode when this build has it, rollups on and off (scripts/rollup_bench.py),
+the ClickHouse points engine in process beside MariaDB with four workers
+(scripts/clickhouse_ingest_bench.py), then queue mode when this build has it, rollups on and
+off (scripts/rollup_bench.py),
 batches with tags beside the same without (scripts/tags_ingest_bench.py), value batches (with
 percentile sketches) beside counter batches (scripts/sketch_ingest_bench.py) and single points
 authenticated by a JWT beside an API key; ``--only`` picks parts (``--only tags``,
-``--only sketches``, ``--only jwt``).
+``--only sketches``, ``--only jwt``, ``--only ClickHouse``).
 
     make bench-ingest [BENCH_ARGS="--seconds 4 --repeats 3 --json results.json"]
 
@@ -30,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts import (  # noqa: E402
+    clickhouse_ingest_bench,
     jwt_bench,
     queue_bench,
     rollup_bench,
@@ -45,7 +48,7 @@ DATABASE_PREFIX = "gf_bench_ingest_"
 SINGLE_METRICS = 48
 BATCH_METRICS = 100
 BUSY_WARNING = 0.10
-PARTS = ("MariaDB", "SQLite", "queue", "rollups", "tags", "sketches", "jwt")
+PARTS = ("MariaDB", "SQLite", "ClickHouse", "queue", "rollups", "tags", "sketches", "jwt")
 
 
 def write_bodies(directory):
@@ -84,6 +87,9 @@ def run_all(args, tmp, results):
         parts = {
             "MariaDB": lambda: measure_backend(mysql_env, bodies, args, tmp / "mariadb"),
             "SQLite": lambda: measure_backend(sqlite_env, bodies, args, tmp / "sqlite"),
+            "ClickHouse": lambda: clickhouse_ingest_bench.measure(
+                mysql_env, bodies, args, tmp / "clickhouse", args.mysql_url
+            ),
             "queue": lambda: queue_bench.measure(mysql_env, bodies["queue"], args, tmp / "queue"),
             "rollups": lambda: rollup_bench.measure(
                 mysql_env, args, tmp / "rollups", args.mysql_url
@@ -106,6 +112,8 @@ def report(results, args, seconds_taken):
     """Print the table and any errors, write --json; returns the exit status."""
     sections = [(f"{label}: {results[label]['about']}", sync_rows(results, label))
                 for label in ("MariaDB", "SQLite") if label in results]  # fmt: skip
+    if "ClickHouse" in results:
+        sections.append(clickhouse_ingest_bench.section(results))
     if "queue" in results:
         sections.append(queue_bench.section(results))
     if "rollups" in results:
@@ -159,9 +167,10 @@ def problem_lines(results):
     sketches = results.get("sketches", {})
     figures += [(f"sketches {load}", sketches[load]) for load in sketch_ingest_bench.LOADS
                 if load in sketches]  # fmt: skip
-    figures += jwt_bench.figures_of(results)
+    figures += jwt_bench.figures_of(results) + clickhouse_ingest_bench.figures_of(results)
     lines = (
         error_lines(figures)
+        + clickhouse_ingest_bench.problem_lines(results)
         + tags_ingest_bench.problem_lines(results)
         + sketch_ingest_bench.problem_lines(results)
     )

@@ -10,8 +10,9 @@ client.
 Uses its own database (``gf_bench``), dropped at the end unless ``--keep``; ``--reuse`` skips
 the load when the kept data is there. ``--only points`` runs this part alone, ``--only tags``
 the tags part (``scripts/tags_query_bench.py``, on ``gf_bench_tags``), ``--only percentiles``
-the p99 beside the avg (``scripts/percentiles_query_bench.py``, on ``gf_bench_pct``); all run
-by default.
+the p99 beside the avg (``scripts/percentiles_query_bench.py``, on ``gf_bench_pct``), ``--only
+clickhouse`` the ClickHouse points engine beside MariaDB (``scripts/clickhouse_query_bench.py``);
+all run by default.
 """
 
 import argparse
@@ -36,7 +37,11 @@ from app.db.aggregate import bucket_values  # noqa: E402
 from app.db.migrate import migrate  # noqa: E402
 from app.db.planner import Plan  # noqa: E402
 from app.db.schema import metric_points  # noqa: E402
-from scripts import percentiles_query_bench, tags_query_bench  # noqa: E402
+from scripts import (  # noqa: E402
+    clickhouse_query_bench,
+    percentiles_query_bench,
+    tags_query_bench,
+)
 from tests.harness import (  # noqa: E402
     NO_RECYCLING,
     Gunicorn,
@@ -47,8 +52,8 @@ from tests.harness import (  # noqa: E402
 
 DATABASE = "gf_bench"
 # --only: the 10 M points, tags (scripts/tags_query_bench.py), percentiles
-# (scripts/percentiles_query_bench.py)
-PARTS = ("points", "tags", "percentiles")
+# (scripts/percentiles_query_bench.py), clickhouse (scripts/clickhouse_query_bench.py)
+PARTS = ("points", "tags", "percentiles", "clickhouse")
 METRICS = 1000
 POINTS_PER_METRIC = 10_000
 DAYS = 30
@@ -298,6 +303,8 @@ def main():
         tags_query_bench.run(args, end)
     if "percentiles" in args.only:
         percentiles_query_bench.run(args, end)
+    if "clickhouse" in args.only:
+        clickhouse_query_bench.run(args, end)
     print(
         f"load average (1 min) {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after on "
         f"{os.cpu_count()} cores"

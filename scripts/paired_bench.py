@@ -1,6 +1,7 @@
 """Two batch loads measured against one server and database, interleaved (their order
 alternating from one repeat to the next), 2 connections each: what the tags and sketch parts
-of the ingest benchmark compare."""
+of the ingest benchmark compare. ``interleave`` is the loop itself, for loads on several
+servers too (the ClickHouse part)."""
 
 from scripts.sync_bench import BATCH_PATH, BATCH_POINTS, WARMUP_SECONDS, post, prepare
 from scripts.wrk_runner import run_wrk
@@ -9,28 +10,42 @@ from tests.harness import NO_RECYCLING, Gunicorn, drop_database, recreate_databa
 CONNECTIONS = 2
 
 
+def check_batch(port, body, key, load):
+    """One batch sent by hand (wrk counts statuses, not bodies); it also makes the metrics."""
+    status, answer = post(port, BATCH_PATH, body, key)
+    if status != 201 or answer.get("accepted") != BATCH_POINTS:
+        raise RuntimeError(f"{load}: {status} {str(answer)[:300]}")
+
+
+def interleave(loads, args, connections=CONNECTIONS, results=None):
+    """{load: [WrkResult…]} of ``loads`` ({load: (url, body file, key)}, in order), their
+    order alternating from one repeat to the next; the first repeat warms each load."""
+    results = {} if results is None else results
+    names = list(loads)
+    for repeat in range(args.repeats):
+        for load in names if repeat % 2 == 0 else reversed(names):
+            url, body, key = loads[load]
+            if repeat == 0:
+                run_wrk(url, body, key, connections, WARMUP_SECONDS)
+            results.setdefault(load, []).append(run_wrk(url, body, key, connections, args.seconds))
+    return results
+
+
 def measure(mysql_env, args, workdir, server_url, bodies, suffix):
     """{load: [WrkResult…]} of each load in ``bodies`` ({load: body file}, in order), and the
     service's log lines under "service_log"; on a database of its own (``…_<suffix>``)."""
     database = f"{mysql_env['DATABASE_URL'].rsplit('/', 1)[1]}_{suffix}"
     recreate_database(server_url, database)
     server, results = None, {}
-    loads = list(bodies)
     try:
         env = {**mysql_env, **NO_RECYCLING, "DATABASE_URL": f"{server_url}/{database}"}
         key, _ = prepare(env["DATABASE_URL"])
         server = Gunicorn(env, log_path=workdir / f"{suffix}.log").start()
-        for load in loads:  # makes the metrics (and series) before the timed runs
-            status, answer = post(server.port, BATCH_PATH, bodies[load].read_text(), key)
-            if status != 201 or answer.get("accepted") != BATCH_POINTS:
-                raise RuntimeError(f"{load}: {status} {str(answer)[:300]}")
+        for load, body in bodies.items():  # makes the metrics (and series) before the runs
+            check_batch(server.port, body.read_text(), key, load)
         url = server.base + BATCH_PATH
-        for repeat in range(args.repeats):
-            for load in loads if repeat % 2 == 0 else reversed(loads):
-                if repeat == 0:
-                    run_wrk(url, bodies[load], key, CONNECTIONS, WARMUP_SECONDS)
-                result = run_wrk(url, bodies[load], key, CONNECTIONS, args.seconds)
-                results.setdefault(load, []).append(result)
+        loads = {load: (url, body, key) for load, body in bodies.items()}
+        interleave(loads, args, results=results)
     finally:
         if server is not None:
             server.stop()
