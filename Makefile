@@ -69,7 +69,7 @@ bench-clickhouse: setup services ## ClickHouse's insert rate (in process, 1,000-
 bench-alerts: setup services ## One alert evaluation tick over 1,000 alerts on MariaDB: seconds (BENCH_ARGS=…)
 	$(BIN)/python scripts/bench_alerts.py $(BENCH_ARGS)
 
-bench-query: setup services ## Query latency over 10 M points, HTTP vs direct SQL, and with tags (BENCH_ARGS=…)
+bench-query: setup services ## Query latency over 10 M points, HTTP vs direct SQL, with tags, percentiles, ClickHouse (BENCH_ARGS=…)
 	$(BIN)/python scripts/bench_query.py $(BENCH_ARGS)
 
 lint: setup ## ruff
