@@ -39,6 +39,7 @@ from scripts import (  # noqa: E402
     sketch_ingest_bench,
     tags_ingest_bench,
 )
+from scripts.bench_args import parts_of  # noqa: E402
 from scripts.ingest_report import error_lines, print_table  # noqa: E402
 from scripts.sync_bench import BATCH_POINTS, loads, measure_backend, sync_rows  # noqa: E402
 from scripts.wrk_runner import WRK_THREADS  # noqa: E402
@@ -207,14 +208,6 @@ def _at_least_one(raw):
     return value
 
 
-def _parts(raw):
-    chosen = raw.split(",")
-    unknown = [part for part in chosen if part not in PARTS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown}; choose from {PARTS}")
-    return chosen
-
-
 def parse_args(argv=None):
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -230,7 +223,7 @@ def parse_args(argv=None):
                         help="queue mode's steady load (whole s)")  # fmt: skip
     parser.add_argument(
         "--only",
-        type=_parts,
+        type=parts_of(PARTS),
         default=list(PARTS),
         help=f"parts to run, comma-separated (default: {','.join(PARTS)})",
     )

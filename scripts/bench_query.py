@@ -42,6 +42,7 @@ from scripts import (  # noqa: E402
     percentiles_query_bench,
     tags_query_bench,
 )
+from scripts.bench_args import parts_of  # noqa: E402
 from tests.harness import (  # noqa: E402
     NO_RECYCLING,
     Gunicorn,
@@ -270,14 +271,6 @@ def run_points(args, end):
         drop_database(args.mysql_url, DATABASE)
 
 
-def _parts(raw):
-    chosen = raw.split(",")
-    unknown = [part for part in chosen if part not in PARTS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown}; choose from {PARTS}")
-    return chosen
-
-
 def main():
     """Each chosen part: load, serve, measure, report, clean up."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -290,7 +283,7 @@ def main():
     parser.add_argument("--reuse", action="store_true", help="use the kept data, skip the load")
     parser.add_argument(
         "--only",
-        type=_parts,
+        type=parts_of(PARTS),
         default=list(PARTS),
         help=f"parts to run, comma-separated (default: {','.join(PARTS)})",
     )

@@ -3,6 +3,7 @@ alternating from one repeat to the next), 2 connections each: what the tags and 
 of the ingest benchmark compare. ``interleave`` is the loop itself, for loads on several
 servers too (the ClickHouse part)."""
 
+from scripts.ingest_report import wrk_row
 from scripts.sync_bench import BATCH_PATH, BATCH_POINTS, WARMUP_SECONDS, post, prepare
 from scripts.wrk_runner import run_wrk
 from tests.harness import NO_RECYCLING, Gunicorn, drop_database, recreate_database
@@ -52,6 +53,19 @@ def measure(mysql_env, args, workdir, server_url, bodies, suffix):
             results["service_log"] = server.log_lines()
         drop_database(server_url, database)
     return results
+
+
+def section(results, part, heading, plain, other, target):
+    """A paired part's rows of the table: (heading, rows); ``plain`` and ``other`` are (load,
+    label), ``other`` compared with ``plain`` against ``target``."""
+    figures = results.get(part)
+    if not figures:
+        return f"{part}: not measured", []
+    (plain_load, plain_label), (other_load, other_label) = plain, other
+    base = wrk_row(plain_label, figures[plain_load], BATCH_POINTS, "pts/s")
+    row = wrk_row(other_label, figures[other_load], BATCH_POINTS, "pts/s",
+                  ceiling_label=plain_label, ceiling=base.value, target=target)  # fmt: skip
+    return heading, [base, row]
 
 
 def problem_lines(results, part):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scripts import paired_bench
-from scripts.ingest_report import Target, wrk_row
+from scripts.ingest_report import Target
 from scripts.paired_bench import CONNECTIONS
 from scripts.sync_bench import BATCH_POINTS
 
@@ -44,18 +44,15 @@ def measure(mysql_env, args, workdir, server_url):
 
 def section(results):
     """The sketches part of the table: (heading, rows)."""
-    figures = results.get("sketches")
-    if not figures:
-        return "sketches: not measured", []
-    plain = wrk_row("batch, counters (no sketch)", figures["counter"], BATCH_POINTS, "pts/s")
-    sketched = wrk_row("batch, values (sketches)", figures["value"], BATCH_POINTS, "pts/s",
-                       ceiling_label="batch, counters", ceiling=plain.value,
-                       target=SKETCH_TARGET)  # fmt: skip
     heading = (
         f"percentile sketches on MariaDB: batches of {BATCH_POINTS:,} points over {METRICS} "
         f"metrics, {CONNECTIONS} conn., interleaved; values keep a sketch a rollup row"
     )
-    return heading, [plain, sketched]
+    plain, sketched = (
+        ("counter", "batch, counters (no sketch)"),
+        ("value", "batch, values (sketches)"),
+    )
+    return paired_bench.section(results, "sketches", heading, plain, sketched, SKETCH_TARGET)
 
 
 def problem_lines(results):

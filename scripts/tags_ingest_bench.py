@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scripts import paired_bench
-from scripts.ingest_report import Target, wrk_row
+from scripts.ingest_report import Target
 from scripts.paired_bench import CONNECTIONS
 from scripts.sync_bench import BATCH_POINTS
 
@@ -53,18 +53,12 @@ def measure(mysql_env, args, workdir, server_url):
 
 def section(results):
     """The tags part of the table: (heading, rows)."""
-    figures = results.get("tags")
-    if not figures:
-        return "tags: not measured", []
-    plain = wrk_row("batch, no tags", figures["untagged"], BATCH_POINTS, "pts/s")
-    tagged = wrk_row("batch, 3 tags a point", figures["tagged"], BATCH_POINTS, "pts/s",
-                     ceiling_label="batch, no tags", ceiling=plain.value,
-                     target=TAGGED_TARGET)  # fmt: skip
     heading = (
         f"tags on MariaDB: batches of {BATCH_POINTS:,} points over {METRICS} metrics, "
         f"{CONNECTIONS} conn., interleaved; 3 tags a point = 10 series a metric"
     )
-    return heading, [plain, tagged]
+    plain, tagged = ("untagged", "batch, no tags"), ("tagged", "batch, 3 tags a point")
+    return paired_bench.section(results, "tags", heading, plain, tagged, TAGGED_TARGET)
 
 
 def problem_lines(results):

@@ -18,29 +18,30 @@ def bucket_range(start, end, window_seconds):
 def series(values, first, last, window_seconds, operation, fill):
     """Every bucket from first to last in order as {timestamp, value}; empty ones filled
     (0 for sum/count, null otherwise) or, with fill="none", left out."""
-    points = []
-    for index in range(first, last + 1):
-        if index in values:
-            value = values[index]
-        elif fill == "none":
-            continue
-        else:
-            value = _EMPTY.get(operation)  # a percentile of nothing is null too
-        label = EPOCH + timedelta(seconds=index * window_seconds)
-        points.append({"timestamp": isoformat_z(label), "value": value})
-    return points
+
+    def label(index):
+        return isoformat_z(EPOCH + timedelta(seconds=index * window_seconds))
+
+    return _filled(values, range(first, last + 1), label, operation, fill)
 
 
 def labelled_series(values, labels, operation, fill):
     """Like ``series`` for buckets given by position: ``labels`` are their timestamps in
     order, ``values`` {position: value}."""
+    return _filled(values, range(len(labels)), labels.__getitem__, operation, fill)
+
+
+def _filled(values, keys, label, operation, fill):
+    """{timestamp: label(key), value} for each of ``keys`` in order: its value, or for an
+    empty bucket the operation's empty value (a percentile of nothing is null too), or
+    nothing with fill="none"."""
     points = []
-    for index, label in enumerate(labels):
-        if index in values:
-            value = values[index]
+    for key in keys:
+        if key in values:
+            value = values[key]
         elif fill == "none":
             continue
         else:
-            value = _EMPTY.get(operation)  # a percentile of nothing is null too
-        points.append({"timestamp": label, "value": value})
+            value = _EMPTY.get(operation)
+        points.append({"timestamp": label(key), "value": value})
     return points
